@@ -1,0 +1,53 @@
+"""The auth application: accounts, logins, JWTs, API keys."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import aiohttp
+from aiohttp import web
+from cryptography.fernet import Fernet, MultiFernet
+
+from services.auth.api_keys import KeyHasher
+from services.auth.billing_client import BillingClient
+from services.auth.keys import BILLING, KEY_HASHER, PASSWORDS, SETTINGS, SIGNING_KEYS, THROTTLE
+from services.auth.passwords import Passwords
+from services.auth.routes import setup_routes
+from services.auth.settings import Settings
+from services.auth.signing import SigningKeys
+from services.auth.throttle import LoginLimits, LoginThrottle
+from shared.service import DB, REDIS, base_app
+
+
+def create_app(settings: Settings) -> web.Application:
+    app = base_app("auth", settings.common, internal=True)
+    app[SETTINGS] = settings
+    app[PASSWORDS] = Passwords()
+    app[KEY_HASHER] = KeyHasher(settings.key_pepper)
+    app.cleanup_ctx.append(_domain)
+    app.cleanup_ctx.append(_billing_client)
+    setup_routes(app)
+    return app
+
+
+async def _domain(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    fernet = MultiFernet([Fernet(key) for key in settings.secret_keys])
+    app[SIGNING_KEYS] = SigningKeys(app[DB], fernet, settings.token_ttl_seconds)
+    await app[SIGNING_KEYS].current()  # make sure a signing key exists before serving
+    app[THROTTLE] = LoginThrottle(
+        app[REDIS],
+        LoginLimits(
+            per_account=settings.login_failures_per_account,
+            per_ip=settings.login_failures_per_ip,
+            window_seconds=settings.login_window_seconds,
+        ),
+    )
+    yield
+
+
+async def _billing_client(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    async with aiohttp.ClientSession() as session:
+        app[BILLING] = BillingClient(session, settings.billing_url, settings.common.internal_token)
+        yield

@@ -1,0 +1,129 @@
+"""Accounts over HTTP: sign-up, login, the profile, the JWKS.
+
+Handlers parse, call the domain, render. A wrong password and an unknown
+login get the same 401 in the same time; failures are throttled and recorded
+as security events with the client's IP and user agent.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from services.auth import accounts, store
+from services.auth.keys import BILLING, PASSWORDS, SETTINGS, SIGNING_KEYS, THROTTLE
+from services.auth.passwords import MAX_LENGTH, weaknesses
+from services.auth.settings import JWT_AUDIENCE
+from services.auth.signing import issue_token
+from shared.bodies import Fields, read_object
+from shared.errors import NotFound, Unauthorized, Unprocessable
+from shared.internal import caller
+from shared.service import DB
+
+
+async def signup(request: web.Request) -> web.Response:
+    fields = Fields(await read_object(request))
+    email = fields.string("email", max_length=254)
+    username = fields.string("username", max_length=64)
+    password = fields.string("password", max_length=MAX_LENGTH + 1)
+    fields.check()
+    assert email is not None and username is not None and password is not None
+    email = accounts.normalise_email(email)
+    problems = accounts.email_problems(email) + accounts.username_problems(username)
+    problems += weaknesses(password, username=username, email=email)
+    if problems:
+        raise Unprocessable("sign-up refused", details=problems)
+    db = request.app[DB]
+    password_hash = await request.app[PASSWORDS].hash(password)
+    user = await store.create_user(db, email=email, username=username, password_hash=password_hash)
+    who = caller(request)
+    await store.record_event(
+        db, "signup", user_id=user.id, ip=who.client_ip, user_agent=who.user_agent
+    )
+    return web.json_response(user.public(), status=201)
+
+
+async def login(request: web.Request) -> web.Response:
+    fields = Fields(await read_object(request))
+    login_name = fields.string("login", max_length=254)
+    password = fields.string("password", max_length=MAX_LENGTH)
+    fields.check()
+    assert login_name is not None and password is not None
+    app, who = request.app, caller(request)
+    await app[THROTTLE].check(login_name, who.client_ip)
+    user = await store.user_by_login(app[DB], login_name.strip())
+    if not await app[PASSWORDS].verify(user.password_hash if user else None, password):
+        await app[THROTTLE].record_failure(login_name, who.client_ip)
+        await store.record_event(
+            app[DB],
+            "login_failed",
+            user_id=user.id if user else None,
+            ip=who.client_ip,
+            user_agent=who.user_agent,
+            detail={"reason": "bad_password" if user else "unknown_login"},
+        )
+        raise Unauthorized("invalid login or password")
+    assert user is not None
+    settings = app[SETTINGS]
+    token = issue_token(
+        await app[SIGNING_KEYS].current(),
+        user_id=user.id,
+        role=user.role,
+        issuer=settings.jwt_issuer,
+        audience=JWT_AUDIENCE,
+        ttl_seconds=settings.token_ttl_seconds,
+    )
+    await store.record_event(
+        app[DB], "login", user_id=user.id, ip=who.client_ip, user_agent=who.user_agent
+    )
+    return web.json_response(
+        {"access_token": token, "token_type": "bearer", "expires_in": settings.token_ttl_seconds}
+    )
+
+
+async def _profile(request: web.Request, user: store.User) -> dict[str, Any]:
+    balance = await request.app[BILLING].balance(user.id)
+    return {**user.public(), "balance": balance}
+
+
+async def me(request: web.Request) -> web.Response:
+    user = await store.user_by_id(request.app[DB], caller(request).require_user())
+    if user is None:
+        raise NotFound("account not found")
+    return web.json_response(await _profile(request, user))
+
+
+async def update_me(request: web.Request) -> web.Response:
+    user_id = caller(request).require_user()
+    body = await read_object(request)
+    fields = Fields(body)
+    unknown = sorted(set(body) - {"username", "display_name"})
+    fields.problems.extend(f"{name}: cannot be changed here" for name in unknown)
+    changes: dict[str, str | None] = {}
+    if fields.has("username"):
+        username = fields.string("username", max_length=64)
+        if username is not None:
+            fields.problems.extend(accounts.username_problems(username))
+            changes["username"] = username
+    if fields.has("display_name"):
+        display_name = fields.string("display_name", required=False, max_length=1000)
+        if display_name is not None:
+            fields.problems.extend(accounts.display_name_problems(display_name))
+        changes["display_name"] = display_name.strip() if display_name else None
+    fields.check()
+    user = await store.update_profile(request.app[DB], user_id, changes)
+    if user is None:
+        raise NotFound("account not found")
+    return web.json_response(await _profile(request, user))
+
+
+async def my_security_events(request: web.Request) -> web.Response:
+    user_id = caller(request).require_user()
+    return web.json_response({"data": await store.security_events(request.app[DB], user_id)})
+
+
+async def jwks(request: web.Request) -> web.Response:
+    return web.json_response(
+        await request.app[SIGNING_KEYS].jwks(), headers={"Cache-Control": "max-age=60"}
+    )

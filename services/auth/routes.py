@@ -1,0 +1,23 @@
+"""The auth service's routes. `/api/*` is reached through the gateway;
+`/internal/*` only by the gateway itself."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from services.auth import handlers, key_handlers
+
+
+def setup_routes(app: web.Application) -> None:
+    router = app.router
+    router.add_post("/api/auth/signup", handlers.signup)
+    router.add_post("/api/auth/login", handlers.login)
+    router.add_get("/api/auth/jwks", handlers.jwks)
+    router.add_get("/api/me", handlers.me)
+    router.add_patch("/api/me", handlers.update_me)
+    router.add_get("/api/me/security-events", handlers.my_security_events)
+    router.add_post("/api/keys", key_handlers.create_key)
+    router.add_get("/api/keys", key_handlers.list_keys)
+    router.add_delete("/api/keys/{key_id}", key_handlers.revoke_key)
+    router.add_post("/api/keys/{key_id}/rotate", key_handlers.rotate_key)
+    router.add_post("/internal/keys/verify", key_handlers.verify_key)

@@ -1,0 +1,52 @@
+"""The auth service's settings, read once from the environment."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shared import settings as read
+from shared.settings import Common, Environ
+
+JWT_AUDIENCE = "tollgate-api"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    common: Common
+    secret_keys: tuple[str, ...]
+    key_pepper: str
+    jwt_issuer: str
+    token_ttl_seconds: int
+    billing_url: str
+    login_failures_per_account: int
+    login_failures_per_ip: int
+    login_window_seconds: int
+
+    @classmethod
+    def from_env(cls, env: Environ) -> Settings:
+        mode = read.mode(env)
+        pepper = read.secret(env, "TOLLGATE_KEY_PEPPER", mode, read.token_secret)
+        if len(pepper) < 32:
+            raise read.SettingsError("TOLLGATE_KEY_PEPPER must be at least 32 characters")
+        return cls(
+            common=read.common(env, port_var="AUTH_PORT", default_port=8081),
+            secret_keys=read.fernet_keys(
+                read.secret(env, "TOLLGATE_SECRET_KEYS", mode, read.fernet_secret),
+                "TOLLGATE_SECRET_KEYS",
+            ),
+            key_pepper=pepper,
+            jwt_issuer=read.text(env, "TOLLGATE_JWT_ISSUER", "tollgate"),
+            token_ttl_seconds=read.integer(
+                env, "TOLLGATE_TOKEN_TTL_SECONDS", 3600, low=60, high=86400
+            ),
+            billing_url=read.url(
+                env, "BILLING_URL", "http://127.0.0.1:8082", schemes=("http", "https")
+            ),
+            login_failures_per_account=read.integer(
+                env, "LOGIN_FAILURES_PER_ACCOUNT", 5, low=1, high=1000
+            ),
+            login_failures_per_ip=read.integer(
+                env, "LOGIN_FAILURES_PER_IP", 30, low=1, high=100000
+            ),
+            login_window_seconds=read.integer(env, "LOGIN_WINDOW_SECONDS", 900, low=1, high=86400),
+        )

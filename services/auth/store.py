@@ -1,0 +1,141 @@
+"""The auth schema's SQL: users, API keys, security events.
+
+Every query that touches one user's objects filters by that user's id, so a
+request for someone else's key finds nothing (404), never a 403 that would
+confirm the key exists. Unique violations are mapped to `Conflict` here.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from shared.errors import Conflict
+
+
+@dataclass(frozen=True, kw_only=True)
+class User:
+    id: uuid.UUID
+    email: str
+    username: str
+    display_name: str | None
+    role: str
+    created_at: datetime
+    password_hash: str
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "id": str(self.id),
+            "email": self.email,
+            "username": self.username,
+            "display_name": self.display_name,
+            "role": self.role,
+            "created_at": self.created_at.isoformat(),
+        }
+
+
+_USER_COLUMNS = "id, email, username, display_name, role, created_at, password_hash"
+
+
+def _user(row: Any) -> User | None:
+    return None if row is None else User(**dict(row))
+
+
+def _conflict(exc: asyncpg.UniqueViolationError) -> Conflict:
+    index = exc.constraint_name or ""
+    if "email" in index:
+        return Conflict("email is already registered")
+    if "username" in index:
+        return Conflict("username is already taken")
+    return Conflict("a unique value is already taken")
+
+
+async def create_user(
+    db: Any, *, email: str, username: str, password_hash: str, role: str = "user"
+) -> User:
+    try:
+        row = await db.fetchrow(
+            f"INSERT INTO auth.users (email, username, password_hash, role) "
+            f"VALUES ($1, $2, $3, $4) RETURNING {_USER_COLUMNS}",
+            email,
+            username,
+            password_hash,
+            role,
+        )
+    except asyncpg.UniqueViolationError as exc:
+        raise _conflict(exc) from None
+    user = _user(row)
+    assert user is not None
+    return user
+
+
+async def user_by_login(db: Any, login: str) -> User | None:
+    column = "email" if "@" in login else "username"
+    row = await db.fetchrow(
+        f"SELECT {_USER_COLUMNS} FROM auth.users WHERE lower({column}) = lower($1)", login
+    )
+    return _user(row)
+
+
+async def user_by_id(db: Any, user_id: uuid.UUID) -> User | None:
+    row = await db.fetchrow(f"SELECT {_USER_COLUMNS} FROM auth.users WHERE id = $1", user_id)
+    return _user(row)
+
+
+async def update_profile(
+    db: Any, user_id: uuid.UUID, changes: dict[str, str | None]
+) -> User | None:
+    if not changes:
+        return await user_by_id(db, user_id)
+    columns = sorted(changes)  # names come from the handler's fixed set, never from the client
+    assignments = ", ".join(f"{name} = ${i}" for i, name in enumerate(columns, start=2))
+    try:
+        row = await db.fetchrow(
+            f"UPDATE auth.users SET {assignments}, updated_at = now() WHERE id = $1 "
+            f"RETURNING {_USER_COLUMNS}",
+            user_id,
+            *(changes[name] for name in columns),
+        )
+    except asyncpg.UniqueViolationError as exc:
+        raise _conflict(exc) from None
+    return _user(row)
+
+
+async def set_role(db: Any, user_id: uuid.UUID, role: str) -> None:
+    await db.execute(
+        "UPDATE auth.users SET role = $2, updated_at = now() WHERE id = $1", user_id, role
+    )
+
+
+async def record_event(
+    db: Any,
+    kind: str,
+    *,
+    user_id: uuid.UUID | None,
+    ip: str | None,
+    user_agent: str | None,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    await db.execute(
+        "INSERT INTO auth.security_events (user_id, kind, ip, user_agent, detail) "
+        "VALUES ($1, $2, $3::inet, $4, $5)",
+        user_id,
+        kind,
+        ip,
+        user_agent,
+        detail or {},
+    )
+
+
+async def security_events(db: Any, user_id: uuid.UUID, limit: int = 100) -> list[dict[str, Any]]:
+    rows = await db.fetch(
+        "SELECT kind, host(ip) AS ip, user_agent, detail, created_at FROM auth.security_events "
+        "WHERE user_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2",
+        user_id,
+        limit,
+    )
+    return [{**dict(row), "created_at": row["created_at"].isoformat()} for row in rows]

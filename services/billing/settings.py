@@ -1,0 +1,17 @@
+"""The billing service's settings, read once from the environment."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shared import settings as read
+from shared.settings import Common, Environ
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    common: Common
+
+    @classmethod
+    def from_env(cls, env: Environ) -> Settings:
+        return cls(common=read.common(env, port_var="BILLING_PORT", default_port=8082))

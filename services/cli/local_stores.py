@@ -1,0 +1,183 @@
+"""PostgreSQL and Redis for `tollgate dev`: use what answers, else start our own.
+
+When the configured servers answer, they are used as they are. When nothing
+answers and the server binaries are installed, private instances are started
+under the data directory on their own ports (and stopped with the stack).
+When the binaries are missing, the error says which package to install.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import glob
+import os
+import pwd
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+from yarl import URL
+
+PRIVATE_POSTGRES_PORT = 54329
+PRIVATE_REDIS_PORT = 63799
+
+
+class StoreError(Exception):
+    """A store is neither reachable nor startable; the message says what to do."""
+
+
+@dataclass
+class Store:
+    url: str
+    process: subprocess.Popen[bytes] | None = None
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+async def postgres_answers(dsn: str) -> bool:
+    server = str(URL(dsn).with_path("/postgres"))
+    try:
+        connection: Any = await asyncpg.connect(server, timeout=3)
+    except (OSError, asyncpg.PostgresError, TimeoutError):
+        return False
+    await connection.close()
+    return True
+
+
+async def redis_answers(url: str) -> bool:
+    client = aioredis.from_url(url, socket_connect_timeout=2)
+    try:
+        return bool(await client.ping())
+    except (RedisError, OSError):
+        return False
+    finally:
+        await client.aclose()
+
+
+def _postgres_binary(name: str) -> str | None:
+    found = shutil.which(name)
+    if found:
+        return found
+    candidates = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), reverse=True)
+    return candidates[0] if candidates else None
+
+
+def start_postgres(data_dir: Path) -> Store:
+    initdb, postgres = _postgres_binary("initdb"), _postgres_binary("postgres")
+    if initdb is None or postgres is None:
+        raise StoreError(
+            "PostgreSQL does not answer and is not installed: "
+            "install it (Debian/Ubuntu: `apt-get install postgresql`) or set DATABASE_URL"
+        )
+    folder = (data_dir / "postgres").resolve()
+    if not (folder / "PG_VERSION").exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            [initdb, "-D", str(folder), "-U", "postgres", "--auth=trust", "-E", "UTF8"],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            **_as_postgres_user(folder),
+        )
+    process = subprocess.Popen(
+        [
+            postgres,
+            "-D",
+            str(folder),
+            "-p",
+            str(PRIVATE_POSTGRES_PORT),
+            "-k",
+            str(folder),
+            "-c",
+            "listen_addresses=127.0.0.1",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=(folder / "server.log").open("ab"),
+        **_as_postgres_user(folder),
+    )
+    return Store(f"postgresql://postgres@127.0.0.1:{PRIVATE_POSTGRES_PORT}/tollgate", process)
+
+
+def _as_postgres_user(folder: Path) -> dict[str, Any]:
+    """PostgreSQL refuses to run as root; run it as the `postgres` user then."""
+    if os.geteuid() != 0:
+        return {}
+    try:
+        account = pwd.getpwnam("postgres")
+    except KeyError:
+        raise StoreError(
+            "running as root needs a `postgres` system user to start PostgreSQL"
+        ) from None
+    for path in [folder, *folder.rglob("*")]:
+        os.chown(path, account.pw_uid, account.pw_gid)
+    return {"user": account.pw_uid, "group": account.pw_gid}
+
+
+def start_redis(data_dir: Path) -> Store:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise StoreError(
+            "Redis does not answer and is not installed: "
+            "install it (Debian/Ubuntu: `apt-get install redis-server`) or set REDIS_URL"
+        )
+    folder = (data_dir / "redis").resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    process = subprocess.Popen(
+        [
+            binary,
+            "--port",
+            str(PRIVATE_REDIS_PORT),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(folder),
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "always",
+            "--save",
+            "",
+        ],
+        stdout=(folder / "server.log").open("ab"),
+        stderr=subprocess.STDOUT,
+    )
+    return Store(f"redis://127.0.0.1:{PRIVATE_REDIS_PORT}/0", process)
+
+
+async def wait_until(check: Any, url: str, what: str, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if await check(url):
+            return
+        await asyncio.sleep(0.2)
+    raise StoreError(f"{what} did not start within {seconds:.0f} s; see its log under .data/")
+
+
+async def ensure(database_url: str, redis_url: str, data_dir: Path) -> tuple[Store, Store]:
+    """Stores that answer: the configured ones, or private ones started now."""
+    if await postgres_answers(database_url):
+        postgres = Store(database_url)
+    else:
+        postgres = start_postgres(data_dir)
+        await wait_until(postgres_answers, postgres.url, "PostgreSQL")
+    try:
+        if await redis_answers(redis_url):
+            redis_store = Store(redis_url)
+        else:
+            redis_store = start_redis(data_dir)
+            await wait_until(redis_answers, redis_store.url, "Redis")
+    except BaseException:
+        postgres.stop()
+        raise
+    return postgres, redis_store

@@ -1,0 +1,133 @@
+"""Forwarding `/api/*` to the service that owns it.
+
+The gateway authenticates the caller, strips every hop-by-hop header, every
+client-supplied `X-Tollgate-*` header, the credential and cookies, then adds
+the internal token, the principal, the client IP and the request id. The
+answer comes back with hop-by-hop headers and cookies dropped. Service outages are 503s.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+import aiohttp
+from aiohttp import web
+from multidict import CIMultiDict
+
+from services.gateway import api_routes
+from services.gateway.api_routes import Owner
+from services.gateway.keys import INTERNAL_SESSION, JWKS, KEY_CACHE, SETTINGS
+from services.gateway.principals import Principal, credential_from
+from shared import internal
+from shared.bodies import API_BODY_LIMIT, read_limited
+from shared.errors import ServiceUnavailable
+from shared.request_id import HEADER as REQUEST_ID_HEADER
+from shared.request_id import REQUEST_ID
+
+_log = logging.getLogger(__name__)
+
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "host",
+        "content-length",
+    }
+)
+_NOT_FORWARDED = (
+    HOP_BY_HOP
+    | {
+        "authorization",
+        "x-api-key",
+        "x-goog-api-key",
+        "cookie",
+        "x-forwarded-for",
+        "x-real-ip",
+    }
+    | {name.lower() for name in internal.TOLLGATE_HEADERS}
+)
+_NOT_RETURNED = HOP_BY_HOP | {"set-cookie", "server", "date"}
+
+
+def forwarded_headers(incoming: Mapping[str, str]) -> CIMultiDict[str]:
+    return CIMultiDict((k, v) for k, v in incoming.items() if k.lower() not in _NOT_FORWARDED)
+
+
+def client_ip(request: web.Request, trust_forwarded_for: bool) -> str | None:
+    if trust_forwarded_for:
+        forwarded = request.headers.get("X-Forwarded-For")
+        if forwarded:
+            return forwarded.split(",")[0].strip()
+    return request.remote
+
+
+async def authenticate(request: web.Request) -> Principal | None:
+    credential = credential_from(request.headers, request.query)
+    if credential is None:
+        return None
+    if credential.kind == "jwt":
+        return await request.app[JWKS].verify(credential.value)
+    return await request.app[KEY_CACHE].principal(credential.value)
+
+
+def _base_url(request: web.Request, owner: Owner) -> str:
+    settings = request.app[SETTINGS]
+    return {
+        Owner.AUTH: settings.auth_url,
+        Owner.BILLING: settings.billing_url,
+        Owner.USAGE: settings.usage_url,
+    }[owner]
+
+
+async def forward(request: web.Request) -> web.Response:
+    """`/api/*`: to the service that owns the path."""
+    return await _send(request, api_routes.route_for(request.path), request.rel_url.path_qs)
+
+
+async def jwks_document(request: web.Request) -> web.Response:
+    """`/.well-known/jwks.json`: auth's public signing keys."""
+    return await _send(request, api_routes.route_for("/api/auth/jwks"), "/api/auth/jwks")
+
+
+async def _send(request: web.Request, route: api_routes.ApiRoute, path_qs: str) -> web.Response:
+    principal = None if route.public else await authenticate(request)
+    api_routes.authorise(route, request.method, principal)
+    settings = request.app[SETTINGS]
+    headers = forwarded_headers(request.headers)
+    headers[internal.TOKEN_HEADER] = settings.common.internal_token
+    headers[REQUEST_ID_HEADER] = request[REQUEST_ID]
+    ip = client_ip(request, settings.trust_forwarded_for)
+    if ip:
+        headers[internal.CLIENT_IP_HEADER] = ip
+    if ua := request.headers.get("User-Agent"):
+        headers[internal.USER_AGENT_HEADER] = ua
+    if principal is not None:
+        headers[internal.USER_HEADER] = str(principal.user_id)
+        headers[internal.ROLE_HEADER] = principal.role
+        headers[internal.CREDENTIAL_HEADER] = principal.via
+    body = await read_limited(request, API_BODY_LIMIT) if request.can_read_body else None
+    url = _base_url(request, route.owner) + path_qs
+    try:
+        async with request.app[INTERNAL_SESSION].request(
+            request.method, url, headers=headers, data=body, allow_redirects=False
+        ) as upstream:
+            # Account answers are small; reading them whole keeps errors answerable.
+            answer = await upstream.read()
+            returned = CIMultiDict(
+                (name, value)
+                for name, value in upstream.headers.items()
+                if name.lower() not in _NOT_RETURNED and name.lower() != "x-request-id"
+            )
+            return web.Response(
+                status=upstream.status, reason=upstream.reason, body=answer, headers=returned
+            )
+    except (aiohttp.ClientConnectionError, TimeoutError) as exc:
+        _log.warning("internal service unreachable", extra={"service": route.owner.value})
+        raise ServiceUnavailable(f"the {route.owner.value} service is unavailable") from exc

@@ -1,0 +1,69 @@
+"""Which internal service owns an `/api/*` path, and who may call it.
+
+Pure: a table and two functions. The gateway forwards only paths in this
+table; `/internal/*` is in no row, so no client can reach it. API keys, made
+for model traffic, may read the account (profile, balance, usage) but not
+manage it: key management and admin routes need a login (JWT).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+from services.gateway.principals import Principal
+from shared.errors import Forbidden, NotFound, Unauthorized
+
+
+class Owner(Enum):
+    AUTH = "auth"
+    BILLING = "billing"
+    USAGE = "usage"
+
+
+@dataclass(frozen=True, slots=True)
+class ApiRoute:
+    prefix: str
+    owner: Owner
+    public: bool = False
+    api_key_reads: bool = False
+    admin: bool = False
+
+
+# Longest prefix wins; a prefix matches the path itself or the path below it.
+ROUTES = (
+    ApiRoute("/api/auth/signup", Owner.AUTH, public=True),
+    ApiRoute("/api/auth/login", Owner.AUTH, public=True),
+    ApiRoute("/api/auth/jwks", Owner.AUTH, public=True),
+    ApiRoute("/api/me", Owner.AUTH, api_key_reads=True),
+    ApiRoute("/api/keys", Owner.AUTH),
+    ApiRoute("/api/billing", Owner.BILLING, api_key_reads=True),
+    ApiRoute("/api/usage", Owner.USAGE, api_key_reads=True),
+    ApiRoute("/api/admin/credits", Owner.BILLING, admin=True),
+    ApiRoute("/api/admin/prices", Owner.BILLING, admin=True),
+)
+
+
+def route_for(path: str) -> ApiRoute:
+    if "//" in path or any(part in {".", ".."} for part in path.split("/")):
+        raise NotFound(f"no route for {path}")
+    best: ApiRoute | None = None
+    for route in ROUTES:
+        if path == route.prefix or path.startswith(route.prefix + "/"):
+            if best is None or len(route.prefix) > len(best.prefix):
+                best = route
+    if best is None:
+        raise NotFound(f"no route for {path}")
+    return best
+
+
+def authorise(route: ApiRoute, method: str, principal: Principal | None) -> None:
+    """Raise unless `principal` may call `method` on `route`."""
+    if route.public:
+        return
+    if principal is None:
+        raise Unauthorized("authentication required")
+    if principal.via == "api_key" and not (route.api_key_reads and method in {"GET", "HEAD"}):
+        raise Forbidden("this route needs a login token, not an API key")
+    if route.admin and principal.role != "admin":
+        raise Forbidden("admin role required")

@@ -1,0 +1,134 @@
+"""Resolving API keys to principals, cached in process, dropped on revocation.
+
+A miss asks auth's internal verify endpoint. Entries live for a short time;
+revocation does not wait for that: auth publishes the key id and the
+subscriber drops it at once. While the subscription is down, revocations may
+be missed, so the whole cache is dropped and filled again from auth, and is
+dropped once more when the subscription is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+import uuid
+from datetime import datetime
+
+import aiohttp
+from redis.exceptions import RedisError
+
+from services.gateway.principals import Principal
+from shared import api_key_format, invalidation
+from shared.errors import ServiceUnavailable, Unauthorized
+from shared.internal import TOKEN_HEADER
+from shared.redis_conn import Redis
+
+_log = logging.getLogger(__name__)
+_MAX_ENTRIES = 100_000
+_POLL_SECONDS = 0.2
+
+
+class KeyCache:
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        auth_url: str,
+        internal_token: str,
+        ttl_seconds: float,
+    ) -> None:
+        self._session = session
+        self._url = f"{auth_url}/internal/keys/verify"
+        self._token = internal_token
+        self._ttl = ttl_seconds
+        self._entries: dict[bytes, tuple[Principal, float]] = {}
+        self._subscribed = False
+
+    async def principal(self, key: str) -> Principal:
+        if not api_key_format.is_well_formed(key):
+            raise Unauthorized("invalid API key")
+        digest = hashlib.sha256(key.encode()).digest()
+        cached = self._entries.get(digest)
+        now = time.monotonic()
+        if cached is not None and cached[1] > now and self._subscribed:
+            principal = cached[0]
+        else:
+            principal = await self._ask_auth(key)
+            if self._subscribed:
+                if len(self._entries) >= _MAX_ENTRIES:
+                    self._entries.clear()
+                self._entries[digest] = (principal, now + self._ttl)
+        if principal.expires_at is not None and principal.expires_at.timestamp() <= time.time():
+            raise Unauthorized("API key expired")
+        return principal
+
+    def drop(self, key_id: uuid.UUID) -> None:
+        stale = [d for d, (p, _) in self._entries.items() if p.key_id == key_id]
+        for digest in stale:
+            del self._entries[digest]
+
+    async def _ask_auth(self, key: str) -> Principal:
+        try:
+            async with self._session.post(
+                self._url,
+                json={"key": key},
+                headers={TOKEN_HEADER: self._token},
+                timeout=aiohttp.ClientTimeout(total=5),
+            ) as response:
+                if response.status == 401:
+                    raise Unauthorized("invalid API key")
+                if response.status != 200:
+                    raise ServiceUnavailable("key verification is unavailable; try again")
+                body = await response.json()
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise ServiceUnavailable("key verification is unavailable; try again") from exc
+        expires = body.get("expires_at")
+        models = body.get("models")
+        return Principal(
+            user_id=uuid.UUID(body["user_id"]),
+            role=body["role"],
+            via="api_key",
+            key_id=uuid.UUID(body["key_id"]),
+            models=tuple(models) if models is not None else None,
+            expires_at=datetime.fromisoformat(expires) if expires else None,
+        )
+
+    async def follow_revocations(self, redis: Redis, stop: asyncio.Event) -> None:
+        """Until `stop` is set: drop revoked keys as auth announces them.
+
+        It polls with a short timeout and checks `stop` instead of relying on
+        task cancellation, which redis-py's pubsub read can swallow.
+        """
+        while not stop.is_set():
+            try:
+                async with redis.pubsub() as pubsub:
+                    await pubsub.subscribe(invalidation.KEY_REVOKED)
+                    self._entries.clear()
+                    self._subscribed = True
+                    while not stop.is_set():
+                        message = await pubsub.get_message(
+                            ignore_subscribe_messages=True, timeout=_POLL_SECONDS
+                        )
+                        if message is not None and message.get("type") == "message":
+                            self._on_revoked(message["data"])
+            except (RedisError, OSError) as exc:
+                _log.warning("key revocation feed lost; cache off", extra={"reason": str(exc)})
+                await _sleep_unless(stop, 1.0)
+            finally:
+                self._subscribed = False
+                self._entries.clear()
+
+    def _on_revoked(self, data: bytes | str) -> None:
+        raw = data.decode() if isinstance(data, bytes) else data
+        try:
+            self.drop(uuid.UUID(raw))
+        except ValueError:
+            _log.warning("ignored a malformed revocation notice")
+
+
+async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
+    try:
+        await asyncio.wait_for(stop.wait(), seconds)
+    except TimeoutError:
+        pass

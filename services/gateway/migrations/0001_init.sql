@@ -1,0 +1,2 @@
+-- The gateway schema; channels and model aliases arrive with the relay.
+CREATE SCHEMA IF NOT EXISTS gateway;

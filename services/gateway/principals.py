@@ -1,0 +1,66 @@
+"""Who is calling: credentials found in a request, and the principal they prove.
+
+Pure: no IO. A request carries at most one credential, in one of the forms
+the supported SDKs send (`Authorization: Bearer`, `x-api-key`,
+`x-goog-api-key`, `?key=`). A bearer value that looks like a Tollgate key is an
+API key; any other bearer value is taken for a JWT.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from shared import api_key_format
+from shared.errors import Unauthorized
+
+CredentialKind = Literal["jwt", "api_key"]
+
+
+@dataclass(frozen=True, slots=True)
+class Credential:
+    kind: CredentialKind
+    value: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Principal:
+    """An authenticated caller: a user, and the key they used if any."""
+
+    user_id: uuid.UUID
+    role: str
+    via: CredentialKind
+    key_id: uuid.UUID | None = None
+    models: tuple[str, ...] | None = None
+    expires_at: datetime | None = None
+
+    def may_use(self, model: str) -> bool:
+        return self.models is None or model in self.models
+
+
+def credential_from(headers: Mapping[str, str], query: Mapping[str, str]) -> Credential | None:
+    """The request's credential; 401 when it offers two different ones."""
+    found: list[str] = []
+    authorization = headers.get("Authorization")
+    if authorization is not None:
+        scheme, _, value = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not value.strip():
+            raise Unauthorized("Authorization must be 'Bearer <token>'")
+        found.append(value.strip())
+    for header in ("x-api-key", "x-goog-api-key"):
+        header_value = headers.get(header)
+        if header_value:
+            found.append(header_value.strip())
+    if query.get("key"):
+        found.append(query["key"].strip())
+    if not found:
+        return None
+    if len(set(found)) > 1:
+        raise Unauthorized("more than one credential in the request")
+    value = found[0]
+    if value.startswith(api_key_format.PREFIX):
+        return Credential("api_key", value)
+    return Credential("jwt", value)

@@ -1,0 +1,35 @@
+"""The gateway's settings, read once from the environment."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shared import settings as read
+from shared.settings import Common, Environ
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    common: Common
+    auth_url: str
+    billing_url: str
+    usage_url: str
+    jwt_issuer: str
+    trust_forwarded_for: bool
+    key_cache_seconds: int
+
+    @classmethod
+    def from_env(cls, env: Environ) -> Settings:
+        def service_url(name: str, default_port: int) -> str:
+            default = f"http://127.0.0.1:{default_port}"
+            return read.url(env, name, default, schemes=("http", "https"))
+
+        return cls(
+            common=read.common(env, port_var="GATEWAY_PORT", default_port=8080),
+            auth_url=service_url("AUTH_URL", 8081),
+            billing_url=service_url("BILLING_URL", 8082),
+            usage_url=service_url("USAGE_URL", 8083),
+            jwt_issuer=read.text(env, "TOLLGATE_JWT_ISSUER", "tollgate"),
+            trust_forwarded_for=read.flag(env, "GATEWAY_TRUST_FORWARDED_FOR", False),
+            key_cache_seconds=read.integer(env, "GATEWAY_KEY_CACHE_SECONDS", 60, low=1, high=3600),
+        )

@@ -1,0 +1,2 @@
+-- The usage schema; usage records and daily aggregates arrive with metering.
+CREATE SCHEMA IF NOT EXISTS usage;

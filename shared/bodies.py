@@ -1,0 +1,103 @@
+"""Reading and validating JSON request bodies.
+
+Every `/api/*` body goes through `read_object`: a size limit checked before
+decoding, then a JSON object or a 400 that says what is wrong. The `Fields`
+reader collects every problem in one pass so a client sees all its mistakes in
+one 422 instead of fixing them one request at a time.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from shared.errors import BadRequest, PayloadTooLarge, Unprocessable
+
+API_BODY_LIMIT = 1024 * 1024
+
+
+async def read_limited(request: web.Request, limit: int) -> bytes:
+    """The whole body, refused with 413 as soon as it passes `limit` bytes."""
+    if request.content_length is not None and request.content_length > limit:
+        raise PayloadTooLarge(f"request body is over the {limit}-byte limit")
+    raw = bytearray()
+    async for chunk in request.content.iter_any():
+        raw += chunk
+        if len(raw) > limit:
+            raise PayloadTooLarge(f"request body is over the {limit}-byte limit")
+    return bytes(raw)
+
+
+async def read_object(request: web.Request, limit: int = API_BODY_LIMIT) -> dict[str, Any]:
+    raw = await read_limited(request, limit)
+    if not raw.strip():
+        raise BadRequest("request body is empty; a JSON object is required")
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"request body is not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise BadRequest(f"request body must be a JSON object, got {type(body).__name__}")
+    return body
+
+
+class Fields:
+    """Typed access to a body's fields, collecting every problem."""
+
+    def __init__(self, body: dict[str, Any]) -> None:
+        self._body = body
+        self.problems: list[str] = []
+
+    def has(self, name: str) -> bool:
+        return name in self._body
+
+    def string(self, name: str, *, required: bool = True, max_length: int = 1000) -> str | None:
+        value = self._body.get(name)
+        if value is None:
+            if required:
+                self.problems.append(f"{name}: required")
+            return None
+        if not isinstance(value, str):
+            self.problems.append(f"{name}: must be a string")
+            return None
+        if len(value) > max_length:
+            self.problems.append(f"{name}: at most {max_length} characters")
+            return None
+        return value
+
+    def string_list(self, name: str, *, max_items: int = 500) -> list[str] | None:
+        value = self._body.get(name)
+        if value is None:
+            return None
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            self.problems.append(f"{name}: must be a list of strings")
+            return None
+        if len(value) > max_items:
+            self.problems.append(f"{name}: at most {max_items} items")
+            return None
+        return list(value)
+
+    def timestamp(self, name: str) -> datetime | None:
+        value = self._body.get(name)
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            self.problems.append(f"{name}: must be an ISO 8601 timestamp string")
+            return None
+        try:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            self.problems.append(f"{name}: not an ISO 8601 timestamp")
+            return None
+        if parsed.tzinfo is None:
+            self.problems.append(f"{name}: must carry a time zone (for example Z)")
+            return None
+        return parsed
+
+    def check(self) -> None:
+        """Raise one 422 listing every problem found so far."""
+        if self.problems:
+            raise Unprocessable("request body is invalid", details=self.problems)

@@ -1,0 +1,94 @@
+"""What every Tollgate service has: middlewares, health, metrics, stores.
+
+`base_app` builds the application shell a service adds its routes to. The
+PostgreSQL pool and the Redis client are each one cleanup context, kept under
+typed app keys. `/healthz` says the process is up; `/readyz` says its
+PostgreSQL and Redis answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+
+from shared import db, logs, redis_conn
+from shared.errors import error_middleware
+from shared.internal import INTERNAL_TOKEN, internal_token_middleware
+from shared.metrics import METRICS, HttpMetrics, metrics_handler, metrics_middleware
+from shared.request_id import request_id_middleware
+from shared.settings import Common
+
+DB = web.AppKey("db", Any)  # an asyncpg.Pool; asyncpg ships no type information
+REDIS = web.AppKey("redis", redis_conn.Redis)
+SERVICE_NAME = web.AppKey("service_name", str)
+
+
+def base_app(
+    name: str,
+    common: Common,
+    *,
+    internal: bool,
+    middlewares: tuple[Any, ...] = (),
+    client_max_size: int = 1024 * 1024,
+) -> web.Application:
+    stack: list[Any] = [metrics_middleware, request_id_middleware, error_middleware]
+    if internal:
+        stack.append(internal_token_middleware)
+    stack.extend(middlewares)
+    app = web.Application(middlewares=stack, client_max_size=client_max_size)
+    app[SERVICE_NAME] = name
+    app[INTERNAL_TOKEN] = common.internal_token
+    app[METRICS] = HttpMetrics(CollectorRegistry())
+    app.cleanup_ctx.append(_stores(common))
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics_handler)
+    return app
+
+
+def _stores(
+    common: Common,
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def stores(app: web.Application) -> AsyncIterator[None]:
+        async with db.pool(common.database_url) as pool, redis_conn.client(common.redis_url) as r:
+            app[DB] = pool
+            app[REDIS] = r
+            yield
+
+    return stores
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok", "service": request.app[SERVICE_NAME]})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    postgres, redis_ok = await asyncio.gather(
+        db.ping(request.app[DB]), redis_conn.ping(request.app[REDIS])
+    )
+    ready = postgres and redis_ok
+    return web.json_response(
+        {
+            "status": "ready" if ready else "not ready",
+            "postgres": "ok" if postgres else "down",
+            "redis": "ok" if redis_ok else "down",
+        },
+        status=200 if ready else 503,
+    )
+
+
+def run(app: web.Application, common: Common, service: str) -> None:
+    """Serve until SIGINT or SIGTERM, with JSON access logs."""
+    logs.configure(service, common.log_level)
+    web.run_app(
+        app,
+        host=common.host,
+        port=common.port,
+        access_log_class=logs.AccessLogger,
+        print=None,
+        shutdown_timeout=10,
+    )

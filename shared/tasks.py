@@ -1,0 +1,43 @@
+"""Background tasks that are never garbage-collected mid-flight.
+
+`asyncio.create_task` keeps only a weak reference to its task; a task nobody
+holds can vanish. `spawn` keeps each task in a set until it finishes and logs
+an exception nobody awaited. The lint configuration bans the bare call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+_log = logging.getLogger(__name__)
+_running: set[asyncio.Task[Any]] = set()
+
+
+def spawn(coro: Coroutine[Any, Any, T], *, name: str) -> asyncio.Task[T]:
+    task = asyncio.get_running_loop().create_task(coro, name=name)
+    _running.add(task)
+    task.add_done_callback(_finished)
+    return task
+
+
+def _finished(task: asyncio.Task[Any]) -> None:
+    _running.discard(task)
+    if not task.cancelled() and task.exception() is not None:
+        _log.error(
+            "background task failed", exc_info=task.exception(), extra={"task": task.get_name()}
+        )
+
+
+async def cancel(task: asyncio.Task[Any]) -> None:
+    """Cancel a task and wait until it has finished unwinding."""
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        if not task.cancelled():
+            raise
