@@ -9,6 +9,9 @@ PostgreSQL and Redis answer.
 from __future__ import annotations
 
 import asyncio
+import logging
+import signal
+import sys
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -16,11 +19,11 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from shared import db, logs, redis_conn
-from shared.errors import error_middleware
+from shared.errors import ServiceUnavailable, error_middleware
 from shared.internal import INTERNAL_TOKEN, internal_token_middleware
 from shared.metrics import METRICS, HttpMetrics, metrics_handler, metrics_middleware
 from shared.request_id import request_id_middleware
-from shared.settings import Common
+from shared.settings import Common, SettingsError
 
 DB = web.AppKey("db", Any)  # an asyncpg.Pool; asyncpg ships no type information
 REDIS = web.AppKey("redis", redis_conn.Redis)
@@ -84,11 +87,28 @@ async def readyz(request: web.Request) -> web.Response:
 def run(app: web.Application, common: Common, service: str) -> None:
     """Serve until SIGINT or SIGTERM, with JSON access logs."""
     logs.configure(service, common.log_level)
-    web.run_app(
-        app,
-        host=common.host,
-        port=common.port,
-        access_log_class=logs.AccessLogger,
-        print=None,
-        shutdown_timeout=10,
-    )
+    try:
+        asyncio.run(_serve(app, common))
+    except (SettingsError, ServiceUnavailable) as exc:
+        # Found at start-up (a key that does not decrypt, a store that does
+        # not answer): one clear line, not a traceback.
+        sys.exit(f"{service}: cannot start: {exc}")
+
+
+async def _serve(app: web.Application, common: Common) -> None:
+    # Not web.run_app: when start-up fails half-way, it leaves the contexts
+    # already entered (pools, clients) to the garbage collector.
+    runner = web.AppRunner(app, access_log_class=logs.AccessLogger, shutdown_timeout=10)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await runner.setup()
+        await web.TCPSite(runner, common.host, common.port).start()
+        logging.getLogger(__name__).info(
+            "serving", extra={"host": common.host, "port": common.port}
+        )
+        await stop.wait()
+    finally:
+        await runner.cleanup()

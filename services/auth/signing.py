@@ -15,9 +15,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import jwt
-from cryptography.fernet import MultiFernet
+from cryptography.fernet import InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from shared.settings import SettingsError
 
 ALGORITHM = "EdDSA"
 CLOCK_SKEW_SECONDS = 60
@@ -129,7 +131,14 @@ class SigningKeys:
     def _decrypt(self, kid: str, encrypted: bytes) -> Ed25519PrivateKey:
         cached = self._decrypted.get(kid)
         if cached is None:
-            loaded = serialization.load_pem_private_key(self._fernet.decrypt(encrypted), None)
+            try:
+                pem = self._fernet.decrypt(encrypted)
+            except InvalidToken:
+                raise SettingsError(
+                    f"signing key {kid} cannot be decrypted with TOLLGATE_SECRET_KEYS; "
+                    "when rotating the key set, keep the old key after the new one"
+                ) from None
+            loaded = serialization.load_pem_private_key(pem, None)
             if not isinstance(loaded, Ed25519PrivateKey):
                 raise ValueError(f"signing key {kid} is not an Ed25519 key")
             cached = self._decrypted[kid] = loaded

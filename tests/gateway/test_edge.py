@@ -1,0 +1,67 @@
+"""The gateway as the public edge: request ids, client identity, health, metrics."""
+
+from __future__ import annotations
+
+import uuid
+
+from shared.internal import CLIENT_IP_HEADER, ROLE_HEADER, USER_HEADER
+from tests.accounts import sign_up
+from tests.conftest import Stack
+
+
+async def test_request_id_is_generated_or_echoed(stack: Stack) -> None:
+    generated = await stack.gateway.get("/api/me")
+    first = generated.headers["X-Request-Id"]
+    assert len(first) >= 16
+    echoed = await stack.gateway.get("/api/me", headers={"X-Request-Id": "client-id-123"})
+    assert echoed.headers["X-Request-Id"] == "client-id-123"
+    hostile = await stack.gateway.get("/api/me", headers={"X-Request-Id": "a b\tc" + "x" * 300})
+    assert hostile.headers["X-Request-Id"] != "a b\tc" + "x" * 300
+    assert len(hostile.headers["X-Request-Id"]) <= 128
+
+
+async def test_forged_identity_headers_are_ignored(stack: Stack) -> None:
+    alice = await sign_up(stack.gateway)
+    bob = await sign_up(stack.gateway)
+    forged = {USER_HEADER: bob.id, ROLE_HEADER: "admin", CLIENT_IP_HEADER: "10.9.8.7"}
+    assert (await stack.gateway.get("/api/me", headers=forged)).status == 401
+    me = await (await stack.gateway.get("/api/me", headers={**alice.headers, **forged})).json()
+    assert me["id"] == alice.id and me["role"] == "user"
+
+
+async def test_admin_routes_need_the_admin_role(stack: Stack) -> None:
+    user = await sign_up(stack.gateway)
+    response = await stack.gateway.post(
+        "/api/admin/credits", json={"user_id": str(uuid.uuid4())}, headers=user.headers
+    )
+    assert response.status == 403
+
+
+async def test_every_service_has_health_readiness_and_metrics(stack: Stack) -> None:
+    session = stack.gateway.session
+    servers = {
+        "auth": stack.auth.make_url(""),
+        "billing": stack.billing.make_url(""),
+        "usage": stack.usage.make_url(""),
+        "gateway": stack.gateway.make_url(""),
+    }
+    for name, base in servers.items():
+        async with session.get(base / "healthz") as health:
+            assert health.status == 200 and (await health.json())["service"] == name
+        async with session.get(base / "readyz") as ready:
+            assert ready.status == 200
+            assert await ready.json() == {"status": "ready", "postgres": "ok", "redis": "ok"}
+        async with session.get(base / "metrics") as metrics:
+            assert metrics.status == 200
+            text = await metrics.text()
+            assert "http_server_requests_total" in text, name
+            assert 'route="/healthz"' in text, name
+
+
+async def test_metrics_use_route_templates_not_raw_paths(stack: Stack) -> None:
+    account = await sign_up(stack.gateway)
+    await stack.gateway.delete(f"/api/keys/{uuid.uuid4()}", headers=account.headers)
+    async with stack.gateway.session.get(stack.auth.make_url("/metrics")) as response:
+        text = await response.text()
+    assert 'route="/api/keys/{key_id}"' in text
+    assert "http_server_request_duration_seconds_bucket" in text
