@@ -68,6 +68,29 @@ class Fields:
             return None
         return value
 
+    def integer(self, name: str, *, low: int, high: int, required: bool = False) -> int | None:
+        value = self._body.get(name)
+        if value is None:
+            if required:
+                self.problems.append(f"{name}: required")
+            return None
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.problems.append(f"{name}: must be an integer")
+            return None
+        if not low <= value <= high:
+            self.problems.append(f"{name}: must be between {low} and {high}")
+            return None
+        return value
+
+    def boolean(self, name: str) -> bool | None:
+        value = self._body.get(name)
+        if value is None:
+            return None
+        if not isinstance(value, bool):
+            self.problems.append(f"{name}: must be true or false")
+            return None
+        return value
+
     def string_list(self, name: str, *, max_items: int = 500) -> list[str] | None:
         value = self._body.get(name)
         if value is None:

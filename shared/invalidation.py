@@ -1,10 +1,83 @@
-"""Redis pub/sub channels that tell every process to drop a cached object.
+"""Redis pub/sub channels that tell every process to drop cached objects.
 
-Publishers send the id of what changed; subscribers drop it from their
-caches. A subscriber that loses its connection must assume it missed
-messages and drop everything it cached.
+Publishers send the id of what changed; a `Follower` in each subscribing
+process hands each notice to the handler of its channel. While the
+subscription is down a process may miss notices, so the follower tells its
+owner (`on_live(False)`) to stop trusting its caches, and again
+(`on_live(True)`) once it is subscribed, when caches must be refilled from the
+source.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+
+from redis.exceptions import RedisError
+
+from shared.redis_conn import Redis
+
 KEY_REVOKED = "tg:invalidate:api-key"
+CHANNELS_CHANGED = "tg:invalidate:channels"
+
+_POLL_SECONDS = 0.2
+_log = logging.getLogger(__name__)
+
+Handler = Callable[[str], Awaitable[None]]
+LiveHandler = Callable[[bool], Awaitable[None]]
+
+
+async def publish(redis: Redis, channel: str, notice: str) -> bool:
+    """Best effort: the source of truth has already changed when this is sent."""
+    try:
+        await redis.publish(channel, notice)
+    except RedisError:
+        _log.warning("could not publish an invalidation", extra={"channel": channel})
+        return False
+    return True
+
+
+class Follower:
+    def __init__(self, redis: Redis, handlers: Mapping[str, Handler], on_live: LiveHandler) -> None:
+        self._redis = redis
+        self._handlers = dict(handlers)
+        self._on_live = on_live
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Until `stop` is set. It polls and checks `stop` rather than relying
+        on task cancellation, which redis-py's pubsub read can swallow."""
+        while not stop.is_set():
+            try:
+                async with self._redis.pubsub() as pubsub:
+                    await pubsub.subscribe(*self._handlers)
+                    await self._on_live(True)
+                    await self._dispatch(pubsub, stop)
+            except (RedisError, OSError) as exc:
+                _log.warning("invalidation feed lost", extra={"reason": str(exc)})
+                await self._on_live(False)
+                await _sleep_unless(stop, 1.0)
+        await self._on_live(False)
+
+    async def _dispatch(self, pubsub: object, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            message = await pubsub.get_message(  # type: ignore[attr-defined]
+                ignore_subscribe_messages=True, timeout=_POLL_SECONDS
+            )
+            if message is None or message.get("type") != "message":
+                continue
+            channel = _text(message["channel"])
+            handler = self._handlers.get(channel)
+            if handler is not None:
+                await handler(_text(message["data"]))
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
+    try:
+        await asyncio.wait_for(stop.wait(), seconds)
+    except TimeoutError:
+        pass

@@ -98,7 +98,11 @@ def run(app: web.Application, common: Common, service: str) -> None:
 async def _serve(app: web.Application, common: Common) -> None:
     # Not web.run_app: when start-up fails half-way, it leaves the contexts
     # already entered (pools, clients) to the garbage collector.
-    runner = web.AppRunner(app, access_log_class=logs.AccessLogger, shutdown_timeout=10)
+    # handler_cancellation: a client that hangs up cancels its handler, so the
+    # relay closes the upstream request at once instead of streaming to no one.
+    runner = web.AppRunner(
+        app, access_log_class=logs.AccessLogger, shutdown_timeout=10, handler_cancellation=True
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

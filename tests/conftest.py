@@ -31,6 +31,8 @@ from services.billing.app import create_app as create_billing
 from services.billing.settings import Settings as BillingSettings
 from services.gateway.app import create_app as create_gateway
 from services.gateway.settings import Settings as GatewaySettings
+from services.mockprovider.app import create_app as create_mock
+from services.mockprovider.settings import Settings as MockSettings
 from services.usage.app import create_app as create_usage
 from services.usage.settings import Settings as UsageSettings
 from shared import migrations
@@ -82,6 +84,7 @@ def database_url() -> Iterator[str]:
 
 
 _USER_TABLES = (
+    "gateway.channels",
     "auth.security_events",
     "auth.api_keys",
     "auth.users",
@@ -134,6 +137,7 @@ class Stack:
     """Every service on loopback, and a client for the public gateway."""
 
     gateway: TestClient[web.Request, web.Application]
+    mock: TestServer
     auth: TestServer
     billing: TestServer
     usage: TestServer
@@ -149,6 +153,7 @@ async def stack(
     aiohttp_server: AiohttpServer,
     aiohttp_client: AiohttpClient,
 ) -> Stack:
+    mock = await aiohttp_server(create_mock(MockSettings()))
     billing = await aiohttp_server(create_billing(BillingSettings(common=common)))
     usage = await aiohttp_server(create_usage(UsageSettings(common=common)))
     auth_settings = AuthSettings(
@@ -171,10 +176,16 @@ async def stack(
         jwt_issuer="tollgate-test",
         trust_forwarded_for=False,
         key_cache_seconds=60,
+        secret_keys=SECRET_KEYS,
+        max_body_bytes=10 * 1024 * 1024,
+        upstream_connect_timeout=5,
+        upstream_first_byte_timeout=5,
+        upstream_idle_timeout=2,
     )
     gateway = await aiohttp_client(create_gateway(gateway_settings))
     return Stack(
         gateway=gateway,
+        mock=mock,
         auth=auth,
         billing=billing,
         usage=usage,

@@ -9,15 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import logging
 import uuid
-
-from redis.exceptions import RedisError
 
 from shared import api_key_format, invalidation
 from shared.redis_conn import Redis
-
-_log = logging.getLogger(__name__)
 
 
 class KeyHasher:
@@ -35,10 +30,6 @@ def new_key() -> tuple[str, str]:
 
 
 async def announce_revoked(redis: Redis, key_id: uuid.UUID) -> None:
-    """Tell every gateway; the database already refuses the key if this is lost."""
-    try:
-        await redis.publish(invalidation.KEY_REVOKED, str(key_id))
-    except RedisError:
-        # Gateways that miss this still drop the key when their cache entry
-        # expires; they also flush their cache when their subscription drops.
-        _log.warning("could not publish key revocation", extra={"key_id": str(key_id)})
+    """Tell every gateway. If this is lost the database already refuses the key;
+    gateways that miss it cache nothing until they are subscribed again."""
+    await invalidation.publish(redis, invalidation.KEY_REVOKED, str(key_id))

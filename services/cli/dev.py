@@ -17,12 +17,13 @@ from pathlib import Path
 
 import aiohttp
 
-from services.cli import local_stores
+from services.cli import local_stores, seed
 from shared import migrations
 from shared import settings as read
 
-COLOURS = {"gateway": "36", "auth": "35", "billing": "33", "usage": "32"}
-PORTS = {"gateway": 8080, "auth": 8081, "billing": 8082, "usage": 8083}
+COLOURS = {"gateway": "36", "auth": "35", "billing": "33", "usage": "32", "mockprovider": "34"}
+PORTS = {"gateway": 8080, "auth": 8081, "billing": 8082, "usage": 8083, "mockprovider": 8090}
+_PORT_VARIABLE = {"mockprovider": "MOCK_PROVIDER_PORT"}
 
 
 @dataclass
@@ -50,8 +51,9 @@ def _environment(database_url: str, redis_url: str, data_dir: Path) -> dict[str,
         PYTHONUNBUFFERED="1",
     )
     for name, port in PORTS.items():
-        env.setdefault(f"{name.upper()}_PORT", str(port))
-        env.setdefault(f"{name.upper()}_URL", f"http://127.0.0.1:{env[f'{name.upper()}_PORT']}")
+        variable = _PORT_VARIABLE.get(name, f"{name.upper()}_PORT")
+        env.setdefault(variable, str(port))
+        env.setdefault(f"{name.upper()}_URL", f"http://127.0.0.1:{env[variable]}")
     return env
 
 
@@ -67,13 +69,25 @@ async def _main(env: read.Environ, data_dir: Path) -> int:
         await migrations.ensure_database(postgres.url)
         applied = await migrations.apply(postgres.url)
         _say(f"database {postgres.url} migrated ({len(applied)} new migration(s))")
-        return await _supervise(_environment(postgres.url, redis_store.url, data_dir))
+        env = _environment(postgres.url, redis_store.url, data_dir)
+        await _seed(env)
+        return await _supervise(env)
     except migrations.MigrationError as exc:
         print(f"tollgate dev: {exc}", file=sys.stderr)
         return 1
     finally:
         redis_store.stop()
         postgres.stop()
+
+
+async def _seed(env: dict[str, str]) -> None:
+    mode = read.mode(env)
+    keys = read.fernet_keys(
+        read.secret(env, "TOLLGATE_SECRET_KEYS", mode, read.fernet_secret), "TOLLGATE_SECRET_KEYS"
+    )
+    added = await seed.mock_channels(env["DATABASE_URL"], keys, env["MOCKPROVIDER_URL"])
+    if added:
+        _say(f"added {added} channels for the mock provider at {env['MOCKPROVIDER_URL']}")
 
 
 async def _supervise(env: dict[str, str]) -> int:
@@ -130,7 +144,8 @@ async def _ready(env: dict[str, str], stop: asyncio.Event, seconds: float = 30) 
         while pending and time.monotonic() < deadline and not stop.is_set():
             for name in sorted(pending):
                 try:
-                    async with session.get(f"{env[f'{name.upper()}_URL']}/readyz") as response:
+                    probe = "/healthz" if name == "mockprovider" else "/readyz"
+                    async with session.get(f"{env[f'{name.upper()}_URL']}{probe}") as response:
                         if response.status == 200:
                             pending.discard(name)
                 except aiohttp.ClientError:
@@ -164,6 +179,7 @@ def _print_next_steps(env: dict[str, str]) -> None:
         f"""ready.
   gateway  {gateway}   (the public edge: /api/*, /v1/*, /v1beta/*)
   auth     {env["AUTH_URL"]}   billing {env["BILLING_URL"]}   usage {env["USAGE_URL"]}   (internal)
+  mock     {env["MOCKPROVIDER_URL"]}   (the mock provider: the default channels' upstream)
   metrics  {gateway}/metrics and /metrics on every service
 
 next, in another shell:
@@ -172,7 +188,9 @@ next, in another shell:
        -d '{{"login": "admin", "password": "<the password>"}}'
   curl -s {gateway}/api/keys -H "authorization: Bearer $TOKEN" \\
        -H 'content-type: application/json' -d '{{"name": "my laptop"}}'
-  curl -s {gateway}/api/me -H "authorization: Bearer <the tg-... key>"
+  curl -s {gateway}/v1/chat/completions -H "authorization: Bearer <the tg-... key>" \\
+       -H 'content-type: application/json' \\
+       -d '{{"model": "gpt-4o-mini", "messages": [{{"role": "user", "content": "Hello"}}]}}'
 
 Ctrl-C stops everything."""
     )

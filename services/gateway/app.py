@@ -1,8 +1,10 @@
 """The gateway application: the only public edge.
 
-It forwards `/api/*` to the service that owns the path, after checking the
-caller's JWT (locally, from auth's JWKS) or API key (through auth, cached,
-dropped on revocation). Internal endpoints are not routed.
+It relays model traffic (`/v1/*`, `/v1beta/*`) to the channels, serves the
+channel admin API, and forwards the rest of `/api/*` to the service that owns
+the path, after checking the caller's JWT (locally, from auth's JWKS) or API
+key (through auth, cached, dropped on revocation). Internal endpoints are not
+routed.
 """
 
 from __future__ import annotations
@@ -12,43 +14,91 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 from aiohttp import web
+from cryptography.fernet import Fernet, MultiFernet
+from prometheus_client import CollectorRegistry
 
-from services.gateway import api_proxy
+from services.gateway.channel_cache import ChannelCache
+from services.gateway.channel_store import ChannelStore
 from services.gateway.key_cache import KeyCache
-from services.gateway.keys import INTERNAL_SESSION, JWKS, KEY_CACHE, SETTINGS
+from services.gateway.keys import (
+    CHANNEL_CACHE,
+    CHANNEL_STORE,
+    INTERNAL_SESSION,
+    JWKS,
+    KEY_CACHE,
+    SETTINGS,
+    UPSTREAM_SESSION,
+    USAGE_SINK,
+)
+from services.gateway.relay_metrics import RelayMetrics
+from services.gateway.routes import setup_routes
 from services.gateway.settings import Settings
 from services.gateway.tokens import Jwks
-from shared import tasks
-from shared.service import REDIS, base_app
-
-RELAY_BODY_LIMIT = 10 * 1024 * 1024
+from services.gateway.usage_sink import MetricsAndLog
+from shared import invalidation, tasks
+from shared.metrics import METRICS
+from shared.service import DB, REDIS, base_app
 
 
 def create_app(settings: Settings) -> web.Application:
-    app = base_app("gateway", settings.common, internal=False, client_max_size=RELAY_BODY_LIMIT)
+    app = base_app(
+        "gateway", settings.common, internal=False, client_max_size=settings.max_body_bytes
+    )
     app[SETTINGS] = settings
-    app.cleanup_ctx.append(_internal_clients)
-    app.cleanup_ctx.append(_revocation_feed)
-    app.router.add_route("*", "/api/{tail:.*}", api_proxy.forward)
-    app.router.add_get("/.well-known/jwks.json", api_proxy.jwks_document)
+    registry: CollectorRegistry = app[METRICS].registry
+    app[USAGE_SINK] = MetricsAndLog(RelayMetrics(registry))
+    app.cleanup_ctx.append(_clients)
+    app.cleanup_ctx.append(_channels)
+    app.cleanup_ctx.append(_invalidations)
+    setup_routes(app)
     return app
 
 
-async def _internal_clients(app: web.Application) -> AsyncIterator[None]:
+async def _clients(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     token = settings.common.internal_token
-    connector = aiohttp.TCPConnector(limit=200, ttl_dns_cache=300)
-    async with aiohttp.ClientSession(connector=connector, auto_decompress=False) as session:
-        app[INTERNAL_SESSION] = session
-        app[JWKS] = Jwks(session, settings.auth_url, token, settings.jwt_issuer)
-        app[KEY_CACHE] = KeyCache(session, settings.auth_url, token, settings.key_cache_seconds)
+    internal = aiohttp.TCPConnector(limit=200, ttl_dns_cache=300)
+    upstream = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, enable_cleanup_closed=True)
+    async with (
+        aiohttp.ClientSession(connector=internal, auto_decompress=False) as internal_session,
+        aiohttp.ClientSession(
+            connector=upstream, auto_decompress=False, skip_auto_headers=("User-Agent",)
+        ) as upstream_session,
+    ):
+        app[INTERNAL_SESSION] = internal_session
+        app[UPSTREAM_SESSION] = upstream_session
+        app[JWKS] = Jwks(internal_session, settings.auth_url, token, settings.jwt_issuer)
+        app[KEY_CACHE] = KeyCache(
+            internal_session, settings.auth_url, token, settings.key_cache_seconds
+        )
         yield
 
 
-async def _revocation_feed(app: web.Application) -> AsyncIterator[None]:
+async def _channels(app: web.Application) -> AsyncIterator[None]:
+    fernet = MultiFernet([Fernet(key) for key in app[SETTINGS].secret_keys])
+    app[CHANNEL_STORE] = ChannelStore(app[DB], fernet)
+    app[CHANNEL_CACHE] = ChannelCache(app[CHANNEL_STORE])
+    await app[CHANNEL_CACHE].reload()
+    yield
+
+
+async def _invalidations(app: web.Application) -> AsyncIterator[None]:
+    key_cache, channel_cache = app[KEY_CACHE], app[CHANNEL_CACHE]
+
+    async def on_live(live: bool) -> None:
+        await key_cache.on_live(live)
+        await channel_cache.on_live(live)
+
+    follower = invalidation.Follower(
+        app[REDIS],
+        {
+            invalidation.KEY_REVOKED: key_cache.on_revoked,
+            invalidation.CHANNELS_CHANGED: channel_cache.on_changed,
+        },
+        on_live,
+    )
     stop = asyncio.Event()
-    feed = app[KEY_CACHE].follow_revocations(app[REDIS], stop)
-    task = tasks.spawn(feed, name="key-revocations")
+    task = tasks.spawn(follower.run(stop), name="invalidations")
     yield
     stop.set()
     await task

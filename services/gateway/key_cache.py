@@ -3,13 +3,12 @@
 A miss asks auth's internal verify endpoint. Entries live for a short time;
 revocation does not wait for that: auth publishes the key id and the
 subscriber drops it at once. While the subscription is down, revocations may
-be missed, so the whole cache is dropped and filled again from auth, and is
-dropped once more when the subscription is back.
+be missed, so nothing is cached then; the cache starts empty each time the
+subscription is (re)made.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import time
@@ -17,17 +16,14 @@ import uuid
 from datetime import datetime
 
 import aiohttp
-from redis.exceptions import RedisError
 
 from services.gateway.principals import Principal
-from shared import api_key_format, invalidation
+from shared import api_key_format
 from shared.errors import ServiceUnavailable, Unauthorized
 from shared.internal import TOKEN_HEADER
-from shared.redis_conn import Redis
 
 _log = logging.getLogger(__name__)
 _MAX_ENTRIES = 100_000
-_POLL_SECONDS = 0.2
 
 
 class KeyCache:
@@ -94,41 +90,13 @@ class KeyCache:
             expires_at=datetime.fromisoformat(expires) if expires else None,
         )
 
-    async def follow_revocations(self, redis: Redis, stop: asyncio.Event) -> None:
-        """Until `stop` is set: drop revoked keys as auth announces them.
+    async def on_live(self, live: bool) -> None:
+        """Cache only while revocation notices can reach us; start empty each time."""
+        self._entries.clear()
+        self._subscribed = live
 
-        It polls with a short timeout and checks `stop` instead of relying on
-        task cancellation, which redis-py's pubsub read can swallow.
-        """
-        while not stop.is_set():
-            try:
-                async with redis.pubsub() as pubsub:
-                    await pubsub.subscribe(invalidation.KEY_REVOKED)
-                    self._entries.clear()
-                    self._subscribed = True
-                    while not stop.is_set():
-                        message = await pubsub.get_message(
-                            ignore_subscribe_messages=True, timeout=_POLL_SECONDS
-                        )
-                        if message is not None and message.get("type") == "message":
-                            self._on_revoked(message["data"])
-            except (RedisError, OSError) as exc:
-                _log.warning("key revocation feed lost; cache off", extra={"reason": str(exc)})
-                await _sleep_unless(stop, 1.0)
-            finally:
-                self._subscribed = False
-                self._entries.clear()
-
-    def _on_revoked(self, data: bytes | str) -> None:
-        raw = data.decode() if isinstance(data, bytes) else data
+    async def on_revoked(self, notice: str) -> None:
         try:
-            self.drop(uuid.UUID(raw))
+            self.drop(uuid.UUID(notice))
         except ValueError:
             _log.warning("ignored a malformed revocation notice")
-
-
-async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
-    try:
-        await asyncio.wait_for(stop.wait(), seconds)
-    except TimeoutError:
-        pass

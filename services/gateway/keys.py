@@ -5,11 +5,18 @@ from __future__ import annotations
 import aiohttp
 from aiohttp import web
 
+from services.gateway.channel_cache import ChannelCache
+from services.gateway.channel_store import ChannelStore
 from services.gateway.key_cache import KeyCache
 from services.gateway.settings import Settings
 from services.gateway.tokens import Jwks
+from services.gateway.usage_sink import UsageSink
 
 SETTINGS = web.AppKey("settings", Settings)
 INTERNAL_SESSION = web.AppKey("internal_session", aiohttp.ClientSession)
+UPSTREAM_SESSION = web.AppKey("upstream_session", aiohttp.ClientSession)
 JWKS = web.AppKey("jwks", Jwks)
 KEY_CACHE = web.AppKey("key_cache", KeyCache)
+CHANNEL_STORE = web.AppKey("channel_store", ChannelStore)
+CHANNEL_CACHE = web.AppKey("channel_cache", ChannelCache)
+USAGE_SINK = web.AppKey("usage_sink", UsageSink)

@@ -17,6 +17,11 @@ class Settings:
     jwt_issuer: str
     trust_forwarded_for: bool
     key_cache_seconds: int
+    secret_keys: tuple[str, ...]
+    max_body_bytes: int
+    upstream_connect_timeout: float
+    upstream_first_byte_timeout: float
+    upstream_idle_timeout: float
 
     @classmethod
     def from_env(cls, env: Environ) -> Settings:
@@ -24,8 +29,25 @@ class Settings:
             default = f"http://127.0.0.1:{default_port}"
             return read.url(env, name, default, schemes=("http", "https"))
 
+        mode = read.mode(env)
         return cls(
             common=read.common(env, port_var="GATEWAY_PORT", default_port=8080),
+            secret_keys=read.fernet_keys(
+                read.secret(env, "TOLLGATE_SECRET_KEYS", mode, read.fernet_secret),
+                "TOLLGATE_SECRET_KEYS",
+            ),
+            max_body_bytes=read.integer(
+                env, "GATEWAY_MAX_BODY_BYTES", 10 * 1024 * 1024, low=1024, high=1024**3
+            ),
+            upstream_connect_timeout=read.integer(
+                env, "UPSTREAM_CONNECT_TIMEOUT_SECONDS", 10, low=1, high=600
+            ),
+            upstream_first_byte_timeout=read.integer(
+                env, "UPSTREAM_FIRST_BYTE_TIMEOUT_SECONDS", 300, low=1, high=3600
+            ),
+            upstream_idle_timeout=read.integer(
+                env, "UPSTREAM_IDLE_TIMEOUT_SECONDS", 300, low=1, high=3600
+            ),
             auth_url=service_url("AUTH_URL", 8081),
             billing_url=service_url("BILLING_URL", 8082),
             usage_url=service_url("USAGE_URL", 8083),

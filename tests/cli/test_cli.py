@@ -120,7 +120,7 @@ def _free_ports(count: int) -> list[int]:
 async def test_dev_starts_the_stack_and_stops_it_on_sigterm(
     tmp_path: Path, database_url: str
 ) -> None:
-    gateway, auth, billing, usage = _free_ports(4)
+    gateway, auth, billing, usage, mock = _free_ports(5)
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
@@ -130,6 +130,7 @@ async def test_dev_starts_the_stack_and_stops_it_on_sigterm(
         "AUTH_PORT": str(auth),
         "BILLING_PORT": str(billing),
         "USAGE_PORT": str(usage),
+        "MOCK_PROVIDER_PORT": str(mock),
         # The run's database already holds signing keys sealed with the test key set.
         "TOLLGATE_SECRET_KEYS": ",".join(SECRET_KEYS),
     }

@@ -1,0 +1,172 @@
+"""Relaying an upstream answer to the client: streamed as events, or whole.
+
+Streams are relayed event by event as the bytes arrive, never buffered
+whole: each upstream chunk is parsed incrementally, usage is read on the way,
+and the complete events it finished are written at once, byte for byte (the
+extra usage chunk the gateway asked for is the only one held back). A failure
+of the upstream after the first byte ends the stream with an error event in
+the client's format; a client that hangs up ends the upstream request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import aiohttp
+import orjson
+from aiohttp import web
+
+from services.gateway import usage
+from services.gateway.client_errors import stream_error_event
+from services.gateway.estimate import estimate
+from services.gateway.headers import client_response_headers
+from services.gateway.sse import SseError, SseEvent, SseParser
+from services.gateway.usage_result import Meter, Outcome
+from services.gateway.wire import Api, Inspected
+
+MAX_WHOLE_BODY = 64 * 1024 * 1024
+
+
+class UpstreamBroke(Exception):
+    """The upstream failed mid-answer; `code` names how."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+class ClientGone(Exception):
+    """The client hung up while we were writing to it."""
+
+
+async def next_chunk(upstream: aiohttp.ClientResponse, idle_seconds: float) -> bytes:
+    try:
+        async with asyncio.timeout(idle_seconds):
+            return await upstream.content.readany()
+    except TimeoutError:
+        raise UpstreamBroke("upstream_timeout") from None
+    except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, OSError):
+        raise UpstreamBroke("upstream_disconnected") from None
+
+
+async def _send(client: web.StreamResponse, data: bytes) -> None:
+    try:
+        await client.write(data)
+    except (ConnectionResetError, aiohttp.ClientConnectionResetError):
+        raise ClientGone from None
+
+
+class _Forwarder:
+    """Chooses which parsed events go to the client and counts what they carry."""
+
+    def __init__(self, api: Api, inspected: Inspected) -> None:
+        self.tracker = usage.tracker_for(api.tracker_name or "")
+        self.hide_usage_chunk = inspected.hidden_usage
+        self.content_bytes = 0
+
+    def take(self, events: list[SseEvent]) -> bytes:
+        out = []
+        for event in events:
+            self.tracker.feed(event)
+            if self.hide_usage_chunk and usage.is_usage_only_chunk(event):
+                continue
+            self.content_bytes += len(event.data)
+            out.append(event.raw)
+        return b"".join(out)
+
+
+async def relay_stream(
+    request: web.Request,
+    upstream: aiohttp.ClientResponse,
+    first_chunk: bytes,
+    *,
+    api: Api,
+    inspected: Inspected,
+    meter: Meter,
+    idle_seconds: float,
+) -> web.StreamResponse:
+    client = web.StreamResponse(
+        status=upstream.status, headers=client_response_headers(upstream.headers)
+    )
+    await client.prepare(request)
+    parser, forwarder = SseParser(), _Forwarder(api, inspected)
+    meter.http_status = upstream.status
+    chunk = first_chunk
+    try:
+        while chunk:
+            if data := forwarder.take(parser.feed(chunk)):
+                await _send(client, data)
+            chunk = await next_chunk(upstream, idle_seconds)
+        if data := forwarder.take(parser.close()):
+            await _send(client, data)
+        meter.status = Outcome.OK
+    except (UpstreamBroke, SseError) as broke:
+        code = broke.code if isinstance(broke, UpstreamBroke) else "upstream_bad_stream"
+        meter.fail(Outcome.UPSTREAM_ERROR, upstream.status, code)
+        upstream.close()
+        try:
+            await _send(
+                client,
+                stream_error_event(api, "the upstream stream ended early; answer incomplete"),
+            )
+        except ClientGone:
+            meter.fail(Outcome.CLIENT_DISCONNECTED, upstream.status, "client_disconnected")
+    except ClientGone:
+        meter.fail(Outcome.CLIENT_DISCONNECTED, upstream.status, "client_disconnected")
+        upstream.close()
+    finally:
+        meter.upstream_usage = forwarder.tracker.usage
+        meter.estimated_usage = estimate(
+            api, prompt_bytes=inspected.prompt_bytes, output_bytes=forwarder.content_bytes
+        )
+    if meter.status is not Outcome.CLIENT_DISCONNECTED:
+        try:
+            await client.write_eof()
+        except (ConnectionResetError, aiohttp.ClientConnectionResetError):
+            meter.fail(Outcome.CLIENT_DISCONNECTED, upstream.status, "client_disconnected")
+    return client
+
+
+_WHOLE_USAGE = {
+    Api.OPENAI_CHAT: usage.from_openai_chat,
+    Api.OPENAI_RESPONSES: usage.from_openai_responses,
+    Api.OPENAI_EMBEDDINGS: usage.from_openai_embeddings,
+    Api.ANTHROPIC_MESSAGES: usage.from_anthropic,
+    Api.GEMINI_GENERATE: usage.from_gemini,
+    Api.GEMINI_STREAM: usage.from_gemini,
+}
+
+
+def whole_usage(api: Api, body: bytes) -> usage.TokenUsage | None:
+    """Usage of a whole (non-streamed) answer; count-tokens calls use none."""
+    read = _WHOLE_USAGE.get(api)
+    if read is None:
+        return usage.TokenUsage()
+    try:
+        return read(orjson.loads(body))
+    except (orjson.JSONDecodeError, usage.UsageError):
+        return None
+
+
+async def relay_whole(
+    upstream: aiohttp.ClientResponse,
+    first_chunk: bytes,
+    *,
+    api: Api,
+    inspected: Inspected,
+    meter: Meter,
+    idle_seconds: float,
+) -> web.Response:
+    body = bytearray(first_chunk)
+    while chunk := await next_chunk(upstream, idle_seconds):
+        body += chunk
+        if len(body) > MAX_WHOLE_BODY:
+            raise UpstreamBroke("upstream_body_too_large")
+    meter.status, meter.http_status = Outcome.OK, upstream.status
+    meter.upstream_usage = whole_usage(api, bytes(body))
+    meter.estimated_usage = estimate(
+        api, prompt_bytes=inspected.prompt_bytes, output_bytes=len(body)
+    )
+    return web.Response(
+        status=upstream.status, body=bytes(body), headers=client_response_headers(upstream.headers)
+    )

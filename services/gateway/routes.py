@@ -1,0 +1,57 @@
+"""The gateway's routes: model traffic, the model catalog, channel admin, `/api/*`."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from services.gateway import api_proxy, channel_admin, model_catalog, relay
+from services.gateway.wire import Api
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+_GEMINI_METHODS = {
+    "generateContent": Api.GEMINI_GENERATE,
+    "streamGenerateContent": Api.GEMINI_STREAM,
+    "countTokens": Api.GEMINI_COUNT_TOKENS,
+}
+
+
+def _relay(api: Api) -> Handler:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        return await relay.handle(request, api)
+
+    return handler
+
+
+async def _gemini(request: web.Request) -> web.StreamResponse:
+    api = _GEMINI_METHODS.get(request.match_info["method"])
+    if api is None:
+        return await model_catalog.unknown_route(request)
+    return await relay.handle(request, api)
+
+
+def setup_routes(app: web.Application) -> None:
+    router = app.router
+    router.add_post("/v1/chat/completions", _relay(Api.OPENAI_CHAT))
+    router.add_post("/v1/responses", _relay(Api.OPENAI_RESPONSES))
+    router.add_post("/v1/embeddings", _relay(Api.OPENAI_EMBEDDINGS))
+    router.add_post("/v1/messages", _relay(Api.ANTHROPIC_MESSAGES))
+    router.add_post("/v1/messages/count_tokens", _relay(Api.ANTHROPIC_COUNT_TOKENS))
+    for version in ("v1beta", "v1"):  # google-genai speaks both
+        router.add_post(f"/{version}/models/{{model}}:{{method}}", _gemini)
+    router.add_get("/v1/models", model_catalog.list_models)
+    router.add_get("/v1/models/{model}", model_catalog.get_model)
+    router.add_get("/v1beta/models", model_catalog.list_models)
+    router.add_get("/v1beta/models/{model}", model_catalog.get_model)
+    router.add_route("*", "/v1/{tail:.*}", model_catalog.unknown_route)
+    router.add_route("*", "/v1beta/{tail:.*}", model_catalog.unknown_route)
+
+    router.add_get("/api/admin/channels", channel_admin.list_channels)
+    router.add_post("/api/admin/channels", channel_admin.create_channel)
+    router.add_get("/api/admin/channels/{channel_id}", channel_admin.get_channel)
+    router.add_patch("/api/admin/channels/{channel_id}", channel_admin.update_channel)
+    router.add_delete("/api/admin/channels/{channel_id}", channel_admin.delete_channel)
+    router.add_route("*", "/api/{tail:.*}", api_proxy.forward)
+    router.add_get("/.well-known/jwks.json", api_proxy.jwks_document)
