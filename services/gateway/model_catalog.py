@@ -3,7 +3,8 @@
 The list comes from the in-memory channel table (models served by an enabled
 channel of the client's format), narrowed by the key's model allowlist, and is
 rendered in the shape each SDK expects. An Anthropic client is recognised by
-its `anthropic-version` header, since both it and OpenAI's use `/v1/models`.
+its `anthropic-version` header and a Gemini client by its `x-goog-api-key`
+header (or `?key=`), since all three may use `/v1/models`.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ _CREATED = int(time.mktime((2024, 1, 1, 0, 0, 0, 0, 0, 0)))
 def _family(request: web.Request) -> Family:
     if request.path.startswith("/v1beta/"):
         return Family.GEMINI
+    if "x-goog-api-key" in request.headers or "key" in request.query:
+        return Family.GEMINI  # google-genai also speaks /v1
     if "anthropic-version" in request.headers:
         return Family.ANTHROPIC
     return Family.OPENAI

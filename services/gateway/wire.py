@@ -15,9 +15,9 @@ this module keeps:
 - The upstream reads what the gateway read: JSON lets a key appear twice,
   and parsers disagree on which one wins. When a field the gateway reads is
   spelled more than once in the bytes, or the body escapes a letter (the way
-  to spell a key without its plain bytes), the body is
-  re-serialised from what the gateway decoded, so a model billed is the model
-  served. That costs a re-encode only for such unusual bodies.
+  to spell a key without its plain bytes), the body is re-serialised from
+  what the gateway decoded, so the model billed is the model served. That
+  costs a re-encode only for such unusual bodies.
 - OpenAI chat streams report usage only when asked (`stream_options.
   include_usage`): the gateway asks on the client's behalf and says so in
   `Inspected.hidden_usage`, so the relay hides the extra usage-only chunk.

@@ -1,0 +1,68 @@
+"""Estimated usage for answers that came without any, and the worst case a hold covers."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.gateway.estimate import BYTES_PER_TOKEN, estimate, tokens_for, worst_case_output
+from services.gateway.usage import TokenUsage
+from services.gateway.wire import Api
+
+
+@pytest.mark.parametrize(
+    ("byte_count", "tokens"), [(0, 0), (1, 1), (3, 1), (4, 1), (5, 2), (8, 2), (4001, 1001)]
+)
+def test_a_token_is_four_bytes_rounded_up(byte_count: int, tokens: int) -> None:
+    assert BYTES_PER_TOKEN == 4
+    assert tokens_for(byte_count) == tokens
+
+
+def test_negative_byte_counts_are_refused() -> None:
+    with pytest.raises(ValueError, match="negative"):
+        tokens_for(-1)
+    with pytest.raises(ValueError, match="negative"):
+        estimate(Api.OPENAI_CHAT, prompt_bytes=10, output_bytes=-4)
+
+
+@pytest.mark.parametrize(
+    "api",
+    [
+        Api.OPENAI_CHAT,
+        Api.OPENAI_RESPONSES,
+        Api.ANTHROPIC_MESSAGES,
+        Api.GEMINI_GENERATE,
+        Api.GEMINI_STREAM,
+    ],
+)
+def test_generation_apis_estimate_input_and_delivered_output(api: Api) -> None:
+    usage = estimate(api, prompt_bytes=1001, output_bytes=399)
+    assert usage == TokenUsage(input_tokens=251, output_tokens=100)
+    assert (usage.cache_read_tokens, usage.cache_write_tokens, usage.reasoning_tokens) == (0, 0, 0)
+
+
+def test_nothing_delivered_bills_the_input_only() -> None:
+    usage = estimate(Api.ANTHROPIC_MESSAGES, prompt_bytes=40, output_bytes=0)
+    assert usage == TokenUsage(input_tokens=10)
+
+
+def test_embeddings_have_no_output_tokens() -> None:
+    usage = estimate(Api.OPENAI_EMBEDDINGS, prompt_bytes=80, output_bytes=50_000)
+    assert usage == TokenUsage(input_tokens=20)
+
+
+@pytest.mark.parametrize("api", [Api.ANTHROPIC_COUNT_TOKENS, Api.GEMINI_COUNT_TOKENS])
+def test_token_counting_is_free(api: Api) -> None:
+    assert estimate(api, prompt_bytes=4000, output_bytes=30) == TokenUsage()
+
+
+def test_worst_case_output() -> None:
+    assert worst_case_output(None, 8192) == 8192
+    assert worst_case_output(100, 8192) == 100
+    assert worst_case_output(100_000, 8192) == 8192
+    assert worst_case_output(8192, 8192) == 8192
+
+
+@pytest.mark.parametrize(("cap", "model_cap"), [(0, 10), (-5, 10), (None, 0), (5, -1)])
+def test_worst_case_output_refuses_nonsense(cap: int | None, model_cap: int) -> None:
+    with pytest.raises(ValueError, match="must be positive"):
+        worst_case_output(cap, model_cap)
