@@ -4,6 +4,7 @@
     ├── BadRequest            400  malformed JSON, wrong types
     ├── Unauthorized          401  no, bad, expired or revoked credential
     ├── Forbidden             403  authenticated, not allowed
+    ├── PaymentRequired       402  the balance cannot cover the request
     ├── NotFound              404  unknown route or object (also: someone else's)
     ├── Conflict              409  unique value taken, idempotency key reused
     ├── PayloadTooLarge       413  body over the limit
@@ -56,6 +57,11 @@ class Unauthorized(ApiError):
 class Forbidden(ApiError):
     status = 403
     code = "forbidden"
+
+
+class PaymentRequired(ApiError):
+    status = 402
+    code = "insufficient_balance"
 
 
 class NotFound(ApiError):

@@ -20,6 +20,7 @@ from shared.redis_conn import Redis
 
 KEY_REVOKED = "tg:invalidate:api-key"
 CHANNELS_CHANGED = "tg:invalidate:channels"
+PRICES_CHANGED = "tg:invalidate:prices"
 
 _POLL_SECONDS = 0.2
 _log = logging.getLogger(__name__)
@@ -69,7 +70,15 @@ class Follower:
             channel = _text(message["channel"])
             handler = self._handlers.get(channel)
             if handler is not None:
-                await handler(_text(message["data"]))
+                await self._deliver(handler, channel, _text(message["data"]))
+
+    async def _deliver(self, handler: Handler, channel: str, notice: str) -> None:
+        # One failing cache must not stop the notices every other cache needs
+        # (a missed key revocation is a security hole).
+        try:
+            await handler(notice)
+        except Exception:
+            _log.exception("invalidation handler failed", extra={"channel": channel})
 
 
 def _text(value: bytes | str) -> str:

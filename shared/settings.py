@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import socket
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -173,6 +174,9 @@ class Common:
     host: str
     port: int
     log_level: str
+    # Names this process among its service's replicas (the stream consumer's
+    # name, so a restarted process re-reads what it had pending).
+    instance: str = socket.gethostname()
 
 
 def common(env: Environ, *, port_var: str, default_port: int) -> Common:
@@ -197,4 +201,5 @@ def common(env: Environ, *, port_var: str, default_port: int) -> Common:
         host=env.get("TOLLGATE_HOST", "127.0.0.1"),
         port=port(env, port_var, default_port),
         log_level=level,
+        instance=env.get("TOLLGATE_INSTANCE") or socket.gethostname(),
     )

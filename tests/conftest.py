@@ -89,6 +89,13 @@ _USER_TABLES = (
     "auth.api_keys",
     "auth.users",
     "billing.accounts",
+    "billing.ledger_entries",
+    "billing.ledger_transactions",
+    "billing.usage_charges",
+    "billing.credit_requests",
+    "billing.prices",
+    "usage.records",
+    "usage.daily",
 )
 
 
@@ -181,6 +188,7 @@ async def stack(
         upstream_connect_timeout=5,
         upstream_first_byte_timeout=5,
         upstream_idle_timeout=2,
+        spool_dir=common.data_dir / "spool",
     )
     gateway = await aiohttp_client(create_gateway(gateway_settings))
     return Stack(

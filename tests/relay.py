@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import pytest
 
-from services.gateway.keys import CHANNEL_CACHE, CHANNEL_STORE
+from services.billing import credits
+from services.cli import seed
+from services.gateway.keys import CHANNEL_CACHE, CHANNEL_STORE, PRICES
 from services.mockprovider.catalog import MODELS, Provider
+from shared import db, invalidation, redis_conn
 from tests.accounts import Account, create_key, sign_up
 from tests.conftest import Stack
 
@@ -41,9 +46,39 @@ async def add_mock_channels(stack: Stack, base_url: str | None = None) -> None:
     await app[CHANNEL_CACHE].reload()
 
 
-async def relay_for(stack: Stack, **key_fields: Any) -> Relay:
+async def add_prices(stack: Stack) -> None:
+    """Prices for the mock models, announced as the price admin API does."""
+    common = stack.gateway_settings.common
+    async with db.pool(common.database_url, max_size=1) as pool:
+        await seed.mock_prices(pool)
+    async with redis_conn.client(common.redis_url) as redis:
+        await invalidation.publish(redis, invalidation.PRICES_CHANGED, "mock models")
+    app = stack.gateway.app
+    assert app is not None
+    await app[PRICES].reload()
+
+
+async def credit(stack: Stack, user_id: str, amount: Decimal) -> None:
+    url = stack.gateway_settings.common.database_url
+    async with db.pool(url, max_size=1) as pool, pool.acquire() as connection:
+        await credits.grant(
+            connection,
+            credits.CreditRequest(
+                user_id=uuid.UUID(user_id),
+                amount=amount,
+                reason="test credit",
+                idempotency_key=f"test-{uuid.uuid4()}",
+            ),
+        )
+
+
+async def relay_for(stack: Stack, *, funds: Decimal = Decimal(10), **key_fields: Any) -> Relay:
+    """Mock channels with prices, and a funded account with a key."""
     await add_mock_channels(stack)
+    await add_prices(stack)
     account = await sign_up(stack.gateway)
+    if funds:
+        await credit(stack, account.id, funds)
     key = await create_key(stack.gateway, account, **key_fields)
     return Relay(stack=stack, account=account, key=key["key"])
 

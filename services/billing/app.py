@@ -1,16 +1,32 @@
-"""The billing application: balances today; holds, ledger and prices arrive
-with metering."""
+"""The billing application: balances, the ledger, prices and credits.
+
+Its consumer (group `billing`) charges usage events from the stream
+(`consumer.BillingConsumer`: `charging.charge_batch`, then hold settlement)
+and trims the stream below what every group has acknowledged; the HTTP side
+reads balances and statements, manages prices and grants credits.
+"""
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from services.billing import handlers
+from services.billing.consumer import BillingConsumer, ChargeMetrics
+from services.billing.routes import setup_routes
 from services.billing.settings import Settings
-from shared.service import base_app
+from shared.consuming import consuming
+from shared.holds import Holds
+from shared.metrics import METRICS
+from shared.service import DB, REDIS, base_app
+from shared.stream_consumer import Handler
 
 
 def create_app(settings: Settings) -> web.Application:
     app = base_app("billing", settings.common, internal=True)
-    app.router.add_get("/internal/balances/{user_id}", handlers.internal_balance)
+    app.cleanup_ctx.append(consuming("billing", settings.common, _handler, trims=True))
+    setup_routes(app)
     return app
+
+
+def _handler(app: web.Application) -> Handler:
+    consumer = BillingConsumer(app[DB], Holds(app[REDIS]), ChargeMetrics(app[METRICS].registry))
+    return consumer.handle

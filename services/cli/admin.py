@@ -1,4 +1,10 @@
-"""`tollgate admin ...`: operator commands that work on the database directly."""
+"""`tollgate admin ...`: operator commands that work on the database directly.
+
+Secrets never arrive as arguments, which any user can read in `ps`: passwords
+and provider keys are read from standard input. A channel added here is checked
+by the admin API's own rules and announced on Redis like one added through the
+API, so running gateways relay to it at once.
+"""
 
 from __future__ import annotations
 
@@ -7,17 +13,25 @@ import asyncio
 import getpass
 import secrets
 import sys
+import uuid
 from typing import Any
 
 import asyncpg
+import orjson
 from cryptography.fernet import Fernet, MultiFernet
 
 from services.auth import accounts, store
 from services.auth.passwords import Passwords, weaknesses
 from services.auth.settings import Settings as AuthSettings
 from services.auth.signing import SigningKeys
-from shared import db
-from shared.errors import Conflict
+from services.billing import snapshots
+from services.billing.settings import Settings as BillingSettings
+from services.cli import credit, reseal
+from services.gateway.channel_admin import read_fields as read_channel_fields
+from services.gateway.channel_store import ChannelStore
+from services.gateway.settings import Settings as GatewaySettings
+from shared import db, invalidation, redis_conn
+from shared.errors import ApiError, Conflict, ServiceUnavailable, Unprocessable
 from shared.settings import load_or_exit
 
 
@@ -33,9 +47,43 @@ def add_commands(parser: argparse.ArgumentParser) -> None:
         help="read the password from standard input (default: prompt, or generate one)",
     )
     commands.add_parser("rotate-signing-key", help="sign new JWTs with a new key")
+    _add_channel_command(commands)
+    commands.add_parser(
+        "reseal",
+        help="re-encrypt every stored secret with the first key of TOLLGATE_SECRET_KEYS",
+    )
+    credit = commands.add_parser("credit", help="credit a user's balance (a top-up)")
+    credit.add_argument("--user-id", required=True)
+    credit.add_argument("--amount", required=True, help="USD, a decimal such as 10.00")
+    credit.add_argument("--reason", required=True)
+    credit.add_argument("--idempotency-key", required=True, help="the same key never credits twice")
+
+
+def _add_channel_command(commands: Any) -> None:
+    channel = commands.add_parser(
+        "add-channel", help="add an upstream channel; its key is read from standard input"
+    )
+    channel.add_argument("--name", required=True)
+    channel.add_argument("--kind", required=True, help="openai, anthropic or gemini")
+    channel.add_argument("--base-url", required=True)
+    channel.add_argument("--models", required=True, help="comma-separated model names")
+    channel.add_argument("--priority", type=int, help="higher is preferred (default 0)")
+    channel.add_argument("--weight", type=int, help="share among equal priorities (default 1)")
+    channel.add_argument(
+        "--api-key-stdin",
+        action="store_true",
+        required=True,
+        help="read the provider key from standard input (never an argument: `ps` shows those)",
+    )
 
 
 def run(arguments: argparse.Namespace) -> int:
+    if arguments.admin_command == "add-channel":
+        return asyncio.run(_add_channel(load_or_exit(GatewaySettings.from_env), arguments))
+    if arguments.admin_command == "reseal":
+        return asyncio.run(_reseal(load_or_exit(GatewaySettings.from_env)))
+    if arguments.admin_command == "credit":
+        return asyncio.run(_credit(load_or_exit(BillingSettings.from_env), arguments))
     settings = load_or_exit(AuthSettings.from_env)
     if arguments.admin_command == "create-user":
         return asyncio.run(_create_user(settings, arguments))
@@ -87,4 +135,93 @@ async def _rotate_signing_key(settings: AuthSettings) -> int:
     async with db.pool(settings.common.database_url, max_size=2) as pool:
         key = await SigningKeys(pool, fernet, settings.token_ttl_seconds).rotate()
     print(f"new signing key {key.kid}; tokens signed by older keys stay valid until they expire")
+    return 0
+
+
+def _read_provider_key() -> str:
+    if sys.stdin.isatty():  # typed by hand: do not echo it
+        return getpass.getpass("provider key: ").strip()
+    return sys.stdin.readline().strip()
+
+
+def _channel_fields(arguments: argparse.Namespace) -> dict[str, Any]:
+    """The options as an admin API body, so the API's rules judge them."""
+    fields: dict[str, Any] = {
+        "name": arguments.name,
+        "kind": arguments.kind,
+        "base_url": arguments.base_url,
+        "models": [model.strip() for model in arguments.models.split(",")],
+        "api_key": _read_provider_key(),
+    }
+    for option in ("priority", "weight"):
+        if getattr(arguments, option) is not None:
+            fields[option] = getattr(arguments, option)
+    return fields
+
+
+async def _add_channel(settings: GatewaySettings, arguments: argparse.Namespace) -> int:
+    try:
+        fields = read_channel_fields(_channel_fields(arguments), creating=True)
+    except Unprocessable as exc:
+        print("add-channel refused:\n  " + "\n  ".join(exc.details or []), file=sys.stderr)
+        return 2
+    fernet = MultiFernet([Fernet(key) for key in settings.secret_keys])
+    try:
+        async with db.pool(settings.common.database_url, max_size=1) as pool:
+            channel = await ChannelStore(pool, fernet).create(fields)
+    except (Conflict, ServiceUnavailable) as exc:
+        print(f"add-channel refused: {exc.message}", file=sys.stderr)
+        return 1
+    async with redis_conn.client(settings.common.redis_url) as redis:
+        announced = await invalidation.publish(
+            redis, invalidation.CHANNELS_CHANGED, str(channel.id)
+        )
+    print(
+        f"added {channel.kind.value} channel {channel.name} id={channel.id}; key stored encrypted"
+    )
+    if not announced:
+        print(
+            "warning: Redis did not take the notice; running gateways load this channel "
+            "when they next reconnect to Redis or restart",
+            file=sys.stderr,
+        )
+    return 0
+
+
+async def _reseal(settings: GatewaySettings) -> int:
+    fernet = MultiFernet([Fernet(key) for key in settings.secret_keys])
+    try:
+        async with (
+            db.pool(settings.common.database_url, max_size=1) as pool,
+            pool.acquire() as connection,
+        ):
+            counts = await reseal.reseal(connection, fernet)
+    except reseal.ResealError as exc:
+        print(f"reseal refused, nothing was changed: {exc}", file=sys.stderr)
+        return 1
+    except ServiceUnavailable as exc:
+        print(f"reseal refused: {exc.message}", file=sys.stderr)
+        return 1
+    done = " and ".join(f"{count} {sealed.noun}(s)" for sealed, count in counts.items())
+    print(f"resealed {done} with the first key of TOLLGATE_SECRET_KEYS")
+    return 0
+
+
+async def _credit(settings: BillingSettings, arguments: argparse.Namespace) -> int:
+    try:
+        answer = await credit.credit(
+            settings.common.database_url,
+            user=arguments.user_id,
+            amount=arguments.amount,
+            reason=arguments.reason,
+            idempotency_key=arguments.idempotency_key,
+        )
+        await snapshots.refresh_one(
+            settings.common.database_url, settings.common.redis_url, uuid.UUID(arguments.user_id)
+        )
+    except ApiError as exc:
+        details = "".join(f"\n  {d}" for d in exc.details or [])
+        print(f"credit refused: {exc.message}{details}", file=sys.stderr)
+        return 2 if isinstance(exc, Unprocessable) else 1
+    print(orjson.dumps(answer, option=orjson.OPT_INDENT_2).decode())
     return 0

@@ -70,8 +70,8 @@ async def _main(env: read.Environ, data_dir: Path) -> int:
         applied = await migrations.apply(postgres.url)
         _say(f"database {postgres.url} migrated ({len(applied)} new migration(s))")
         env = _environment(postgres.url, redis_store.url, data_dir)
-        await _seed(env)
-        return await _supervise(env)
+        demo_key = await _seed(env)
+        return await _supervise(env, demo_key)
     except migrations.MigrationError as exc:
         print(f"tollgate dev: {exc}", file=sys.stderr)
         return 1
@@ -80,17 +80,31 @@ async def _main(env: read.Environ, data_dir: Path) -> int:
         postgres.stop()
 
 
-async def _seed(env: dict[str, str]) -> None:
+async def _seed(env: dict[str, str]) -> str | None:
+    """Channels, prices and a demo account for the mock provider; the demo key."""
     mode = read.mode(env)
     keys = read.fernet_keys(
         read.secret(env, "TOLLGATE_SECRET_KEYS", mode, read.fernet_secret), "TOLLGATE_SECRET_KEYS"
     )
-    added = await seed.mock_channels(env["DATABASE_URL"], keys, env["MOCKPROVIDER_URL"])
-    if added:
-        _say(f"added {added} channels for the mock provider at {env['MOCKPROVIDER_URL']}")
+    pepper = read.secret(env, "TOLLGATE_KEY_PEPPER", mode, read.token_secret)
+    channels, prices, key = await seed.dev_stack(
+        env["DATABASE_URL"], keys, pepper, env["MOCKPROVIDER_URL"]
+    )
+    if channels:
+        _say(f"added {channels} channels for the mock provider at {env['MOCKPROVIDER_URL']}")
+    if prices:
+        _say(f"added prices for {prices} mock models")
+    # Dev mode only: the demo key is kept beside the dev secrets so the curl
+    # line printed at every start keeps working.
+    demo_file = mode.data_dir / "demo-key"
+    if key is not None:
+        demo_file.write_text(key + "\n")
+        demo_file.chmod(0o600)
+        _say(f"created the demo account {seed.DEMO_EMAIL} with {seed.DEMO_CREDIT} USD of credit")
+    return demo_file.read_text().strip() if demo_file.exists() else None
 
 
-async def _supervise(env: dict[str, str]) -> int:
+async def _supervise(env: dict[str, str], demo_key: str | None) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -100,7 +114,7 @@ async def _supervise(env: dict[str, str]) -> int:
     exits = [asyncio.ensure_future(child.process.wait()) for child in children]
     try:
         if await _ready(env, stop):
-            _print_next_steps(env)
+            _print_next_steps(env, demo_key)
         stopped = asyncio.ensure_future(stop.wait())
         done, _ = await asyncio.wait([stopped, *exits], return_when=asyncio.FIRST_COMPLETED)
         failed = [c.name for c, e in zip(children, exits, strict=True) if e in done]
@@ -173,8 +187,9 @@ def _say(message: str) -> None:
     print(f"tollgate | {message}", flush=True)
 
 
-def _print_next_steps(env: dict[str, str]) -> None:
+def _print_next_steps(env: dict[str, str], demo_key: str | None) -> None:
     gateway = env["GATEWAY_URL"]
+    key = demo_key or "<a tg-... key>"
     _say(
         f"""ready.
   gateway  {gateway}   (the public edge: /api/*, /v1/*, /v1beta/*)
@@ -182,15 +197,18 @@ def _print_next_steps(env: dict[str, str]) -> None:
   mock     {env["MOCKPROVIDER_URL"]}   (the mock provider: the default channels' upstream)
   metrics  {gateway}/metrics and /metrics on every service
 
-next, in another shell:
+try it (the demo account's key, {seed.DEMO_CREDIT} USD of credit):
+  curl -s {gateway}/v1/chat/completions -H "authorization: Bearer {key}" \\
+       -H 'content-type: application/json' \\
+       -d '{{"model": "gpt-4o-mini", "messages": [{{"role": "user", "content": "Hello"}}]}}'
+  curl -s {gateway}/api/billing/balance -H "authorization: Bearer {key}"
+
+your own admin and keys, in another shell:
   tollgate admin create-user --email admin@example.com --username admin --admin
   curl -s {gateway}/api/auth/login -H 'content-type: application/json' \\
        -d '{{"login": "admin", "password": "<the password>"}}'
-  curl -s {gateway}/api/keys -H "authorization: Bearer $TOKEN" \\
+  curl -s {gateway}/api/keys -H "authorization: Bearer <the access_token>" \\
        -H 'content-type: application/json' -d '{{"name": "my laptop"}}'
-  curl -s {gateway}/v1/chat/completions -H "authorization: Bearer <the tg-... key>" \\
-       -H 'content-type: application/json' \\
-       -d '{{"model": "gpt-4o-mini", "messages": [{{"role": "user", "content": "Hello"}}]}}'
 
 Ctrl-C stops everything."""
     )

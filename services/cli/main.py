@@ -7,6 +7,10 @@ tollgate secrets                print fresh secrets for a production environment
 tollgate admin create-user      create a user (--admin for an administrator)
 tollgate admin rotate-signing-key
                                 start signing JWTs with a new key
+tollgate admin add-channel      add an upstream channel (its key on standard input)
+tollgate admin reseal           re-encrypt stored secrets with the first secret key
+tollgate admin credit           credit a user's balance, once per idempotency key
+tollgate reconcile              check the money invariants; non-zero exit on a violation
 """
 
 from __future__ import annotations
@@ -16,7 +20,8 @@ import asyncio
 import importlib
 import sys
 
-from services.cli import admin, dev
+from services.billing.settings import Settings as BillingSettings
+from services.cli import admin, dev, reconcile
 from shared import migrations
 from shared import settings as read
 
@@ -31,6 +36,7 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run one service")
     serve.add_argument("service", choices=SERVICES)
     commands.add_parser("secrets", help="print fresh secrets for a production environment")
+    commands.add_parser("reconcile", help="check the money invariants (exit 1 on a violation)")
     admin.add_commands(commands.add_parser("admin", help="administration"))
     return parser
 
@@ -74,6 +80,20 @@ def _secrets() -> int:
     return 0
 
 
+def _reconcile() -> int:
+    settings = read.load_or_exit(BillingSettings.from_env)
+    common = settings.common
+    violations, notes = asyncio.run(reconcile.reconcile(common.database_url, common.redis_url))
+    for note in notes:
+        print(f"note: {note}")
+    for violation in violations:
+        print(f"VIOLATION: {violation}")
+    if violations:
+        return 1
+    print("reconcile: every invariant holds")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     arguments = _parser().parse_args(argv)
     if arguments.command == "dev":
@@ -84,6 +104,8 @@ def main(argv: list[str] | None = None) -> int:
         return _serve(arguments.service)
     if arguments.command == "secrets":
         return _secrets()
+    if arguments.command == "reconcile":
+        return _reconcile()
     return admin.run(arguments)
 
 

@@ -86,19 +86,52 @@ def _base_url(request: web.Request, owner: Owner) -> str:
     }[owner]
 
 
-async def forward(request: web.Request) -> web.Response:
+async def forward(request: web.Request) -> web.StreamResponse:
     """`/api/*`: to the service that owns the path."""
-    return await _send(request, api_routes.route_for(request.path), request.rel_url.path_qs)
+    return await _send(request, api_routes.route_for(request.path), request.rel_url.raw_path)
 
 
-async def jwks_document(request: web.Request) -> web.Response:
+async def jwks_document(request: web.Request) -> web.StreamResponse:
     """`/.well-known/jwks.json`: auth's public signing keys."""
     return await _send(request, api_routes.route_for("/api/auth/jwks"), "/api/auth/jwks")
 
 
-async def _send(request: web.Request, route: api_routes.ApiRoute, path_qs: str) -> web.Response:
+async def _send(request: web.Request, route: api_routes.ApiRoute, path: str) -> web.StreamResponse:
     principal = None if route.public else await authenticate(request)
     api_routes.authorise(route, request.method, principal)
+    headers = _internal_headers(request, principal)
+    body = await read_limited(request, API_BODY_LIMIT) if request.can_read_body else None
+    # The credential may ride in ?key=; it never travels past the gateway.
+    query = [(k, v) for k, v in request.query.items() if k != "key"]
+    url = _base_url(request, route.owner) + path
+    try:
+        async with request.app[INTERNAL_SESSION].request(
+            request.method,
+            url,
+            params=query,
+            headers=headers,
+            data=body,
+            allow_redirects=False,
+            timeout=aiohttp.ClientTimeout(total=None, sock_connect=5, sock_read=60),
+        ) as upstream:
+            returned = CIMultiDict(
+                (name, value)
+                for name, value in upstream.headers.items()
+                if name.lower() not in _NOT_RETURNED and name.lower() != "x-request-id"
+            )
+            if upstream.headers.get("Transfer-Encoding", "").lower() != "chunked":
+                # Small answers are read whole, so a failure is still answerable.
+                answer = await upstream.read()
+                return web.Response(
+                    status=upstream.status, reason=upstream.reason, body=answer, headers=returned
+                )
+            return await _stream_back(request, upstream, returned)
+    except (aiohttp.ClientConnectionError, TimeoutError) as exc:
+        _log.warning("internal service unreachable", extra={"service": route.owner.value})
+        raise ServiceUnavailable(f"the {route.owner.value} service is unavailable") from exc
+
+
+def _internal_headers(request: web.Request, principal: Principal | None) -> CIMultiDict[str]:
     settings = request.app[SETTINGS]
     headers = forwarded_headers(request.headers)
     headers[internal.TOKEN_HEADER] = settings.common.internal_token
@@ -112,22 +145,24 @@ async def _send(request: web.Request, route: api_routes.ApiRoute, path_qs: str) 
         headers[internal.USER_HEADER] = str(principal.user_id)
         headers[internal.ROLE_HEADER] = principal.role
         headers[internal.CREDENTIAL_HEADER] = principal.via
-    body = await read_limited(request, API_BODY_LIMIT) if request.can_read_body else None
-    url = _base_url(request, route.owner) + path_qs
+    return headers
+
+
+async def _stream_back(
+    request: web.Request, upstream: aiohttp.ClientResponse, headers: CIMultiDict[str]
+) -> web.StreamResponse:
+    """Long answers (exports) pass through as they come; a break mid-way cuts
+    the chunked response short, which the client sees as an error, never as a
+    complete file."""
+    response = web.StreamResponse(status=upstream.status, reason=upstream.reason, headers=headers)
+    await response.prepare(request)
     try:
-        async with request.app[INTERNAL_SESSION].request(
-            request.method, url, headers=headers, data=body, allow_redirects=False
-        ) as upstream:
-            # Account answers are small; reading them whole keeps errors answerable.
-            answer = await upstream.read()
-            returned = CIMultiDict(
-                (name, value)
-                for name, value in upstream.headers.items()
-                if name.lower() not in _NOT_RETURNED and name.lower() != "x-request-id"
-            )
-            return web.Response(
-                status=upstream.status, reason=upstream.reason, body=answer, headers=returned
-            )
-    except (aiohttp.ClientConnectionError, TimeoutError) as exc:
-        _log.warning("internal service unreachable", extra={"service": route.owner.value})
-        raise ServiceUnavailable(f"the {route.owner.value} service is unavailable") from exc
+        async for chunk in upstream.content.iter_any():
+            await response.write(chunk)
+    except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, TimeoutError):
+        _log.warning("internal answer broke off mid-stream")
+        if request.transport is not None:
+            request.transport.abort()
+        return response
+    await response.write_eof()
+    return response

@@ -11,6 +11,7 @@ import uuid
 from typing import Any
 
 from aiohttp import web
+from yarl import URL
 
 from services.gateway.api_proxy import authenticate
 from services.gateway.channels import normalise_base_url
@@ -41,7 +42,20 @@ def _channel_id(request: web.Request) -> uuid.UUID:
         raise NotFound("channel not found") from None
 
 
-def _read_fields(body: dict[str, Any], *, creating: bool) -> dict[str, Any]:
+def _is_upstream_url(url: str) -> bool:
+    """A URL the relay can append a path to, with no credential that `public()` would show."""
+    if not url.startswith(("http://", "https://")) or any(c.isspace() for c in url):
+        return False
+    try:
+        parsed = URL(url)
+    except ValueError:
+        return False
+    return bool(parsed.host) and not (
+        parsed.user or parsed.password or parsed.query_string or parsed.fragment
+    )
+
+
+def read_fields(body: dict[str, Any], *, creating: bool) -> dict[str, Any]:
     fields = Fields(body)
     unknown = sorted(
         set(body)
@@ -62,8 +76,10 @@ def _read_fields(body: dict[str, Any], *, creating: bool) -> dict[str, Any]:
         fields.problems.append(f"kind: one of {', '.join(_KINDS)}")
     if values["base_url"] is not None:
         values["base_url"] = normalise_base_url(values["base_url"])
-        if not values["base_url"].startswith(("http://", "https://")):
-            fields.problems.append("base_url: an http:// or https:// URL")
+        if not _is_upstream_url(values["base_url"]):
+            fields.problems.append(
+                "base_url: an http:// or https:// URL with a host, and no user, query or fragment"
+            )
     if values["name"] is not None and not values["name"].strip():
         fields.problems.append("name: must not be blank")
     if values["api_key"] is not None and not values["api_key"].strip():
@@ -98,7 +114,7 @@ async def get_channel(request: web.Request) -> web.Response:
 
 async def create_channel(request: web.Request) -> web.Response:
     await _require_admin(request)
-    values = _read_fields(await read_object(request), creating=True)
+    values = read_fields(await read_object(request), creating=True)
     channel = await request.app[CHANNEL_STORE].create(values)
     await _announce(request)
     return web.json_response(channel.public(), status=201)
@@ -107,7 +123,7 @@ async def create_channel(request: web.Request) -> web.Response:
 async def update_channel(request: web.Request) -> web.Response:
     await _require_admin(request)
     channel_id = _channel_id(request)
-    values = _read_fields(await read_object(request), creating=False)
+    values = read_fields(await read_object(request), creating=False)
     channel = await request.app[CHANNEL_STORE].update(channel_id, values)
     if channel is None:
         raise NotFound("channel not found")

@@ -14,6 +14,7 @@ import asyncpg
 
 from services.gateway.channel_store import ChannelStore
 from services.gateway.channels import Channel
+from shared.settings import SettingsError
 
 _log = logging.getLogger(__name__)
 
@@ -26,9 +27,9 @@ class ChannelCache:
     async def reload(self) -> None:
         try:
             self.channels = tuple(await self._store.all())
-        except (OSError, asyncpg.PostgresError) as exc:
-            # Keep serving the last known table; the next notice or
-            # resubscription retries.
+        except (OSError, asyncpg.PostgresError, SettingsError) as exc:
+            # Keep serving the last known table (also when a channel's key does
+            # not decrypt with this process's key set); the next notice retries.
             _log.warning("channel reload failed", extra={"reason": str(exc)})
 
     async def on_changed(self, notice: str) -> None:

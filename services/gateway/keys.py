@@ -7,10 +7,13 @@ from aiohttp import web
 
 from services.gateway.channel_cache import ChannelCache
 from services.gateway.channel_store import ChannelStore
+from services.gateway.hold_gate import HoldGate
 from services.gateway.key_cache import KeyCache
+from services.gateway.price_cache import PriceCache
+from services.gateway.relay_metrics import RelayMetrics
 from services.gateway.settings import Settings
 from services.gateway.tokens import Jwks
-from services.gateway.usage_sink import UsageSink
+from services.gateway.usage_publisher import UsagePublisher
 
 SETTINGS = web.AppKey("settings", Settings)
 INTERNAL_SESSION = web.AppKey("internal_session", aiohttp.ClientSession)
@@ -19,4 +22,7 @@ JWKS = web.AppKey("jwks", Jwks)
 KEY_CACHE = web.AppKey("key_cache", KeyCache)
 CHANNEL_STORE = web.AppKey("channel_store", ChannelStore)
 CHANNEL_CACHE = web.AppKey("channel_cache", ChannelCache)
-USAGE_SINK = web.AppKey("usage_sink", UsageSink)
+USAGE_SINK = web.AppKey("usage_sink", UsagePublisher)
+PRICES = web.AppKey("prices", PriceCache)
+RELAY_METRICS = web.AppKey("relay_metrics", RelayMetrics)
+HOLD_GATE = web.AppKey("hold_gate", HoldGate)

@@ -22,15 +22,27 @@ from services.gateway import wire
 from services.gateway.api_proxy import client_ip
 from services.gateway.channels import Channel, choose
 from services.gateway.client_errors import error_body, safe_message
+from services.gateway.estimate import tokens_for
 from services.gateway.headers import upstream_request_headers
-from services.gateway.keys import CHANNEL_CACHE, KEY_CACHE, SETTINGS, UPSTREAM_SESSION, USAGE_SINK
+from services.gateway.keys import (
+    CHANNEL_CACHE,
+    HOLD_GATE,
+    KEY_CACHE,
+    PRICES,
+    SETTINGS,
+    UPSTREAM_SESSION,
+    USAGE_SINK,
+)
 from services.gateway.principals import Principal, credential_from
 from services.gateway.relay_stream import UpstreamBroke, next_chunk, relay_stream, relay_whole
 from services.gateway.usage_result import Meter, Outcome
 from services.gateway.wire import Api, Family, Inspected, WireError
 from shared.bodies import read_limited
 from shared.errors import ApiError, BadRequest, Forbidden, NotFound, Unauthorized
+from shared.pricing import worst_case
 from shared.request_id import REQUEST_ID
+
+FREE_APIS = frozenset({Api.ANTHROPIC_COUNT_TOKENS, Api.GEMINI_COUNT_TOKENS})
 
 
 class UpstreamFailure(Exception):
@@ -109,7 +121,23 @@ async def _relay(request: web.Request, api: Api, meter: Meter) -> web.StreamResp
     if channel is None:
         raise NotFound(f"the model {inspected.model} does not exist or is not available")
     meter.channel_id, meter.upstream_model = channel.id, inspected.model
+    if api not in FREE_APIS:
+        await _reserve(request, api, inspected, meter)
     return await _exchange(request, api, inspected, channel, meter)
+
+
+async def _reserve(request: web.Request, api: Api, inspected: Inspected, meter: Meter) -> None:
+    """Hold the worst-case cost; a model with no price is not served at all."""
+    price = await request.app[PRICES].current(inspected.model)
+    if price is None:
+        raise BadRequest(f"the model {inspected.model} has no price configured; it cannot be used")
+    output_cap = 0 if api is Api.OPENAI_EMBEDDINGS else inspected.max_output_tokens
+    amount = worst_case(
+        price, prompt_tokens=tokens_for(inspected.prompt_bytes), max_output_tokens=output_cap
+    )
+    assert meter.user_id is not None
+    await request.app[HOLD_GATE].reserve(meter.user_id, meter.request_id, amount)
+    meter.hold_id, meter.hold_amount = meter.request_id, amount
 
 
 async def _exchange(

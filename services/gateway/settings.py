@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from shared import settings as read
 from shared.settings import Common, Environ
@@ -22,6 +23,7 @@ class Settings:
     upstream_connect_timeout: float
     upstream_first_byte_timeout: float
     upstream_idle_timeout: float
+    spool_dir: Path
 
     @classmethod
     def from_env(cls, env: Environ) -> Settings:
@@ -48,6 +50,7 @@ class Settings:
             upstream_idle_timeout=read.integer(
                 env, "UPSTREAM_IDLE_TIMEOUT_SECONDS", 300, low=1, high=3600
             ),
+            spool_dir=Path(env.get("GATEWAY_SPOOL_DIR") or str(mode.data_dir / "spool")),
             auth_url=service_url("AUTH_URL", 8081),
             billing_url=service_url("BILLING_URL", 8082),
             usage_url=service_url("USAGE_URL", 8083),

@@ -12,6 +12,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
@@ -50,6 +51,8 @@ class UsageResult:
     latency_ms: float
     client_ip: str | None
     user_agent: str | None
+    hold_id: str | None = None
+    hold_amount: Decimal | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """Plain JSON types, for logs and events."""
@@ -77,6 +80,8 @@ class UsageResult:
             "latency_ms": self.latency_ms,
             "client_ip": self.client_ip,
             "user_agent": self.user_agent,
+            "hold_id": self.hold_id,
+            "hold_amount": None if self.hold_amount is None else format(self.hold_amount, "f"),
         }
 
 
@@ -102,6 +107,8 @@ class Meter:
     first_byte: float | None = None
     upstream_usage: TokenUsage | None = None
     estimated_usage: TokenUsage | None = None
+    hold_id: str | None = None
+    hold_amount: Decimal | None = None
 
     def fail(self, status: Outcome, http_status: int, error_code: str) -> None:
         self.status, self.http_status, self.error_code = status, http_status, error_code
@@ -133,4 +140,6 @@ class Meter:
             latency_ms=round((now - self.started) * 1000, 3),
             client_ip=self.client_ip,
             user_agent=self.user_agent,
+            hold_id=self.hold_id,
+            hold_amount=self.hold_amount,
         )

@@ -1,13 +1,33 @@
-"""The usage application. Usage records, aggregates and their queries arrive
-with metering; today it serves health, readiness and metrics."""
+"""The usage application: usage records, daily aggregates and their queries.
+
+Its consumer (group `usage`) records every usage event from the stream
+(`recording.record_batch`, idempotent by event id); the routes serve the
+read side. Plus health, readiness and metrics.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
+from services.usage.recording import record_batch
+from services.usage.routes import setup_routes
 from services.usage.settings import Settings
-from shared.service import base_app
+from shared.consuming import consuming
+from shared.service import DB, base_app
+from shared.stream_consumer import Handler
 
 
 def create_app(settings: Settings) -> web.Application:
-    return base_app("usage", settings.common, internal=True)
+    app = base_app("usage", settings.common, internal=True)
+    app.cleanup_ctx.append(consuming("usage", settings.common, _handler, trims=False))
+    setup_routes(app)
+    return app
+
+
+def _handler(app: web.Application) -> Handler:
+    async def handle(events: list[dict[str, Any]]) -> None:
+        await record_batch(app[DB], events)
+
+    return handle

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from decimal import Decimal
 from typing import Any
 
 import aiohttp
@@ -11,8 +12,9 @@ import openai
 import pytest
 
 from services.gateway.sse import SseParser
+from tests.accounts import create_key, sign_up
 from tests.conftest import Stack
-from tests.relay import Relay, relay_for, usage_results
+from tests.relay import Relay, add_mock_channels, add_prices, credit, relay_for, usage_results
 
 CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Say hello"}]}
 
@@ -159,12 +161,10 @@ async def test_upstream_5xx_is_502_without_upstream_details(
 
 
 async def test_an_unreachable_upstream_is_502(stack: Stack) -> None:
-    from tests.relay import add_mock_channels
-
     await add_mock_channels(stack, base_url="http://127.0.0.1:9")
-    from tests.accounts import create_key, sign_up
-
+    await add_prices(stack)
     account = await sign_up(stack.gateway)
+    await credit(stack, account.id, Decimal(1))
     key = (await create_key(stack.gateway, account))["key"]
     response = await stack.gateway.post(
         "/v1/chat/completions", json=CHAT, headers={"Authorization": f"Bearer {key}"}

@@ -1,0 +1,19 @@
+"""The billing service's routes. `/api/*` is reached through the gateway
+(`/api/admin/*` with the admin role); `/internal/*` only by other services."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from services.billing import credit_admin, handlers, price_admin
+
+
+def setup_routes(app: web.Application) -> None:
+    router = app.router
+    router.add_get("/api/billing/balance", handlers.balance)
+    router.add_get("/api/billing/ledger", handlers.statement)
+    router.add_post("/api/admin/credits", credit_admin.post_credit)
+    router.add_get("/api/admin/prices/{model:.+}", price_admin.get_prices)
+    router.add_put("/api/admin/prices/{model:.+}", price_admin.put_price)
+    router.add_get("/internal/balances/{user_id}", handlers.internal_balance)
+    router.add_get("/internal/prices", price_admin.internal_prices)

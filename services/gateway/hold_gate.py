@@ -1,0 +1,64 @@
+"""Reserving a request's worst-case cost before it is relayed.
+
+One Redis round trip in the common case (the atomic place script). When Redis
+has no balance snapshot for the user (a first request, or Redis lost its
+data), the balance is fetched from billing once, installed (never over a
+newer one), and the hold tried again. When Redis does not answer, the request
+is refused with 503: nothing is relayed unmetered.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from decimal import Decimal
+
+import aiohttp
+from redis.exceptions import RedisError
+
+from shared.errors import PaymentRequired, ServiceUnavailable
+from shared.holds import Holds, Placed, Snapshot
+from shared.internal import TOKEN_HEADER
+
+
+class HoldGate:
+    def __init__(
+        self, holds: Holds, session: aiohttp.ClientSession, billing_url: str, token: str
+    ) -> None:
+        self._holds = holds
+        self._session = session
+        self._billing_url = billing_url
+        self._token = token
+
+    async def reserve(self, user_id: uuid.UUID, hold_id: str, amount: Decimal) -> None:
+        try:
+            placed = await self._holds.place(user_id, hold_id, amount, _now_ms())
+            if placed is Placed.NO_SNAPSHOT:
+                await self._holds.install(user_id, await self._snapshot(user_id))
+                placed = await self._holds.place(user_id, hold_id, amount, _now_ms())
+        except (RedisError, OSError) as exc:
+            raise ServiceUnavailable("metering is unavailable; try again shortly") from exc
+        if placed is not Placed.PLACED:
+            raise PaymentRequired(
+                f"insufficient balance: this request may cost up to {amount.normalize():f} USD"
+            )
+
+    async def _snapshot(self, user_id: uuid.UUID) -> Snapshot:
+        url = f"{self._billing_url}/internal/balances/{user_id}"
+        try:
+            async with self._session.get(
+                url, headers={TOKEN_HEADER: self._token}, timeout=aiohttp.ClientTimeout(total=5)
+            ) as response:
+                response.raise_for_status()
+                body = await response.json()
+            return Snapshot(
+                balance=Decimal(body["balance"]),
+                floor=Decimal(body.get("floor", "0")),
+                version=int(body.get("version", 0)),
+            )
+        except (aiohttp.ClientError, TimeoutError, KeyError, ValueError) as exc:
+            raise ServiceUnavailable("billing is unavailable; try again shortly") from exc
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)

@@ -1,0 +1,127 @@
+"""Publishing each request's usage event, and shrinking its hold, in one round trip.
+
+The event (docs/usage-event.md) goes to the usage stream with `XADD`; on the
+same pipeline the request's hold shrinks to what the request cost, so the
+unused part is free at once while the cost stays reserved until billing
+settles it. When Redis does not answer, the event goes to the durable spool
+(the hold then simply waits for billing or its expiry), and the replayer
+publishes spooled events in order once Redis is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from decimal import Decimal
+from typing import Any
+
+import orjson
+from redis.exceptions import RedisError
+
+from services.gateway.price_cache import PriceCache
+from services.gateway.relay_metrics import RelayMetrics
+from services.gateway.spool import Spool
+from services.gateway.usage_result import UsageResult
+from shared.holds import Holds
+from shared.pricing import cost
+from shared.redis_conn import Redis
+from shared.stream_consumer import EVENT_FIELD, USAGE_STREAM
+
+SCHEMA_VERSION = 1
+REPLAY_BATCH = 500
+_log = logging.getLogger("tollgate.relay")
+
+
+def usage_event(result: UsageResult, request_cost: Decimal | None) -> dict[str, Any]:
+    """Schema version 1; see docs/usage-event.md."""
+    fields = result.as_dict()
+    started_at = fields.pop("started_at")
+    return {
+        "v": SCHEMA_VERSION,
+        "event_id": fields.pop("request_id"),
+        "ts": started_at,
+        **fields,
+        "cost": None if request_cost is None else format(request_cost, "f"),
+    }
+
+
+class UsagePublisher:
+    def __init__(
+        self, redis: Redis, holds: Holds, spool: Spool, prices: PriceCache, metrics: RelayMetrics
+    ) -> None:
+        self._redis = redis
+        self._holds = holds
+        self._spool = spool
+        self._prices = prices
+        self._metrics = metrics
+
+    async def record(self, result: UsageResult) -> None:
+        self._metrics.observe(result)
+        _log.info("relayed", extra={"usage": result.as_dict()})
+        if result.user_id is None:
+            return  # refused before anyone could be charged
+        request_cost = self._cost(result)
+        data = orjson.dumps(usage_event(result, request_cost))
+        if self._spool.pending:
+            self._spool.append(data)  # behind the spooled ones, to keep the order
+            return
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                pipe.xadd(USAGE_STREAM, {EVENT_FIELD: data})
+                if result.hold_id is not None:
+                    keep = request_cost or Decimal(0)
+                    await self._holds.shrink_in(pipe, result.user_id, result.hold_id, keep)
+                await pipe.execute()
+        except (RedisError, OSError):
+            _log.warning(
+                "usage stream unreachable; event spooled", extra={"event_id": result.request_id}
+            )
+            self._spool.append(data)
+
+    def _cost(self, result: UsageResult) -> Decimal | None:
+        if result.requested_model is None:
+            return None
+        price = self._prices.at(result.requested_model, result.started_at)
+        if price is None:
+            return None
+        tokens = result.tokens
+        return cost(
+            price,
+            input_tokens=tokens.input_tokens,
+            output_tokens=tokens.output_tokens,
+            cache_read_tokens=tokens.cache_read_tokens,
+            cache_write_tokens=tokens.cache_write_tokens,
+            web_search_requests=tokens.web_search_requests,
+        )
+
+    async def replay(self, stop: asyncio.Event, interval: float = 0.5) -> None:
+        """Until `stop`: publish spooled events, oldest file first, in order."""
+        while not stop.is_set():
+            try:
+                await self._replay_once()
+            except (RedisError, OSError) as exc:
+                _log.warning("spool replay waiting for Redis", extra={"reason": str(exc)})
+            try:
+                await asyncio.wait_for(stop.wait(), interval)
+            except TimeoutError:
+                pass
+
+    async def _replay_once(self) -> None:
+        for path in self._spool.files():
+            with self._spool.claimed(path) as events:
+                if not events:
+                    continue
+                published = 0
+                try:
+                    while published < len(events):
+                        batch = events[published : published + REPLAY_BATCH]
+                        async with self._redis.pipeline(transaction=False) as pipe:
+                            for event in batch:
+                                pipe.xadd(USAGE_STREAM, {EVENT_FIELD: event})
+                            await pipe.execute()
+                        published += len(batch)
+                finally:
+                    self._spool.done(path, published)
+                _log.info(
+                    "spooled events published", extra={"count": published, "spool": path.name}
+                )

@@ -1,0 +1,51 @@
+"""Usage over HTTP: the caller's records, their summary, their export.
+
+Handlers parse, call the store, render. Each one starts with
+`caller(request).require_user()` (401 without a user) and passes that id to
+every query: a user only ever sees their own usage. API keys may read these
+routes (the gateway allows GET with a key).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from services.usage import cursor, export, params, render, store
+from shared.internal import caller
+from shared.service import DB
+
+
+def _json(body: dict[str, Any]) -> web.Response:
+    return web.Response(body=orjson.dumps(body), content_type="application/json")
+
+
+async def list_records(request: web.Request) -> web.Response:
+    """`GET /api/usage`: records newest first, one page at a time."""
+    user_id = caller(request).require_user()
+    query = params.page_query(request.query)
+    rows, next_position = await store.page(request.app[DB], user_id, query)
+    return _json(
+        {
+            "data": [render.record(row) for row in rows],
+            "next_cursor": cursor.encode(next_position) if next_position else None,
+        }
+    )
+
+
+async def summary(request: web.Request) -> web.Response:
+    """`GET /api/usage/summary`: daily aggregates per day or per model."""
+    user_id = caller(request).require_user()
+    query = params.summary_query(request.query)
+    rows = await store.summary(request.app[DB], user_id, query.window, query.group_by)
+    data = [render.summary_row(row, query.group_by) for row in rows]
+    return _json({"group_by": query.group_by, "data": data, "total": render.total(data)})
+
+
+async def export_records(request: web.Request) -> web.StreamResponse:
+    """`GET /api/usage/export`: every matching record, streamed as CSV or JSON."""
+    user_id = caller(request).require_user()
+    query = params.export_query(request.query)
+    return await export.export(request, request.app[DB], user_id, query)

@@ -1,0 +1,169 @@
+"""The query parameters of the usage queries, read into frozen values.
+
+Pure. Every problem is collected in one pass, so one 422 names every bad
+parameter (in the message and, one line each, in `details`). Rules:
+
+- `from` is inclusive, `to` exclusive; both are ISO 8601 times or dates. A
+  time without a zone, or a bare date, is UTC. `to` must be after `from`.
+- An empty value is the same as leaving the parameter out; a parameter given
+  twice is an error. Unknown parameters are ignored (the gateway may forward
+  a `key` credential in the query; it is never echoed).
+- `limit` is 1..500 (default 50); `cursor` must be one this API issued.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Literal
+
+from multidict import MultiMapping
+
+from services.usage import cursor
+from services.usage.cursor import Cursor
+from shared.errors import Unprocessable
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 500
+MAX_MODEL_LENGTH = 200
+
+GroupBy = Literal["day", "model"]
+ExportFormat = Literal["csv", "json"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Window:
+    """Which of the caller's records: a time range and a model, each optional."""
+
+    start: datetime | None = None
+    end: datetime | None = None
+    model: str | None = None
+
+    def days(self) -> tuple[date | None, date | None]:
+        """The UTC days that overlap [start, end): first day, and the day after the last."""
+        first = self.start.astimezone(UTC).date() if self.start else None
+        if self.end is None:
+            return first, None
+        end = self.end.astimezone(UTC)
+        after_last = end.date() if end.time() == time(0) else end.date() + timedelta(days=1)
+        return first, after_last
+
+
+@dataclass(frozen=True, kw_only=True)
+class PageQuery:
+    window: Window
+    limit: int
+    after: Cursor | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class SummaryQuery:
+    window: Window
+    group_by: GroupBy
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExportQuery:
+    window: Window
+    format: ExportFormat
+
+
+class QueryParams:
+    """Typed access to a query string, collecting every problem."""
+
+    def __init__(self, query: MultiMapping[str]) -> None:
+        self._query = query
+        self.problems: dict[str, str] = {}
+
+    def text(self, name: str, *, max_length: int = 1000) -> str | None:
+        values = self._query.getall(name, [])
+        if len(values) > 1:
+            self.problems[name] = "given more than once"
+            return None
+        value = values[0] if values else ""
+        if len(value) > max_length:
+            self.problems[name] = f"at most {max_length} characters"
+            return None
+        return value or None
+
+    def integer(self, name: str, *, default: int, low: int, high: int) -> int:
+        raw = self.text(name, max_length=20)
+        if raw is None:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            value = low - 1
+        if not low <= value <= high:
+            self.problems[name] = f"must be an integer from {low} to {high}"
+            return default
+        return value
+
+    def timestamp(self, name: str) -> datetime | None:
+        raw = self.text(name, max_length=64)
+        if raw is None:
+            return None
+        try:
+            parsed = datetime.fromisoformat(raw)
+            return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+        except (ValueError, OverflowError):
+            self.problems[name] = "must be an ISO 8601 time or date, such as 2025-01-31T00:00:00Z"
+            return None
+
+    def choice(self, name: str, options: tuple[str, ...]) -> str:
+        """One of `options`; the first when the parameter is absent."""
+        raw = self.text(name, max_length=20)
+        if raw is None:
+            return options[0]
+        if raw not in options:
+            self.problems[name] = f"must be one of {', '.join(options)}"
+            return options[0]
+        return raw
+
+    def window(self) -> Window:
+        start, end = self.timestamp("from"), self.timestamp("to")
+        if start and end and end <= start:
+            self.problems["to"] = "must be later than from"
+        return Window(start=start, end=end, model=self.text("model", max_length=MAX_MODEL_LENGTH))
+
+    def check(self) -> None:
+        """Raise one 422 naming every bad parameter found so far."""
+        if self.problems:
+            names = ", ".join(self.problems)
+            raise Unprocessable(
+                f"invalid query parameter: {names}",
+                details=[f"{name}: {problem}" for name, problem in self.problems.items()],
+            )
+
+
+def page_query(query: MultiMapping[str]) -> PageQuery:
+    params = QueryParams(query)
+    window = params.window()
+    limit = params.integer("limit", default=DEFAULT_LIMIT, low=1, high=MAX_LIMIT)
+    after = None
+    raw_cursor = params.text("cursor", max_length=cursor.MAX_LENGTH)
+    if raw_cursor is not None:
+        try:
+            after = cursor.decode(raw_cursor)
+        except ValueError:
+            params.problems["cursor"] = "not a cursor this API issued; use next_cursor as given"
+    params.check()
+    return PageQuery(window=window, limit=limit, after=after)
+
+
+def summary_query(query: MultiMapping[str]) -> SummaryQuery:
+    params = QueryParams(query)
+    window = params.window()
+    group_by: GroupBy = "model" if params.choice("group_by", ("day", "model")) == "model" else "day"
+    params.check()
+    return SummaryQuery(window=window, group_by=group_by)
+
+
+def export_query(query: MultiMapping[str]) -> ExportQuery:
+    params = QueryParams(query)
+    window = params.window()
+    export_format: ExportFormat = (
+        "json" if params.choice("format", ("csv", "json")) == "json" else "csv"
+    )
+    params.check()
+    return ExportQuery(window=window, format=export_format)

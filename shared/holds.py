@@ -1,0 +1,202 @@
+"""Holds: money reserved in Redis before a request is relayed.
+
+Per user, under one hash tag (so a Redis Cluster keeps them on one shard):
+
+    tg:{u:<id>}:acct   hash  bal (balance), floor, ver (the account's version), held
+    tg:{u:<id>}:holds  hash  hold id -> amount
+    tg:{u:<id>}:hexp   zset  hold id -> expiry (ms)
+
+Amounts in Redis are integers of nano-USD (1e-9 USD): Lua numbers are
+doubles, exact to 2**53 nano-USD (about 9 million USD), and every script only
+adds and compares integers. Holds round up, balances round down, so Redis
+errs on the side of refusing. PostgreSQL stays the source of truth: the
+snapshot here is refreshed by billing after every commit and by the gateway
+on a cold start, and a snapshot with an older account version than the one
+stored is ignored, so the balance here never moves backwards.
+
+Each operation is one atomic script: placing a hold purges expired holds and
+checks `bal - held - amount >= floor` in one step; settling removes the hold
+and installs the new balance in one step, so the available amount never
+counts a charge twice or not at all.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import uuid
+from dataclasses import dataclass
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from enum import Enum
+
+from redis.asyncio.client import Pipeline
+
+from shared.redis_conn import Redis
+
+NANO = Decimal("0.000000001")
+HOLD_TTL_MS = 15 * 60 * 1000  # longer than any request plus billing's lag
+
+_PURGE = """
+local expired = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', ARGV[1], 'LIMIT', 0, 200)
+for _, id in ipairs(expired) do
+  local amount = redis.call('HGET', KEYS[2], id)
+  if amount then
+    redis.call('HDEL', KEYS[2], id)
+    redis.call('HINCRBY', KEYS[1], 'held', -tonumber(amount))
+  end
+  redis.call('ZREM', KEYS[3], id)
+end
+"""
+
+_PLACE = (
+    _PURGE
+    + """
+local bal = redis.call('HGET', KEYS[1], 'bal')
+if not bal then return -1 end
+local floor = tonumber(redis.call('HGET', KEYS[1], 'floor') or '0')
+local held = tonumber(redis.call('HGET', KEYS[1], 'held') or '0')
+local amount = tonumber(ARGV[3])
+if tonumber(bal) - held - amount < floor then return 0 end
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+redis.call('ZADD', KEYS[3], ARGV[4], ARGV[2])
+redis.call('HINCRBY', KEYS[1], 'held', amount)
+return 1
+"""
+)
+
+# Keep only what the request cost until billing settles it; 0 drops the hold.
+_SHRINK = """
+local old = redis.call('HGET', KEYS[2], ARGV[1])
+if not old then return 0 end
+local keep = tonumber(ARGV[2])
+if keep > tonumber(old) then keep = tonumber(old) end
+redis.call('HINCRBY', KEYS[1], 'held', keep - tonumber(old))
+if keep <= 0 then
+  redis.call('HDEL', KEYS[2], ARGV[1])
+  redis.call('ZREM', KEYS[3], ARGV[1])
+else
+  redis.call('HSET', KEYS[2], ARGV[1], keep)
+end
+return 1
+"""
+
+_SNAPSHOT = """
+local ver = redis.call('HGET', KEYS[1], 'ver')
+if ver and tonumber(ver) >= tonumber(ARGV[3]) then return 0 end
+redis.call('HSET', KEYS[1], 'bal', ARGV[1], 'floor', ARGV[2], 'ver', ARGV[3])
+return 1
+"""
+
+_SETTLE = (
+    """
+local amount = redis.call('HGET', KEYS[2], ARGV[4])
+if amount then
+  redis.call('HDEL', KEYS[2], ARGV[4])
+  redis.call('ZREM', KEYS[3], ARGV[4])
+  redis.call('HINCRBY', KEYS[1], 'held', -tonumber(amount))
+end
+"""
+    + _SNAPSHOT
+)
+
+
+class Placed(Enum):
+    PLACED = 1
+    REFUSED = 0
+    NO_SNAPSHOT = -1
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    balance: Decimal
+    floor: Decimal
+    version: int
+
+
+def to_nano_up(amount: Decimal) -> int:
+    return int((amount / NANO).to_integral_value(rounding=ROUND_CEILING))
+
+
+def to_nano_down(amount: Decimal) -> int:
+    return int((amount / NANO).to_integral_value(rounding=ROUND_FLOOR))
+
+
+def from_nano(units: int) -> Decimal:
+    return Decimal(units) * NANO
+
+
+def keys(user_id: uuid.UUID) -> list[str]:
+    tag = f"tg:{{u:{user_id}}}"
+    return [f"{tag}:acct", f"{tag}:holds", f"{tag}:hexp"]
+
+
+class Holds:
+    """The hold scripts, registered once per Redis client."""
+
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+        self._place = redis.register_script(_PLACE)
+        self._shrink = redis.register_script(_SHRINK)
+        self._snapshot = redis.register_script(_SNAPSHOT)
+        self._settle = redis.register_script(_SETTLE)
+
+    async def place(self, user_id: uuid.UUID, hold_id: str, amount: Decimal, now_ms: int) -> Placed:
+        result = await self._place(
+            keys=keys(user_id),
+            args=[now_ms, hold_id, to_nano_up(amount), now_ms + HOLD_TTL_MS],
+        )
+        return Placed(int(result))
+
+    async def install(self, user_id: uuid.UUID, snapshot: Snapshot) -> bool:
+        """Install a balance snapshot unless a newer one is there."""
+        result = await self._snapshot(keys=keys(user_id), args=_snapshot_args(snapshot))
+        return bool(result)
+
+    async def shrink_in(
+        self, pipe: Pipeline, user_id: uuid.UUID, hold_id: str, keep: Decimal
+    ) -> None:
+        """Queue, on a pipeline, shrinking a hold to what the request cost."""
+        await self._shrink(keys=keys(user_id), args=[hold_id, to_nano_up(keep)], client=pipe)
+
+    async def settle(self, user_id: uuid.UUID, hold_id: str | None, snapshot: Snapshot) -> None:
+        """After billing committed a charge: drop its hold, install the new balance."""
+        await self._settle(keys=keys(user_id), args=[*_snapshot_args(snapshot), hold_id or ""])
+
+    async def settle_in(
+        self, pipe: Pipeline, user_id: uuid.UUID, hold_id: str | None, snapshot: Snapshot
+    ) -> None:
+        """Queue a settlement on a pipeline."""
+        await self._settle(
+            keys=keys(user_id), args=[*_snapshot_args(snapshot), hold_id or ""], client=pipe
+        )
+
+
+def _snapshot_args(snapshot: Snapshot) -> list[int]:
+    return [to_nano_down(snapshot.balance), to_nano_up(snapshot.floor), snapshot.version]
+
+
+async def held_amount(redis: Redis, user_id: uuid.UUID) -> Decimal:
+    """The sum of the user's open holds (expired ones not yet purged excluded)."""
+    acct, holds, expiries = keys(user_id)
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.hgetall(holds)
+        pipe.zrangebyscore(expiries, "-inf", math.inf, withscores=True)
+        amounts, expiry_list = await pipe.execute()
+    now_ms = time.time() * 1000
+    live = {_text(h) for h, expires in expiry_list if expires > now_ms}
+    total = sum(int(v) for h, v in amounts.items() if _text(h) in live)
+    return from_nano(total)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+async def settle_many(
+    holds: Holds, settlements: list[tuple[uuid.UUID, str | None, Snapshot]]
+) -> None:
+    """Settle a batch in one round trip (each script still atomic on its own)."""
+    async with holds.redis.pipeline(transaction=False) as pipe:
+        for user_id, hold_id, snapshot in settlements:
+            await holds.settle_in(pipe, user_id, hold_id, snapshot)
+        await pipe.execute()

@@ -1,0 +1,75 @@
+"""Prices and what a request costs. Pure: exact `Decimal` arithmetic, no IO.
+
+Prices are USD per million tokens for each kind of token (input, output,
+cache read, cache write) and per thousand server-side web searches. A model's
+prices are versioned by `effective_from`; an event is priced at the version in
+force at its timestamp. Costs are rounded half-even to 12 decimal places (the
+ledger's scale) once, at the end, never per component.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
+
+SCALE = Decimal("0.000000000001")
+MILLION = Decimal(1_000_000)
+THOUSAND = Decimal(1_000)
+_CONTEXT = Context(prec=50)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Price:
+    model: str
+    effective_from: datetime
+    input: Decimal
+    output: Decimal
+    cache_read: Decimal
+    cache_write: Decimal
+    web_search: Decimal = Decimal(0)
+    max_output_tokens: int = 8192
+
+
+def cost(
+    price: Price,
+    *,
+    input_tokens: int,
+    output_tokens: int,
+    cache_read_tokens: int = 0,
+    cache_write_tokens: int = 0,
+    web_search_requests: int = 0,
+) -> Decimal:
+    """The exact cost of one request's usage, at 12 decimal places."""
+    with localcontext(_CONTEXT):
+        per_token = (
+            input_tokens * price.input
+            + output_tokens * price.output
+            + cache_read_tokens * price.cache_read
+            + cache_write_tokens * price.cache_write
+        ) / MILLION
+        searches = web_search_requests * price.web_search / THOUSAND
+        return (per_token + searches).quantize(SCALE, rounding=ROUND_HALF_EVEN)
+
+
+def worst_case(price: Price, *, prompt_tokens: int, max_output_tokens: int | None) -> Decimal:
+    """What a hold must cover: the prompt at its dearest input rate, and the
+    most output the request may produce (its own cap, at most the model's)."""
+    cap = price.max_output_tokens
+    output = cap if max_output_tokens is None else min(max_output_tokens, cap)
+    with localcontext(_CONTEXT):
+        dearest_input = max(price.input, price.cache_write)
+        amount = (prompt_tokens * dearest_input + output * price.output) / MILLION
+        return amount.quantize(SCALE, rounding=ROUND_HALF_EVEN)
+
+
+def price_at(versions: Iterable[Price], when: datetime) -> Price | None:
+    """The version in force at `when`: the newest that started at or before it."""
+    current: Price | None = None
+    for version in versions:
+        if version.effective_from <= when and (
+            current is None or version.effective_from > current.effective_from
+        ):
+            current = version
+    return current
