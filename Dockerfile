@@ -44,7 +44,9 @@ ENV PATH=/opt/tollgate/bin:$PATH \
 
 RUN groupadd --system --gid 10001 tollgate \
     && useradd --system --uid 10001 --gid tollgate --home-dir /home/tollgate \
-        --create-home --shell /usr/sbin/nologin tollgate
+        --create-home --shell /usr/sbin/nologin tollgate \
+    && mkdir -p /var/lib/tollgate/spool \
+    && chown -R tollgate:tollgate /var/lib/tollgate
 
 COPY --from=build /opt/tollgate /opt/tollgate
 

@@ -1,0 +1,78 @@
+"""Publishing usage events: to the stream, or to the spool while Redis is away."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import aiohttp
+import orjson
+import redis.asyncio as aioredis
+from prometheus_client import CollectorRegistry
+
+from services.gateway.price_cache import PriceCache
+from services.gateway.relay_metrics import RelayMetrics
+from services.gateway.spool import Spool
+from services.gateway.usage import TokenUsage
+from services.gateway.usage_publisher import UsagePublisher
+from services.gateway.usage_result import Outcome, UsageResult, UsageSource
+from shared.holds import Holds
+from shared.stream_consumer import EVENT_FIELD, USAGE_STREAM
+
+
+def _result(number: int) -> UsageResult:
+    return UsageResult(
+        request_id=f"req-{number}",
+        endpoint="openai_chat",
+        started_at=datetime.now(UTC),
+        user_id=uuid.uuid4(),
+        key_id=uuid.uuid4(),
+        channel_id=uuid.uuid4(),
+        requested_model="gpt-4o-mini",
+        upstream_model="gpt-4o-mini",
+        stream=False,
+        status=Outcome.OK,
+        http_status=200,
+        error_code=None,
+        tokens=TokenUsage(input_tokens=10, output_tokens=5),
+        usage_source=UsageSource.UPSTREAM,
+        ttfb_ms=1.0,
+        latency_ms=2.0,
+        client_ip="127.0.0.1",
+        user_agent="test",
+    )
+
+
+async def test_events_wait_in_the_spool_and_are_published_in_order(
+    tmp_path: Path, redis: aioredis.Redis
+) -> None:
+    down = aioredis.from_url("redis://127.0.0.1:9/0", socket_connect_timeout=0.2)
+    async with aiohttp.ClientSession() as session:
+        prices = PriceCache(session, "http://127.0.0.1:9", "token-token-token")
+        spool = Spool(tmp_path, "gateway-test")
+        spool.open()
+        metrics = RelayMetrics(CollectorRegistry())
+        offline = UsagePublisher(down, Holds(down), spool, prices, metrics)
+        for number in range(3):
+            await offline.record(_result(number))
+        assert spool.pending == 3
+        assert await redis.xlen(USAGE_STREAM) == 0
+        online = UsagePublisher(redis, Holds(redis), spool, prices, metrics)
+        # While events wait in the spool, new ones queue behind them.
+        await online.record(_result(3))
+        assert spool.pending == 4
+        stop = asyncio.Event()
+        replay = asyncio.ensure_future(online.replay(stop, interval=0.05))
+        for _ in range(100):
+            if spool.pending == 0:
+                break
+            await asyncio.sleep(0.02)
+        stop.set()
+        await replay
+    await down.aclose()
+    entries = await redis.xrange(USAGE_STREAM)
+    ids = [orjson.loads(fields[EVENT_FIELD])["event_id"] for _, fields in entries]
+    assert ids == ["req-0", "req-1", "req-2", "req-3"]
+    assert spool.pending == 0 and spool.path.read_bytes() == b""
