@@ -6,6 +6,7 @@ import asyncio
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import orjson
@@ -72,7 +73,7 @@ async def test_events_wait_in_the_spool_and_are_published_in_order(
         stop.set()
         await replay
     await down.aclose()
-    entries = await redis.xrange(USAGE_STREAM)
+    entries: Any = await redis.xrange(USAGE_STREAM)
     ids = [orjson.loads(fields[EVENT_FIELD])["event_id"] for _, fields in entries]
     assert ids == ["req-0", "req-1", "req-2", "req-3"]
     assert spool.pending == 0 and spool.path.read_bytes() == b""
