@@ -29,6 +29,7 @@ from services.gateway.keys import (
     HOLD_GATE,
     KEY_CACHE,
     PRICES,
+    RELAY_METRICS,
     SETTINGS,
     UPSTREAM_SESSION,
     USAGE_SINK,
@@ -95,6 +96,8 @@ async def handle(request: web.Request, api: Api) -> web.StreamResponse:
         headers = {"Retry-After": failure.retry_after} if failure.retry_after else None
         return error_response(api.family, failure.status, failure.message, failure.code, headers)
     finally:
+        if meter.hold_id is not None:
+            request.app[RELAY_METRICS].holds_open.dec()
         await request.app[USAGE_SINK].record(meter.finish(time.perf_counter()))
 
 
@@ -138,6 +141,7 @@ async def _reserve(request: web.Request, api: Api, inspected: Inspected, meter: 
     assert meter.user_id is not None
     await request.app[HOLD_GATE].reserve(meter.user_id, meter.request_id, amount)
     meter.hold_id, meter.hold_amount = meter.request_id, amount
+    request.app[RELAY_METRICS].holds_open.inc()
 
 
 async def _exchange(

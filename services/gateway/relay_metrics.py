@@ -9,7 +9,7 @@ before it is counted under its own name).
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from services.gateway.usage_result import Outcome, UsageResult
 
@@ -42,6 +42,16 @@ class RelayMetrics:
             "tollgate_relay_tokens",
             "Tokens relayed, by model and kind.",
             ["gen_ai_request_model", "gen_ai_token_type", "usage_source"],
+            registry=registry,
+        )
+        self.holds_open = Gauge(
+            "tollgate_holds_open",
+            "Holds this process placed for requests still in flight.",
+            registry=registry,
+        )
+        self.spool_depth = Gauge(
+            "tollgate_spool_depth",
+            "Usage events in this process's spool, waiting for Redis.",
             registry=registry,
         )
         self.upstream_errors = Counter(

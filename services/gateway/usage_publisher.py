@@ -64,6 +64,7 @@ class UsagePublisher:
         data = orjson.dumps(usage_event(result, request_cost))
         if self._spool.pending:
             self._spool.append(data)  # behind the spooled ones, to keep the order
+            self._metrics.spool_depth.set(self._spool.pending)
             return
         try:
             async with self._redis.pipeline(transaction=False) as pipe:
@@ -77,6 +78,7 @@ class UsagePublisher:
                 "usage stream unreachable; event spooled", extra={"event_id": result.request_id}
             )
             self._spool.append(data)
+            self._metrics.spool_depth.set(self._spool.pending)
 
     def _cost(self, result: UsageResult) -> Decimal | None:
         if result.requested_model is None:
@@ -122,6 +124,7 @@ class UsagePublisher:
                         published += len(batch)
                 finally:
                     self._spool.done(path, published)
+                    self._metrics.spool_depth.set(self._spool.pending)
                 _log.info(
                     "spooled events published", extra={"count": published, "spool": path.name}
                 )

@@ -145,3 +145,25 @@ async def _check_allowlist(client: openai.AsyncOpenAI) -> None:
         await client.models.retrieve("gpt-4o")
     with pytest.raises(openai.PermissionDeniedError):
         await client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+
+
+async def test_relay_metrics(stack: Stack) -> None:
+    relay = await relay_for(stack)
+    async with _client(relay) as client:
+        await client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+        stream = await client.chat.completions.create(
+            model="gpt-4o-mini", messages=MESSAGES, stream=True
+        )
+        async for _ in stream:
+            pass
+    text = await (await stack.gateway.get("/metrics")).text()
+    assert (
+        'tollgate_relay_requests_total{endpoint="openai_chat",gen_ai_request_model="gpt-4o-mini",'
+        'http_status="200",status="ok"} 2.0' in text
+    )
+    assert 'gen_ai_server_time_to_first_token_seconds_count{endpoint="openai_chat"' in text
+    assert (
+        'tollgate_relay_tokens_total{gen_ai_request_model="gpt-4o-mini",gen_ai_token_type="input"'
+        in text
+    )
+    assert "tollgate_holds_open 0.0" in text and "tollgate_spool_depth 0.0" in text
