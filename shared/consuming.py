@@ -60,7 +60,4 @@ async def _upkeep(
                 await trim(app[REDIS])
         except (RedisError, OSError) as exc:
             _log.warning("stream upkeep skipped", extra={"reason": str(exc)})
-        try:
-            await asyncio.wait_for(stop.wait(), UPKEEP_SECONDS)
-        except TimeoutError:
-            pass
+        await tasks.sleep_unless(stop, UPKEEP_SECONDS)

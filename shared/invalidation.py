@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from redis.exceptions import RedisError
 
 from shared.redis_conn import Redis
+from shared.tasks import sleep_unless
 
 KEY_REVOKED = "tg:invalidate:api-key"
 CHANNELS_CHANGED = "tg:invalidate:channels"
@@ -57,7 +58,7 @@ class Follower:
             except (RedisError, OSError) as exc:
                 _log.warning("invalidation feed lost", extra={"reason": str(exc)})
                 await self._on_live(False)
-                await _sleep_unless(stop, 1.0)
+                await sleep_unless(stop, 1.0)
         await self._on_live(False)
 
     async def _dispatch(self, pubsub: object, stop: asyncio.Event) -> None:
@@ -83,10 +84,3 @@ class Follower:
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
-
-
-async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
-    try:
-        await asyncio.wait_for(stop.wait(), seconds)
-    except TimeoutError:
-        pass

@@ -30,6 +30,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from redis.exceptions import RedisError, ResponseError
 
 from shared.redis_conn import Redis
+from shared.tasks import sleep_unless
 
 USAGE_STREAM = "tg:usage"
 EVENT_FIELD = b"e"
@@ -109,7 +110,7 @@ class StreamConsumer:
                     "stream consumer backing off",
                     extra={"group": self._config.group, "reason": f"{type(exc).__name__}: {exc}"},
                 )
-                await _sleep_unless(stop, self._config.retry_seconds)
+                await sleep_unless(stop, self._config.retry_seconds)
 
     async def _ensure_group(self) -> None:
         try:
@@ -220,10 +221,3 @@ def _id(value: bytes | str) -> tuple[int, int]:
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
-
-
-async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
-    try:
-        await asyncio.wait_for(stop.wait(), seconds)
-    except TimeoutError:
-        pass

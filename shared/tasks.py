@@ -33,11 +33,9 @@ def _finished(task: asyncio.Task[Any]) -> None:
         )
 
 
-async def cancel(task: asyncio.Task[Any]) -> None:
-    """Cancel a task and wait until it has finished unwinding."""
-    task.cancel()
+async def sleep_unless(stop: asyncio.Event, seconds: float) -> None:
+    """Sleep `seconds`, or less when `stop` is set meanwhile."""
     try:
-        await task
-    except asyncio.CancelledError:
-        if not task.cancelled():
-            raise
+        await asyncio.wait_for(stop.wait(), seconds)
+    except TimeoutError:
+        pass

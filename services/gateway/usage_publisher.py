@@ -26,6 +26,7 @@ from shared.holds import Holds
 from shared.pricing import cost
 from shared.redis_conn import Redis
 from shared.stream_consumer import EVENT_FIELD, USAGE_STREAM
+from shared.tasks import sleep_unless
 
 SCHEMA_VERSION = 1
 REPLAY_BATCH = 500
@@ -103,10 +104,7 @@ class UsagePublisher:
                 await self._replay_once()
             except (RedisError, OSError) as exc:
                 _log.warning("spool replay waiting for Redis", extra={"reason": str(exc)})
-            try:
-                await asyncio.wait_for(stop.wait(), interval)
-            except TimeoutError:
-                pass
+            await sleep_unless(stop, interval)
 
     async def _replay_once(self) -> None:
         for path in self._spool.files():
