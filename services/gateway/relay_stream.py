@@ -23,6 +23,7 @@ from services.gateway.headers import client_response_headers
 from services.gateway.sse import SseError, SseEvent, SseParser
 from services.gateway.usage_result import Meter, Outcome
 from services.gateway.wire import Api, Inspected
+from shared.request_id import HEADER as REQUEST_ID_HEADER
 
 MAX_WHOLE_BODY = 64 * 1024 * 1024
 
@@ -88,6 +89,8 @@ async def relay_stream(
     client = web.StreamResponse(
         status=upstream.status, headers=client_response_headers(upstream.headers)
     )
+    # Prepared here, so the request id middleware cannot add it afterwards.
+    client.headers[REQUEST_ID_HEADER] = meter.request_id
     await client.prepare(request)
     parser, forwarder = SseParser(), _Forwarder(api, inspected)
     meter.http_status = upstream.status

@@ -100,13 +100,18 @@ class UsagePublisher:
     async def replay(self, stop: asyncio.Event, interval: float = 0.5) -> None:
         """Until `stop`: publish spooled events, oldest file first, in order."""
         while not stop.is_set():
+            published = 0
             try:
-                await self._replay_once()
+                published = await self._replay_once()
             except (RedisError, OSError) as exc:
                 _log.warning("spool replay waiting for Redis", extra={"reason": str(exc)})
-            await sleep_unless(stop, interval)
+            # Under load, events keep queueing behind the spool while it drains:
+            # go again at once while there is progress, or the spool never empties.
+            if not (published and self._spool.pending):
+                await sleep_unless(stop, interval)
 
-    async def _replay_once(self) -> None:
+    async def _replay_once(self) -> int:
+        total = 0
         for path in self._spool.files():
             with self._spool.claimed(path) as events:
                 if not events:
@@ -123,6 +128,8 @@ class UsagePublisher:
                 finally:
                     self._spool.done(path, published)
                     self._metrics.spool_depth.set(self._spool.pending)
+                total += published
                 _log.info(
                     "spooled events published", extra={"count": published, "spool": path.name}
                 )
+        return total
