@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +15,7 @@ import aiohttp
 from shared.settings import fernet_secret, token_secret
 from tests.accounts import log_in
 from tests.conftest import REDIS_URL, SECRET_KEYS, Stack
+from tests.ports import free_ports
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -107,20 +107,10 @@ def test_a_missing_secret_outside_dev_stops_with_a_clear_message() -> None:
     assert "Traceback" not in result.stderr
 
 
-def _free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    for sock in sockets:
-        sock.bind(("127.0.0.1", 0))
-    ports = [sock.getsockname()[1] for sock in sockets]
-    for sock in sockets:
-        sock.close()
-    return ports
-
-
 async def test_dev_starts_the_stack_and_stops_it_on_sigterm(
     tmp_path: Path, database_url: str
 ) -> None:
-    gateway, auth, billing, usage, mock = _free_ports(5)
+    gateway, auth, billing, usage, mock = free_ports(5)
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
@@ -188,7 +178,7 @@ def test_auth_with_the_wrong_key_set_stops_with_a_clear_message(
             "TOLLGATE_DATA_DIR": str(tmp_path),
             "DATABASE_URL": database_url,
             "REDIS_URL": REDIS_URL,
-            "AUTH_PORT": str(_free_ports(1)[0]),
+            "AUTH_PORT": str(free_ports(1)[0]),
             "TOLLGATE_SECRET_KEYS": fernet_secret(),
         },
         capture_output=True,

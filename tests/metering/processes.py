@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import shutil
 import signal
-import socket
 import sys
 import time
 from pathlib import Path
@@ -28,16 +27,6 @@ from redis.exceptions import RedisError
 ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 30.0
 EXIT_TIMEOUT = 10.0
-
-
-def free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    for sock in sockets:
-        sock.bind(("127.0.0.1", 0))
-    ports = [sock.getsockname()[1] for sock in sockets]
-    for sock in sockets:
-        sock.close()
-    return ports
 
 
 class ProcessFailed(AssertionError):
