@@ -108,8 +108,9 @@ def test_a_missing_secret_outside_dev_stops_with_a_clear_message() -> None:
 
 
 async def test_dev_starts_the_stack_and_stops_it_on_sigterm(
-    tmp_path: Path, database_url: str
+    tmp_path: Path, database_url: str, db: Any
 ) -> None:
+    """`db`: what dev seeds (channels, prices, the demo account) is removed afterwards."""
     gateway, auth, billing, usage, mock = free_ports(5)
     env = {
         **os.environ,
