@@ -151,6 +151,10 @@ class Stack:
     gateway_settings: GatewaySettings
     auth_settings: AuthSettings
 
+    @property
+    def common(self) -> Common:
+        return self.gateway_settings.common
+
 
 @pytest.fixture
 async def stack(

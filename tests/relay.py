@@ -5,16 +5,18 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
+from aiohttp.test_utils import TestServer
 
 from services.billing import credits
 from services.cli import seed
 from services.gateway.keys import CHANNEL_CACHE, CHANNEL_STORE, PRICES
 from services.mockprovider.catalog import MODELS, Provider
 from shared import db, invalidation, redis_conn
-from tests.accounts import Account, create_key, sign_up
+from shared.settings import Common
+from tests.accounts import Account, Client, create_key, sign_up
 from tests.conftest import Stack
 
 
@@ -29,7 +31,20 @@ class Relay:
         return str(self.stack.gateway.make_url("")).rstrip("/")
 
 
-async def add_mock_channels(stack: Stack, base_url: str | None = None) -> None:
+class Relayable(Protocol):
+    """What the helpers below need of a stack: a gateway, the mock, the settings."""
+
+    @property
+    def gateway(self) -> Client: ...
+
+    @property
+    def mock(self) -> TestServer: ...
+
+    @property
+    def common(self) -> Common: ...
+
+
+async def add_mock_channels(stack: Relayable, base_url: str | None = None) -> None:
     app = stack.gateway.app
     assert app is not None
     url = base_url or str(stack.mock.make_url("")).rstrip("/")
@@ -46,9 +61,9 @@ async def add_mock_channels(stack: Stack, base_url: str | None = None) -> None:
     await app[CHANNEL_CACHE].reload()
 
 
-async def add_prices(stack: Stack) -> None:
+async def add_prices(stack: Relayable) -> None:
     """Prices for the mock models, announced as the price admin API does."""
-    common = stack.gateway_settings.common
+    common = stack.common
     async with db.pool(common.database_url, max_size=1) as pool:
         await seed.mock_prices(pool)
     async with redis_conn.client(common.redis_url) as redis:
@@ -58,9 +73,8 @@ async def add_prices(stack: Stack) -> None:
     await app[PRICES].reload()
 
 
-async def credit(stack: Stack, user_id: str, amount: Decimal) -> None:
-    url = stack.gateway_settings.common.database_url
-    async with db.pool(url, max_size=1) as pool, pool.acquire() as connection:
+async def credit(stack: Relayable, user_id: str, amount: Decimal) -> None:
+    async with db.pool(stack.common.database_url, max_size=1) as pool, pool.acquire() as connection:
         await credits.grant(
             connection,
             credits.CreditRequest(

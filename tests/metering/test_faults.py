@@ -18,7 +18,6 @@ import asyncio
 import os
 import random
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
@@ -35,22 +34,17 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from services.auth.app import create_app as create_auth
 from services.auth.settings import Settings as AuthSettings
-from services.billing import credits
 from services.billing.app import create_app as create_billing
 from services.billing.settings import Settings as BillingSettings
-from services.cli import seed
 from services.cli.reconcile import reconcile
 from services.gateway.app import create_app as create_gateway
-from services.gateway.keys import CHANNEL_CACHE, CHANNEL_STORE, PRICES
 from services.gateway.settings import Settings as GatewaySettings
 from services.mockprovider.app import create_app as create_mock
-from services.mockprovider.catalog import MODELS, Provider
 from services.mockprovider.keys import STATS
 from services.mockprovider.settings import Settings as MockSettings
 from services.usage.app import create_app as create_usage
 from services.usage.settings import Settings as UsageSettings
-from shared import db as pg
-from shared import invalidation, tasks
+from shared import tasks
 from shared.request_id import HEADER as REQUEST_ID
 from shared.settings import Common
 from shared.stream_consumer import EVENT_FIELD, USAGE_STREAM
@@ -58,7 +52,7 @@ from tests.accounts import create_key, sign_up
 from tests.conftest import INTERNAL_TOKEN, KEY_PEPPER, SECRET_KEYS
 from tests.metering.processes import RedisProcess, ServiceProcess
 from tests.ports import free_ports
-from tests.relay import usage_results
+from tests.relay import add_mock_channels, add_prices, credit, usage_results
 
 Client = TestClient[web.Request, web.Application]
 
@@ -210,36 +204,10 @@ async def open_stack(database_url: str, db: Any, tmp_path: Path) -> AsyncIterato
 
 async def _funded_key(stack: FaultStack) -> str:
     """Mock channels with prices, and an account funded with FUNDS; its API key."""
-    app = stack.gateway.app
-    assert app is not None
-    url = str(stack.mock.make_url("")).rstrip("/")
-    for provider in Provider:
-        await app[CHANNEL_STORE].create(
-            {
-                "name": f"mock-{provider.value}",
-                "kind": provider.value,
-                "base_url": url,
-                "api_key": f"upstream-secret-{provider.value}",
-                "models": [m.name for m in MODELS if m.provider is provider],
-            }
-        )
-    await app[CHANNEL_CACHE].reload()
-    async with pg.pool(stack.common.database_url, max_size=1) as pool:
-        await seed.mock_prices(pool)
-    async with aioredis.from_url(stack.common.redis_url) as redis:
-        await invalidation.publish(redis, invalidation.PRICES_CHANGED, "mock models")
-    await app[PRICES].reload()
+    await add_mock_channels(stack)
+    await add_prices(stack)
     account = await sign_up(stack.gateway)
-    async with pg.pool(stack.common.database_url, max_size=1) as pool, pool.acquire() as conn:
-        await credits.grant(
-            conn,
-            credits.CreditRequest(
-                user_id=uuid.UUID(account.id),
-                amount=FUNDS,
-                reason="fault test credit",
-                idempotency_key=f"test-{uuid.uuid4()}",
-            ),
-        )
+    await credit(stack, account.id, FUNDS)
     key: str = (await create_key(stack.gateway, account))["key"]
     return key
 
