@@ -56,6 +56,7 @@ async def add_mock_channels(stack: Relayable, base_url: str | None = None) -> No
                 "base_url": url,
                 "api_key": f"upstream-secret-{provider.value}",
                 "models": [m.name for m in MODELS if m.provider is provider],
+                "allow_private_network": True,
             }
         )
     await app[CHANNEL_CACHE].reload()

@@ -16,6 +16,7 @@ import sys
 import uuid
 from typing import Any
 
+import aiohttp
 import asyncpg
 import orjson
 from cryptography.fernet import Fernet, MultiFernet
@@ -27,9 +28,12 @@ from services.auth.signing import SigningKeys
 from services.billing import snapshots
 from services.billing.settings import Settings as BillingSettings
 from services.cli import credit, reseal
-from services.gateway.channel_admin import read_fields as read_channel_fields
+from services.gateway.base_url_check import base_url_problems
+from services.gateway.channel_fields import channel_problems
+from services.gateway.channel_fields import read_fields as read_channel_fields
 from services.gateway.channel_store import ChannelStore
 from services.gateway.settings import Settings as GatewaySettings
+from services.gateway.wire import Family
 from shared import db, invalidation, redis_conn
 from shared.errors import ApiError, Conflict, ServiceUnavailable, Unprocessable
 from shared.settings import load_or_exit
@@ -69,6 +73,11 @@ def _add_channel_command(commands: Any) -> None:
     channel.add_argument("--models", required=True, help="comma-separated model names")
     channel.add_argument("--priority", type=int, help="higher is preferred (default 0)")
     channel.add_argument("--weight", type=int, help="share among equal priorities (default 1)")
+    channel.add_argument(
+        "--allow-private-network",
+        action="store_true",
+        help="let the channel reach loopback, private and link-local addresses (local models)",
+    )
     channel.add_argument(
         "--api-key-stdin",
         action="store_true",
@@ -156,6 +165,8 @@ def _channel_fields(arguments: argparse.Namespace) -> dict[str, Any]:
     for option in ("priority", "weight"):
         if getattr(arguments, option) is not None:
             fields[option] = getattr(arguments, option)
+    if arguments.allow_private_network:
+        fields["allow_private_network"] = True
     return fields
 
 
@@ -164,6 +175,16 @@ async def _add_channel(settings: GatewaySettings, arguments: argparse.Namespace)
         fields = read_channel_fields(_channel_fields(arguments), creating=True)
     except Unprocessable as exc:
         print("add-channel refused:\n  " + "\n  ".join(exc.details or []), file=sys.stderr)
+        return 2
+    async with aiohttp.ClientSession() as session:
+        problems = channel_problems(fields) + await base_url_problems(
+            session,
+            fields["base_url"],
+            Family(fields["kind"]),
+            allow_private_network=bool(fields.get("allow_private_network")),
+        )
+    if problems:
+        print("add-channel refused:\n  " + "\n  ".join(problems), file=sys.stderr)
         return 2
     fernet = MultiFernet([Fernet(key) for key in settings.secret_keys])
     try:

@@ -49,6 +49,7 @@ async def mock_channels(connection: Any, fernet: MultiFernet, mock_url: str) -> 
                 "base_url": mock_url,
                 "api_key": f"mock-{provider.value}-key",
                 "models": [m.name for m in MODELS if m.provider is provider],
+                "allow_private_network": True,  # the mock listens on loopback
             }
         )
     return len(Provider)

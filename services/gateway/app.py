@@ -16,31 +16,43 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 from aiohttp import web
+from aiohttp.abc import AbstractResolver
 from cryptography.fernet import Fernet, MultiFernet
 
+from services.gateway.alias_store import AliasStore
+from services.gateway.breaker import BreakerPolicy
 from services.gateway.channel_cache import ChannelCache
+from services.gateway.channel_health import ChannelHealth
+from services.gateway.channel_metrics import ChannelMetrics, HealthCollector
 from services.gateway.channel_store import ChannelStore
+from services.gateway.channel_switch import ChannelSwitch
+from services.gateway.channels import Channel, Timeouts
+from services.gateway.failover import Router, RoutingPolicy, Sessions
 from services.gateway.hold_gate import HoldGate
 from services.gateway.key_cache import KeyCache
 from services.gateway.keys import (
     CHANNEL_CACHE,
     CHANNEL_STORE,
+    CHANNEL_SWITCH,
     HOLD_GATE,
     INTERNAL_SESSION,
     JWKS,
     KEY_CACHE,
     PRICES,
     RELAY_METRICS,
+    ROUTER,
     SETTINGS,
-    UPSTREAM_SESSION,
+    UPSTREAMS,
     USAGE_SINK,
 )
 from services.gateway.price_cache import PriceCache
+from services.gateway.probe import ProbeResult, probe
 from services.gateway.relay_metrics import RelayMetrics
 from services.gateway.routes import setup_routes
 from services.gateway.settings import Settings
 from services.gateway.spool import Spool
 from services.gateway.tokens import Jwks
+from services.gateway.upstream_guard import GuardedResolver
 from services.gateway.usage_publisher import UsagePublisher
 from shared import invalidation, tasks
 from shared.holds import Holds
@@ -62,19 +74,26 @@ def create_app(settings: Settings) -> web.Application:
     return app
 
 
+def _upstream_session(resolver: AbstractResolver | None) -> aiohttp.ClientSession:
+    connector = aiohttp.TCPConnector(
+        limit=0, ttl_dns_cache=300, enable_cleanup_closed=True, resolver=resolver
+    )
+    return aiohttp.ClientSession(
+        connector=connector, auto_decompress=False, skip_auto_headers=("User-Agent",)
+    )
+
+
 async def _clients(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     token = settings.common.internal_token
     internal = aiohttp.TCPConnector(limit=200, ttl_dns_cache=300)
-    upstream = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, enable_cleanup_closed=True)
     async with (
         aiohttp.ClientSession(connector=internal, auto_decompress=False) as internal_session,
-        aiohttp.ClientSession(
-            connector=upstream, auto_decompress=False, skip_auto_headers=("User-Agent",)
-        ) as upstream_session,
+        _upstream_session(GuardedResolver()) as guarded,
+        _upstream_session(None) as open_session,
     ):
         app[INTERNAL_SESSION] = internal_session
-        app[UPSTREAM_SESSION] = upstream_session
+        app[UPSTREAMS] = Sessions(guarded=guarded, open=open_session)
         app[JWKS] = Jwks(internal_session, settings.auth_url, token, settings.jwt_issuer)
         app[KEY_CACHE] = KeyCache(
             internal_session, settings.auth_url, token, settings.key_cache_seconds
@@ -84,11 +103,47 @@ async def _clients(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _channels(app: web.Application) -> AsyncIterator[None]:
-    fernet = MultiFernet([Fernet(key) for key in app[SETTINGS].secret_keys])
-    app[CHANNEL_STORE] = ChannelStore(app[DB], fernet)
-    app[CHANNEL_CACHE] = ChannelCache(app[CHANNEL_STORE])
-    await app[CHANNEL_CACHE].reload()
+    """The routing table, channel health, the router, and the channel prober."""
+    settings = app[SETTINGS]
+    fernet = MultiFernet([Fernet(key) for key in settings.secret_keys])
+    store = app[CHANNEL_STORE] = ChannelStore(app[DB], fernet)
+    health = ChannelHealth(
+        BreakerPolicy(
+            consecutive_failures=settings.breaker_failures,
+            open_seconds=settings.breaker_open_seconds,
+        )
+    )
+    cache = app[CHANNEL_CACHE] = ChannelCache(store, AliasStore(app[DB]), health)
+    await cache.reload()
+    app[METRICS].registry.register(HealthCollector(lambda: (cache.table, health)))
+    sessions, timeouts = app[UPSTREAMS], _default_timeouts(settings)
+
+    async def prober(channel: Channel, model: str) -> ProbeResult:
+        return await probe(sessions.for_channel(channel), channel, model, timeouts)
+
+    switch = app[CHANNEL_SWITCH] = ChannelSwitch(
+        store, cache, app[REDIS], prober, probe_seconds=settings.probe_seconds
+    )
+    app[ROUTER] = Router(
+        sessions,
+        health,
+        ChannelMetrics(app[METRICS].registry),
+        RoutingPolicy(max_attempts=settings.max_attempts, timeouts=timeouts),
+        switch.disable_soon,
+    )
+    stop = asyncio.Event()
+    task = tasks.spawn(switch.run(stop), name="channel-prober")
     yield
+    stop.set()
+    await task
+
+
+def _default_timeouts(settings: Settings) -> Timeouts:
+    return Timeouts(
+        connect=settings.upstream_connect_timeout,
+        first_byte=settings.upstream_first_byte_timeout,
+        idle=settings.upstream_idle_timeout,
+    )
 
 
 async def _metering(app: web.Application) -> AsyncIterator[None]:

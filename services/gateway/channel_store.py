@@ -13,13 +13,39 @@ from typing import Any
 import asyncpg
 from cryptography.fernet import InvalidToken, MultiFernet
 
-from services.gateway.channels import Channel
+from services.gateway.channels import DISABLED_BY_UPSTREAM_AUTH, Channel
 from services.gateway.wire import Family
 from shared.errors import Conflict
 from shared.settings import SettingsError
 
-_COLUMNS = "id, name, kind, base_url, api_key_encrypted, models, priority, weight, enabled"
-EDITABLE = ("name", "kind", "base_url", "api_key", "models", "priority", "weight", "enabled")
+_COLUMNS = (
+    "id, name, kind, base_url, api_key_encrypted, models, priority, weight, enabled, "
+    "model_map, allow_private_network, connect_timeout_ms, first_byte_timeout_ms, "
+    "idle_timeout_ms, disabled_reason, updated_at"
+)
+# Columns a create may set besides the key; `update` takes any of them too.
+SETTABLE = (
+    "name",
+    "kind",
+    "base_url",
+    "models",
+    "priority",
+    "weight",
+    "enabled",
+    "model_map",
+    "allow_private_network",
+    "connect_timeout_ms",
+    "first_byte_timeout_ms",
+    "idle_timeout_ms",
+    "disabled_reason",
+)
+_DEFAULTS: dict[str, Any] = {
+    "priority": 0,
+    "weight": 1,
+    "enabled": True,
+    "model_map": {},
+    "allow_private_network": False,
+}
 
 
 class ChannelStore:
@@ -44,6 +70,13 @@ class ChannelStore:
             priority=row["priority"],
             weight=row["weight"],
             enabled=row["enabled"],
+            model_map=dict(row["model_map"]),
+            allow_private_network=row["allow_private_network"],
+            connect_timeout_ms=row["connect_timeout_ms"],
+            first_byte_timeout_ms=row["first_byte_timeout_ms"],
+            idle_timeout_ms=row["idle_timeout_ms"],
+            disabled_reason=row["disabled_reason"],
+            updated_at=row["updated_at"],
         )
 
     async def all(self) -> list[Channel]:
@@ -57,31 +90,27 @@ class ChannelStore:
         return None if row is None else self._channel(row)
 
     async def create(self, fields: dict[str, Any]) -> Channel:
+        columns = {name: fields.get(name, _DEFAULTS.get(name)) for name in SETTABLE}
+        columns["api_key_encrypted"] = self._fernet.encrypt(fields["api_key"].encode())
+        names = sorted(columns)  # from SETTABLE, never from the client
+        placeholders = ", ".join(f"${i}" for i in range(1, len(names) + 1))
         try:
             row = await self._db.fetchrow(
-                f"INSERT INTO gateway.channels "
-                f"(name, kind, base_url, api_key_encrypted, models, priority, weight, enabled) "
-                f"VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {_COLUMNS}",
-                fields["name"],
-                fields["kind"],
-                fields["base_url"],
-                self._fernet.encrypt(fields["api_key"].encode()),
-                fields["models"],
-                fields.get("priority", 0),
-                fields.get("weight", 1),
-                fields.get("enabled", True),
+                f"INSERT INTO gateway.channels ({', '.join(names)}) "
+                f"VALUES ({placeholders}) RETURNING {_COLUMNS}",
+                *(columns[name] for name in names),
             )
         except asyncpg.UniqueViolationError:
             raise Conflict("a channel with this name already exists") from None
         return self._channel(row)
 
     async def update(self, channel_id: uuid.UUID, changes: dict[str, Any]) -> Channel | None:
-        columns: dict[str, Any] = {k: v for k, v in changes.items() if k != "api_key"}
+        columns: dict[str, Any] = {k: v for k, v in changes.items() if k in SETTABLE}
         if "api_key" in changes:
             columns["api_key_encrypted"] = self._fernet.encrypt(changes["api_key"].encode())
         if not columns:
             return await self.get(channel_id)
-        names = sorted(columns)  # from EDITABLE, never from the client
+        names = sorted(columns)  # from SETTABLE, never from the client
         assignments = ", ".join(f"{name} = ${i}" for i, name in enumerate(names, start=2))
         try:
             row = await self._db.fetchrow(
@@ -97,5 +126,25 @@ class ChannelStore:
     async def delete(self, channel_id: uuid.UUID) -> bool:
         status: str = await self._db.execute(
             "DELETE FROM gateway.channels WHERE id = $1", channel_id
+        )
+        return status.endswith(" 1")
+
+    async def disable_for_upstream_auth(self, channel_id: uuid.UUID) -> bool:
+        """Switch off a channel whose key its upstream refused; False if it already was."""
+        status: str = await self._db.execute(
+            "UPDATE gateway.channels SET enabled = false, disabled_reason = $2, "
+            "updated_at = now() WHERE id = $1 AND enabled",
+            channel_id,
+            DISABLED_BY_UPSTREAM_AUTH,
+        )
+        return status.endswith(" 1")
+
+    async def reenable_after_probe(self, channel_id: uuid.UUID) -> bool:
+        """Switch back on a channel the upstream's refusal switched off (never an operator's)."""
+        status: str = await self._db.execute(
+            "UPDATE gateway.channels SET enabled = true, disabled_reason = NULL, "
+            "updated_at = now() WHERE id = $1 AND NOT enabled AND disabled_reason = $2",
+            channel_id,
+            DISABLED_BY_UPSTREAM_AUTH,
         )
         return status.endswith(" 1")

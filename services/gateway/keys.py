@@ -7,6 +7,8 @@ from aiohttp import web
 
 from services.gateway.channel_cache import ChannelCache
 from services.gateway.channel_store import ChannelStore
+from services.gateway.channel_switch import ChannelSwitch
+from services.gateway.failover import Router, Sessions
 from services.gateway.hold_gate import HoldGate
 from services.gateway.key_cache import KeyCache
 from services.gateway.price_cache import PriceCache
@@ -17,11 +19,13 @@ from services.gateway.usage_publisher import UsagePublisher
 
 SETTINGS = web.AppKey("settings", Settings)
 INTERNAL_SESSION = web.AppKey("internal_session", aiohttp.ClientSession)
-UPSTREAM_SESSION = web.AppKey("upstream_session", aiohttp.ClientSession)
+UPSTREAMS = web.AppKey("upstreams", Sessions)
 JWKS = web.AppKey("jwks", Jwks)
 KEY_CACHE = web.AppKey("key_cache", KeyCache)
 CHANNEL_STORE = web.AppKey("channel_store", ChannelStore)
 CHANNEL_CACHE = web.AppKey("channel_cache", ChannelCache)
+CHANNEL_SWITCH = web.AppKey("channel_switch", ChannelSwitch)
+ROUTER = web.AppKey("router", Router)
 USAGE_SINK = web.AppKey("usage_sink", UsagePublisher)
 PRICES = web.AppKey("prices", PriceCache)
 RELAY_METRICS = web.AppKey("relay_metrics", RelayMetrics)

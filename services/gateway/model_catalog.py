@@ -1,8 +1,8 @@
 """`GET /v1/models` and `GET /v1beta/models`: the models the calling key may use.
 
-The list comes from the in-memory channel table (models served by an enabled
-channel of the client's format), narrowed by the key's model allowlist, and is
-rendered in the shape each SDK expects. An Anthropic client is recognised by
+The list comes from the in-memory routing table (models served by an enabled
+channel of the client's format, and their aliases), narrowed by the key's
+model allowlist, and is rendered in the shape each SDK expects. An Anthropic client is recognised by
 its `anthropic-version` header and a Gemini client by its `x-goog-api-key`
 header (or `?key=`), since all three may use `/v1/models`.
 """
@@ -14,7 +14,6 @@ from typing import Any
 
 from aiohttp import web
 
-from services.gateway.channels import models_for
 from services.gateway.keys import CHANNEL_CACHE
 from services.gateway.relay import authenticate_key, error_response
 from services.gateway.wire import Family
@@ -56,7 +55,7 @@ def _gemini_model(model: str) -> dict[str, Any]:
 
 async def _allowed(request: web.Request, family: Family) -> list[str]:
     principal = await authenticate_key(request)
-    models = models_for(request.app[CHANNEL_CACHE].channels, family)
+    models = request.app[CHANNEL_CACHE].table.models(family)
     return [m for m in models if principal.may_use(m)]
 
 

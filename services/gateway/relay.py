@@ -1,9 +1,11 @@
 """The relay: `/v1/*` and `/v1beta/*` model traffic, from client to channel and back.
 
 Per request: the API key is resolved to a principal (in-process cache), the
-body is read within its limit and inspected (pure), a channel is chosen from
-the in-memory table (pure), and the upstream answer is relayed (streamed when
-it is a stream). No PostgreSQL on this path. Whatever happens, exactly one
+body is read within its limit and inspected (pure), the model's alias is
+resolved and its channels found in the in-memory routing table (pure), the
+worst-case cost is held, the router tries channels until one answers
+(`failover`), and the answer is relayed (streamed when it is a stream). No
+PostgreSQL on this path. Whatever happens, exactly one
 `UsageResult` is recorded, in a `finally` that also runs when the client
 hangs up (the handler is cancelled then, which closes the upstream request).
 Every failure is answered in the client's own error format.
@@ -14,28 +16,25 @@ from __future__ import annotations
 import asyncio
 import time
 
-import aiohttp
-import orjson
 from aiohttp import web
 
 from services.gateway import wire
 from services.gateway.api_proxy import client_ip
-from services.gateway.channels import Channel, choose
-from services.gateway.client_errors import error_body, safe_message
+from services.gateway.attempt import UpstreamFailure, WholeAnswer
+from services.gateway.client_errors import error_body
 from services.gateway.estimate import tokens_for
-from services.gateway.headers import upstream_request_headers
 from services.gateway.keys import (
     CHANNEL_CACHE,
     HOLD_GATE,
     KEY_CACHE,
     PRICES,
     RELAY_METRICS,
+    ROUTER,
     SETTINGS,
-    UPSTREAM_SESSION,
     USAGE_SINK,
 )
 from services.gateway.principals import Principal, credential_from
-from services.gateway.relay_stream import UpstreamBroke, next_chunk, relay_stream, relay_whole
+from services.gateway.relay_stream import relay_stream, relay_whole
 from services.gateway.usage_result import Meter, Outcome
 from services.gateway.wire import Api, Family, Inspected, WireError
 from shared.bodies import read_limited
@@ -44,16 +43,6 @@ from shared.pricing import worst_case
 from shared.request_id import REQUEST_ID
 
 FREE_APIS = frozenset({Api.ANTHROPIC_COUNT_TOKENS, Api.GEMINI_COUNT_TOKENS})
-
-
-class UpstreamFailure(Exception):
-    """The upstream answered with an error or not at all, before the first byte."""
-
-    def __init__(
-        self, status: int, message: str, code: str, retry_after: str | None = None
-    ) -> None:
-        super().__init__(message)
-        self.status, self.message, self.code, self.retry_after = status, message, code, retry_after
 
 
 def error_response(
@@ -117,23 +106,50 @@ async def _relay(request: web.Request, api: Api, meter: Meter) -> web.StreamResp
         raise BadRequest("streamGenerateContent is relayed as server-sent events only: add alt=sse")
     body = await read_limited(request, request.app[SETTINGS].max_body_bytes)
     inspected = wire.inspect(api, body, path_model=request.match_info.get("model"))
-    meter.requested_model, meter.stream = inspected.model, inspected.stream
-    if not principal.may_use(inspected.model):
+    table = request.app[CHANNEL_CACHE].table
+    model = table.resolve(inspected.model)
+    meter.requested_model, meter.stream = model, inspected.stream
+    if not (principal.may_use(inspected.model) or principal.may_use(model)):
         raise Forbidden(f"this API key may not use the model {inspected.model}")
-    channel = choose(request.app[CHANNEL_CACHE].channels, api.family, inspected.model)
-    if channel is None:
+    candidates = table.serving(api.family, model)
+    if not candidates:
         raise NotFound(f"the model {inspected.model} does not exist or is not available")
-    meter.channel_id, meter.upstream_model = channel.id, inspected.model
     if api not in FREE_APIS:
-        await _reserve(request, api, inspected, meter)
-    return await _exchange(request, api, inspected, channel, meter)
+        await _reserve(request, api, model, inspected, meter)
+    channel, answer = await request.app[ROUTER].open(
+        api,
+        inspected,
+        model,
+        candidates,
+        path=request.path,
+        client_headers=request.headers,
+        meter=meter,
+    )
+    meter.first_byte = answer.first_byte_at
+    if isinstance(answer, WholeAnswer):
+        return relay_whole(
+            answer.status, answer.headers, answer.body, api=api, inspected=inspected, meter=meter
+        )
+    idle = channel.timeouts(request.app[ROUTER].default_timeouts).idle
+    async with answer.response:
+        return await relay_stream(
+            request,
+            answer.response,
+            answer.first_chunk,
+            api=api,
+            inspected=inspected,
+            meter=meter,
+            idle_seconds=idle,
+        )
 
 
-async def _reserve(request: web.Request, api: Api, inspected: Inspected, meter: Meter) -> None:
+async def _reserve(
+    request: web.Request, api: Api, model: str, inspected: Inspected, meter: Meter
+) -> None:
     """Hold the worst-case cost; a model with no price is not served at all."""
-    price = await request.app[PRICES].current(inspected.model)
+    price = await request.app[PRICES].current(model)
     if price is None:
-        raise BadRequest(f"the model {inspected.model} has no price configured; it cannot be used")
+        raise BadRequest(f"the model {model} has no price configured; it cannot be used")
     output_cap = 0 if api is Api.OPENAI_EMBEDDINGS else inspected.max_output_tokens
     amount = worst_case(
         price, prompt_tokens=tokens_for(inspected.prompt_bytes), max_output_tokens=output_cap
@@ -142,93 +158,3 @@ async def _reserve(request: web.Request, api: Api, inspected: Inspected, meter: 
     await request.app[HOLD_GATE].reserve(meter.user_id, meter.request_id, amount)
     meter.hold_id, meter.hold_amount = meter.request_id, amount
     request.app[RELAY_METRICS].holds_open.inc()
-
-
-async def _exchange(
-    request: web.Request, api: Api, inspected: Inspected, channel: Channel, meter: Meter
-) -> web.StreamResponse:
-    settings = request.app[SETTINGS]
-    url = channel.base_url + wire.upstream_path(api, inspected.model, request.path)
-    headers = upstream_request_headers(request.headers, api.family, channel.api_key)
-    timeout = aiohttp.ClientTimeout(total=None, sock_connect=settings.upstream_connect_timeout)
-    try:
-        async with asyncio.timeout(settings.upstream_first_byte_timeout):
-            upstream = await request.app[UPSTREAM_SESSION].post(
-                url,
-                params=wire.upstream_query(api),
-                data=inspected.body,
-                headers=headers,
-                allow_redirects=False,
-                timeout=timeout,
-            )
-    except TimeoutError:
-        raise UpstreamFailure(
-            504, "the upstream did not answer in time", "upstream_timeout"
-        ) from None
-    except (aiohttp.ClientError, OSError):
-        raise UpstreamFailure(
-            502, "the upstream could not be reached", "upstream_unreachable"
-        ) from None
-    async with upstream:
-        if upstream.status >= 300:
-            raise await _failure(upstream)
-        try:
-            first = await next_chunk(upstream, settings.upstream_first_byte_timeout)
-        except UpstreamBroke as broke:
-            status = 504 if broke.code == "upstream_timeout" else 502
-            raise UpstreamFailure(status, "the upstream answer broke off", broke.code) from None
-        meter.first_byte = time.perf_counter()
-        idle = settings.upstream_idle_timeout
-        if inspected.stream and upstream.content_type == "text/event-stream":
-            return await relay_stream(
-                request,
-                upstream,
-                first,
-                api=api,
-                inspected=inspected,
-                meter=meter,
-                idle_seconds=idle,
-            )
-        try:
-            return await relay_whole(
-                upstream, first, api=api, inspected=inspected, meter=meter, idle_seconds=idle
-            )
-        except UpstreamBroke as broke:
-            raise UpstreamFailure(502, "the upstream answer broke off", broke.code) from None
-
-
-async def _failure(upstream: aiohttp.ClientResponse) -> UpstreamFailure:
-    """An upstream error answer, as the client may see it: no keys, no addresses."""
-    try:
-        async with asyncio.timeout(10):
-            raw = await upstream.content.read(64 * 1024)
-    except (TimeoutError, aiohttp.ClientError, OSError):
-        raw = b""
-    message, code = _upstream_message(raw)
-    status = upstream.status
-    if status in (401, 403):
-        return UpstreamFailure(
-            502, "the upstream refused this channel's credentials", "upstream_auth_failed"
-        )
-    if status < 400 or status >= 500:
-        return UpstreamFailure(502, "the upstream failed to answer", f"upstream_{status}")
-    retry_after = upstream.headers.get("Retry-After") if status == 429 else None
-    return UpstreamFailure(
-        status, safe_message(message or "the upstream refused the request"), code, retry_after
-    )
-
-
-def _upstream_message(raw: bytes) -> tuple[str | None, str]:
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return None, "upstream_rejected"
-    error = body.get("error") if isinstance(body, dict) else None
-    if not isinstance(error, dict):
-        return None, "upstream_rejected"
-    message = error.get("message")
-    code = error.get("code") or error.get("type") or error.get("status")
-    return (
-        message if isinstance(message, str) else None,
-        code if isinstance(code, str) else "upstream_rejected",
-    )

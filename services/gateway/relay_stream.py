@@ -11,6 +11,7 @@ the client's format; a client that hangs up ends the upstream request.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 
 import aiohttp
 import orjson
@@ -151,25 +152,19 @@ def whole_usage(api: Api, body: bytes) -> usage.TokenUsage | None:
         return None
 
 
-async def relay_whole(
-    upstream: aiohttp.ClientResponse,
-    first_chunk: bytes,
+def relay_whole(
+    status: int,
+    headers: Mapping[str, str],
+    body: bytes,
     *,
     api: Api,
     inspected: Inspected,
     meter: Meter,
-    idle_seconds: float,
 ) -> web.Response:
-    body = bytearray(first_chunk)
-    while chunk := await next_chunk(upstream, idle_seconds):
-        body += chunk
-        if len(body) > MAX_WHOLE_BODY:
-            raise UpstreamBroke("upstream_body_too_large")
-    meter.status, meter.http_status = Outcome.OK, upstream.status
-    meter.upstream_usage = whole_usage(api, bytes(body))
+    """The client's response for a whole answer, read to its end by the attempt."""
+    meter.status, meter.http_status = Outcome.OK, status
+    meter.upstream_usage = whole_usage(api, body)
     meter.estimated_usage = estimate(
         api, prompt_bytes=inspected.prompt_bytes, output_bytes=len(body)
     )
-    return web.Response(
-        status=upstream.status, body=bytes(body), headers=client_response_headers(upstream.headers)
-    )
+    return web.Response(status=status, body=body, headers=client_response_headers(headers))

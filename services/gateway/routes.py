@@ -1,4 +1,4 @@
-"""The gateway's routes: model traffic, the model catalog, channel admin, `/api/*`."""
+"""The gateway's routes: model traffic, the model catalog, channel and alias admin, `/api/*`."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from services.gateway import api_proxy, channel_admin, model_catalog, relay
+from services.gateway import alias_admin, api_proxy, channel_admin, model_catalog, relay
 from services.gateway.wire import Api
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -53,5 +53,9 @@ def setup_routes(app: web.Application) -> None:
     router.add_get("/api/admin/channels/{channel_id}", channel_admin.get_channel)
     router.add_patch("/api/admin/channels/{channel_id}", channel_admin.update_channel)
     router.add_delete("/api/admin/channels/{channel_id}", channel_admin.delete_channel)
+    router.add_post("/api/admin/channels/{channel_id}/test", channel_admin.test_channel)
+    router.add_get("/api/admin/model-aliases", alias_admin.list_aliases)
+    router.add_put("/api/admin/model-aliases/{alias}", alias_admin.put_alias)
+    router.add_delete("/api/admin/model-aliases/{alias}", alias_admin.delete_alias)
     router.add_route("*", "/api/{tail:.*}", api_proxy.forward)
     router.add_get("/.well-known/jwks.json", api_proxy.jwks_document)

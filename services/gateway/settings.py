@@ -24,6 +24,10 @@ class Settings:
     upstream_first_byte_timeout: float
     upstream_idle_timeout: float
     spool_dir: Path
+    max_attempts: int = 3
+    probe_seconds: int = 60
+    breaker_failures: int = 5
+    breaker_open_seconds: int = 15
 
     @classmethod
     def from_env(cls, env: Environ) -> Settings:
@@ -51,6 +55,12 @@ class Settings:
                 env, "UPSTREAM_IDLE_TIMEOUT_SECONDS", 300, low=1, high=3600
             ),
             spool_dir=Path(env.get("GATEWAY_SPOOL_DIR") or str(mode.data_dir / "spool")),
+            max_attempts=read.integer(env, "GATEWAY_MAX_ATTEMPTS", 3, low=1, high=10),
+            probe_seconds=read.integer(env, "GATEWAY_PROBE_SECONDS", 60, low=1, high=3600),
+            breaker_failures=read.integer(env, "GATEWAY_BREAKER_FAILURES", 5, low=1, high=1000),
+            breaker_open_seconds=read.integer(
+                env, "GATEWAY_BREAKER_OPEN_SECONDS", 15, low=1, high=3600
+            ),
             auth_url=service_url("AUTH_URL", 8081),
             billing_url=service_url("BILLING_URL", 8082),
             usage_url=service_url("USAGE_URL", 8083),

@@ -53,6 +53,7 @@ class UsageResult:
     user_agent: str | None
     hold_id: str | None = None
     hold_amount: Decimal | None = None
+    attempts: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         """Plain JSON types, for logs and events."""
@@ -82,6 +83,7 @@ class UsageResult:
             "user_agent": self.user_agent,
             "hold_id": self.hold_id,
             "hold_amount": None if self.hold_amount is None else format(self.hold_amount, "f"),
+            "attempts": self.attempts,
         }
 
 
@@ -109,6 +111,7 @@ class Meter:
     estimated_usage: TokenUsage | None = None
     hold_id: str | None = None
     hold_amount: Decimal | None = None
+    attempts: int = 0
 
     def fail(self, status: Outcome, http_status: int, error_code: str) -> None:
         self.status, self.http_status, self.error_code = status, http_status, error_code
@@ -142,4 +145,5 @@ class Meter:
             user_agent=self.user_agent,
             hold_id=self.hold_id,
             hold_amount=self.hold_amount,
+            attempts=self.attempts,
         )

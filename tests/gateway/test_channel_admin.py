@@ -38,6 +38,7 @@ def _channel(stack: Stack, **fields: Any) -> dict[str, Any]:
         "models": ["gpt-4o-mini"],
         "priority": 5,
         "weight": 3,
+        "allow_private_network": True,  # the mock listens on loopback
         **fields,
     }
 
@@ -93,6 +94,12 @@ async def test_create_list_and_get_show_everything_but_the_key(
         "priority",
         "weight",
         "enabled",
+        "disabled_reason",
+        "model_map",
+        "allow_private_network",
+        "connect_timeout_ms",
+        "first_byte_timeout_ms",
+        "idle_timeout_ms",
     }
     assert created["name"] == channel["name"] and created["kind"] == "openai"
     assert created["base_url"] == str(stack.mock.make_url("")).rstrip("/")
@@ -131,12 +138,12 @@ async def test_patch_changes_models_disables_and_replaces_the_key(
     assert changed == {**created, "models": ["o4-mini", "gpt-4o"]}
 
     disabled = await _patch(stack.gateway, admin, channel_id, {"enabled": False})
-    assert disabled == {**changed, "enabled": False}
+    assert disabled == {**changed, "enabled": False, "disabled_reason": "operator"}
 
     new_key = _secret()
     rekeyed = await _patch(stack.gateway, admin, channel_id, {"api_key": new_key})
     assert rekeyed == disabled
-    (cached,) = app[CHANNEL_CACHE].channels
+    (cached,) = app[CHANNEL_CACHE].table.channels
     assert cached.api_key == new_key, "the gateway still relays with the old key"
 
     for path in (CHANNELS, f"{CHANNELS}/{channel_id}"):

@@ -75,3 +75,11 @@ def test_key_sets_keep_their_order_for_rotation() -> None:
     new, old = fernet_secret(), fernet_secret()
     settings = AuthSettings.from_env({**PRODUCTION, "TOLLGATE_SECRET_KEYS": f"{new}, {old}"})
     assert settings.secret_keys == (new, old)
+
+
+def test_reuse_port_is_off_unless_asked_for() -> None:
+    assert AuthSettings.from_env(PRODUCTION).common.reuse_port is False
+    env = {**PRODUCTION, "TOLLGATE_REUSE_PORT": "true"}
+    assert GatewaySettings.from_env(env).common.reuse_port is True
+    with pytest.raises(SettingsError, match="TOLLGATE_REUSE_PORT must be true or false"):
+        AuthSettings.from_env({**PRODUCTION, "TOLLGATE_REUSE_PORT": "maybe"})
