@@ -146,7 +146,7 @@ async def attempt(
         status = 504 if kind is FailureKind.TIMEOUT else 502
         raise UpstreamFailure(kind, status, "the upstream answer broke off", broke.code) from None
     except (aiohttp.ClientError, OSError) as exc:
-        raise _connect_failure(exc, answered=response is not None) from None
+        raise _connection_failure(exc) from None
     finally:
         if response is not None and not streaming:
             response.release()
@@ -161,7 +161,8 @@ async def _read_whole(response: aiohttp.ClientResponse, first: bytes, idle: floa
     return bytes(body)
 
 
-def _connect_failure(exc: BaseException, *, answered: bool) -> UpstreamFailure:
+def _connection_failure(exc: BaseException) -> UpstreamFailure:
+    """No connection could be made (connect error), or it broke before the answer began."""
     if isinstance(exc.__cause__, AddressRefused) or isinstance(exc, AddressRefused):
         return UpstreamFailure(
             FailureKind.ADDRESS_REFUSED,
@@ -169,12 +170,12 @@ def _connect_failure(exc: BaseException, *, answered: bool) -> UpstreamFailure:
             "the channel's upstream address is not allowed",
             "upstream_address_refused",
         )
-    if answered:
+    if isinstance(exc, aiohttp.ClientConnectorError | ConnectionRefusedError):
         return UpstreamFailure(
-            FailureKind.BROKEN, 502, "the upstream answer broke off", "upstream_disconnected"
+            FailureKind.CONNECT, 502, "the upstream could not be reached", "upstream_unreachable"
         )
     return UpstreamFailure(
-        FailureKind.CONNECT, 502, "the upstream could not be reached", "upstream_unreachable"
+        FailureKind.BROKEN, 502, "the upstream answer broke off", "upstream_disconnected"
     )
 
 

@@ -12,6 +12,7 @@ from aiohttp.typedefs import Handler
 from services.mockprovider.errors import error_middleware
 from services.mockprovider.fixtures import FixtureStore
 from services.mockprovider.keys import FIXTURES, SETTINGS, STATS
+from services.mockprovider.outage import OUTAGE, Outage
 from services.mockprovider.routes import setup_routes
 from services.mockprovider.settings import Settings
 from services.mockprovider.stats import Stats
@@ -34,5 +35,6 @@ def create_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app[STATS] = Stats()
     app[FIXTURES] = FixtureStore(settings.fixtures_dir)
+    app[OUTAGE] = Outage()
     setup_routes(app)
     return app

@@ -2,11 +2,12 @@
 
 1. Credential: the provider's own header (OpenAI `Authorization: Bearer`;
    Anthropic `x-api-key`, or `Authorization: Bearer` as its SDK's `auth_token`
-   sends; Gemini `x-goog-api-key` or `?key=`), any non-empty value; else 401.
+   sends; Gemini `x-goog-api-key` or `?key=`), any non-empty value; else 401
+   (also while an outage refuses every key: see `outage`).
 2. Anthropic only: an `anthropic-version` header, any value (the SDK always
    sends one); else 400.
 3. The JSON body (POST), the model (body field or URL path), the controls
-   (`behaviour`) from headers and the model suffix.
+   (`behaviour`) from an instance outage, headers and the model suffix.
 4. An injected `X-Mock-Status` is raised here, before any byte is written.
 5. A fixture replay, when asked for, answers instead of the handler.
 Keys are checked for presence only and are never stored or logged.
@@ -27,6 +28,7 @@ from services.mockprovider.errors import BadRequest, MockError, NotFound, Unauth
 from services.mockprovider.fields import Json
 from services.mockprovider.generation import Completion
 from services.mockprovider.keys import FIXTURES
+from services.mockprovider.outage import OUTAGE
 from services.mockprovider.prompts import PromptReader
 from services.mockprovider.sse import Frame, Part, split_events
 from services.mockprovider.streaming import send_body, send_stream
@@ -43,6 +45,14 @@ _MISSING_KEY = {
         "Method doesn't allow unregistered callers (callers without established identity). "
         "Please use API Key or other form of API consumer identity to call this API."
     ),
+}
+
+
+_REFUSED_KEY = {
+    Provider.OPENAI: "Incorrect API key provided. You can find your API key at "
+    "https://platform.openai.com/account/api-keys.",
+    Provider.ANTHROPIC: "invalid x-api-key",
+    Provider.GEMINI: "API key not valid. Please pass a valid API key.",
 }
 
 
@@ -67,6 +77,8 @@ def authenticate(request: web.Request, provider: Provider) -> None:
         present = request.headers.get("x-goog-api-key", "").strip() or request.query.get("key", "")
     if not present:
         raise Unauthenticated(_MISSING_KEY[provider])
+    if request.app[OUTAGE].refuse_keys:
+        raise Unauthenticated(_REFUSED_KEY[provider])
     if provider is Provider.ANTHROPIC and not request.headers.get("anthropic-version"):
         raise BadRequest("anthropic-version: header is required")
 
@@ -87,7 +99,7 @@ async def admit(request: web.Request, provider: Provider, *, path_model: str | N
     body = fields.json_object(await request.read())
     requested = path_model if path_model is not None else fields.required_string(body, "model")
     name, suffix = controls.split_model(requested)
-    behaviour = controls.parse(request.headers, suffix)
+    behaviour = controls.parse(request.headers, _with_outage(request, suffix))
     inject_status(behaviour)
     return Call(body=body, model_name=name, behaviour=behaviour)
 
@@ -95,9 +107,17 @@ async def admit(request: web.Request, provider: Provider, *, path_model: str | N
 def admit_read(request: web.Request, provider: Provider) -> Behaviour:
     """For GET endpoints: credential and header controls only."""
     authenticate(request, provider)
-    behaviour = controls.parse(request.headers, None)
+    behaviour = controls.parse(request.headers, _with_outage(request, None))
     inject_status(behaviour)
     return behaviour
+
+
+def _with_outage(request: web.Request, suffix: str | None) -> str | None:
+    """The instance's outage controls, then the request's own (which win)."""
+    outage = request.app[OUTAGE].controls
+    if outage is None:
+        return suffix
+    return outage if suffix is None else f"{outage},{suffix}"
 
 
 def model_for(provider: Provider, name: str, *, kind: str = "chat") -> Model:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from services.mockprovider import anthropic, gemini, models, observe, openai
+from services.mockprovider import anthropic, gemini, models, observe, openai, outage
 
 
 def setup_routes(app: web.Application) -> None:
@@ -24,3 +24,6 @@ def setup_routes(app: web.Application) -> None:
     add.add_get("/healthz", observe.healthz, name="healthz")
     add.add_get("/mock/stats", observe.get_stats, name="mock.stats")
     add.add_delete("/mock/stats", observe.clear_stats, name="mock.stats.clear")
+    add.add_put("/mock/outage", outage.set_outage, name="mock.outage.set")
+    add.add_delete("/mock/outage", outage.clear_outage, name="mock.outage.clear")
+    add.add_route("*", "/mock/redirect/{tail:.*}", outage.redirect, name="mock.redirect")

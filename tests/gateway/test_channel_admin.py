@@ -8,7 +8,6 @@ import asyncio
 import secrets
 import time
 import uuid
-from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -17,7 +16,7 @@ from cryptography.fernet import Fernet
 
 from services.gateway.app import create_app as create_gateway
 from services.gateway.keys import CHANNEL_CACHE
-from tests.accounts import Account, Client, create_key, log_in, sign_up
+from tests.accounts import Account, Client, create_key, sign_up
 from tests.conftest import SECRET_KEYS, AiohttpClient, Stack
 from tests.relay import add_prices, credit, usage_results
 
@@ -41,14 +40,6 @@ def _channel(stack: Stack, **fields: Any) -> dict[str, Any]:
         "allow_private_network": True,  # the mock listens on loopback
         **fields,
     }
-
-
-@pytest.fixture
-async def admin(stack: Stack, db: Any) -> Account:
-    account = await sign_up(stack.gateway)
-    await db.execute("UPDATE auth.users SET role = 'admin' WHERE id = $1", uuid.UUID(account.id))
-    # The role is a claim of the login token: only a fresh login carries it.
-    return replace(account, token=await log_in(stack.gateway, account.username))
 
 
 async def _create(client: Client, admin: Account, channel: dict[str, Any]) -> dict[str, Any]:
