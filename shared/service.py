@@ -3,7 +3,8 @@
 `base_app` builds the application shell a service adds its routes to. The
 PostgreSQL pool and the Redis client are each one cleanup context, kept under
 typed app keys. `/healthz` says the process is up; `/readyz` says its
-PostgreSQL and Redis answer.
+PostgreSQL and Redis answer. `run` serves one process; with
+`TOLLGATE_REUSE_PORT` several processes of a service share its port.
 """
 
 from __future__ import annotations
@@ -109,7 +110,7 @@ async def _serve(app: web.Application, common: Common) -> None:
         loop.add_signal_handler(signum, stop.set)
     try:
         await runner.setup()
-        await web.TCPSite(runner, common.host, common.port).start()
+        await web.TCPSite(runner, common.host, common.port, reuse_port=common.reuse_port).start()
         logging.getLogger(__name__).info(
             "serving", extra={"host": common.host, "port": common.port}
         )

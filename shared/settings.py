@@ -177,6 +177,9 @@ class Common:
     # Names this process among its service's replicas (the stream consumer's
     # name, so a restarted process re-reads what it had pending).
     instance: str = socket.gethostname()
+    # Bind with SO_REUSEPORT, so several processes of one service share its
+    # port and the kernel spreads connections between them.
+    reuse_port: bool = False
 
 
 def common(env: Environ, *, port_var: str, default_port: int) -> Common:
@@ -202,4 +205,5 @@ def common(env: Environ, *, port_var: str, default_port: int) -> Common:
         port=port(env, port_var, default_port),
         log_level=level,
         instance=env.get("TOLLGATE_INSTANCE") or socket.gethostname(),
+        reuse_port=flag(env, "TOLLGATE_REUSE_PORT", False),
     )

@@ -3,7 +3,9 @@
 Its consumer (group `billing`) charges usage events from the stream
 (`consumer.BillingConsumer`: `charging.charge_batch`, then hold settlement)
 and trims the stream below what every group has acknowledged; the HTTP side
-reads balances and statements, manages prices and grants credits.
+reads balances and statements, manages prices and grants credits. With
+`TOLLGATE_CONSUMER=false` the process serves the HTTP side only (an API-only
+replica; the stream is left to the consumer replicas).
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from shared.stream_consumer import Handler
 
 def create_app(settings: Settings) -> web.Application:
     app = base_app("billing", settings.common, internal=True)
-    app.cleanup_ctx.append(consuming("billing", settings.common, _handler, trims=True))
+    if settings.consumer:
+        app.cleanup_ctx.append(consuming("billing", settings.common, _handler, trims=True))
     setup_routes(app)
     return app
 

@@ -11,7 +11,13 @@ from shared.settings import Common, Environ
 @dataclass(frozen=True, kw_only=True)
 class Settings:
     common: Common
+    # False: serve the HTTP API only and leave the usage stream to other
+    # replicas (API-only and consumer replicas scale separately).
+    consumer: bool = True
 
     @classmethod
     def from_env(cls, env: Environ) -> Settings:
-        return cls(common=read.common(env, port_var="BILLING_PORT", default_port=8082))
+        return cls(
+            common=read.common(env, port_var="BILLING_PORT", default_port=8082),
+            consumer=read.flag(env, "TOLLGATE_CONSUMER", True),
+        )

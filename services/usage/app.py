@@ -2,7 +2,8 @@
 
 Its consumer (group `usage`) records every usage event from the stream
 (`recording.record_batch`, idempotent by event id); the routes serve the
-read side. Plus health, readiness and metrics.
+read side. Plus health, readiness and metrics. With `TOLLGATE_CONSUMER=false`
+the process serves the read side only and leaves the stream to other replicas.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from shared.stream_consumer import Handler
 
 def create_app(settings: Settings) -> web.Application:
     app = base_app("usage", settings.common, internal=True)
-    app.cleanup_ctx.append(consuming("usage", settings.common, _handler, trims=False))
+    if settings.consumer:
+        app.cleanup_ctx.append(consuming("usage", settings.common, _handler, trims=False))
     setup_routes(app)
     return app
 
