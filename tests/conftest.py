@@ -85,6 +85,7 @@ def database_url() -> Iterator[str]:
 
 _USER_TABLES = (
     "gateway.channels",
+    "gateway.model_aliases",
     "auth.security_events",
     "auth.api_keys",
     "auth.users",

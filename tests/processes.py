@@ -1,4 +1,4 @@
-"""Real child processes for the fault tests: services and a private Redis.
+"""Real child processes for the tests that need them: services and a private Redis.
 
 A service runs as `python -m services.<name>` with the environment an operator
 would give it; Redis runs as `redis-server` on its own port and data

@@ -104,6 +104,7 @@ async def attempt(
     api: Api,
     inspected: Inspected,
     *,
+    model: str,
     path: str,
     client_headers: Mapping[str, str],
     timeouts: Timeouts,
@@ -115,15 +116,17 @@ async def attempt(
             "the channel's upstream address is not allowed",
             "upstream_address_refused",
         )
-    model = channel.upstream_model(inspected.model)
+    upstream_model = channel.upstream_model(model)
     response: aiohttp.ClientResponse | None = None
     streaming = False
     try:
         async with asyncio.timeout(timeouts.first_byte):
             response = await session.post(
-                channel.base_url + wire.upstream_path(api, model, path),
+                channel.base_url + wire.upstream_path(api, upstream_model, path),
                 params=wire.upstream_query(api),
-                data=wire.with_model(api, inspected.body, model, requested_model=inspected.model),
+                data=wire.with_model(
+                    api, inspected.body, upstream_model, requested_model=inspected.model
+                ),
                 headers=upstream_request_headers(client_headers, api.family, channel.api_key),
                 allow_redirects=False,
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=timeouts.connect),

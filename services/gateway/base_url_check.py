@@ -2,8 +2,10 @@
 
 Two questions, each answered with a message the operator can act on:
 
-1. Where does it lead? Without `allow_private_network`, the host must resolve,
-   and every address it resolves to must be public (`upstream_guard.refusal`).
+1. Where does it lead? Without `allow_private_network`, every address the
+   host resolves to must be public (`upstream_guard.refusal`). A name that
+   does not resolve now is accepted: it leads nowhere yet, and the guard
+   checks it again on every connection (`GuardedResolver`).
 2. Does it redirect? The gateway asks the URL for its model list, without a
    key and without following redirects; a 3xx answer is refused, naming where
    it points, since the relay would never follow it. An upstream that cannot
@@ -33,13 +35,16 @@ async def address_problem(base_url: str) -> str | None:
     reason = literal_refusal(base_url)
     if reason is not None:
         return f"base_url: {host} is {reason}; set allow_private_network to allow it"
+    resolver = GuardedResolver()
     try:
-        found = await GuardedResolver().resolve(host, 0, socket.AF_UNSPEC)
+        await resolver.resolve(host, 0, socket.AF_UNSPEC)
     except AddressRefused as refused:
         return f"base_url: {refused}; set allow_private_network to allow it"
     except OSError:
-        found = []
-    return None if found else f"base_url: the host {host} does not resolve"
+        return None
+    finally:
+        await resolver.close()
+    return None
 
 
 async def redirect_problem(

@@ -9,6 +9,7 @@ table: a channel that changed starts with a fresh breaker.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import asyncpg
@@ -28,18 +29,22 @@ class ChannelCache:
         self._aliases = aliases
         self.health = health
         self.table = RoutingTable()
+        # One reload at a time: a slow read that began before a change must not
+        # finish after a newer read and put the older table back.
+        self._reloading = asyncio.Lock()
 
     async def reload(self) -> None:
-        try:
-            channels = await self._store.all()
-            aliases = await self._aliases.all()
-        except (OSError, asyncpg.PostgresError, SettingsError) as exc:
-            # Keep serving the last known table (also when a channel's key does
-            # not decrypt with this process's key set); the next notice retries.
-            _log.warning("channel reload failed", extra={"reason": str(exc)})
-            return
-        self.table = RoutingTable.build(channels, aliases)
-        self.health.sync(channels)
+        async with self._reloading:
+            try:
+                channels = await self._store.all()
+                aliases = await self._aliases.all()
+            except (OSError, asyncpg.PostgresError, SettingsError) as exc:
+                # Keep serving the last known table (also when a channel's key does
+                # not decrypt with this process's key set); the next notice retries.
+                _log.warning("channel reload failed", extra={"reason": str(exc)})
+                return
+            self.table = RoutingTable.build(channels, aliases)
+            self.health.sync(channels)
 
     async def on_changed(self, notice: str) -> None:
         await self.reload()

@@ -117,6 +117,7 @@ class Router:
                     channel,
                     api,
                     inspected,
+                    model=model,
                     path=path,
                     client_headers=client_headers,
                     timeouts=channel.timeouts(self._policy.timeouts),

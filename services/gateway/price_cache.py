@@ -9,6 +9,7 @@ after the gateway).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from datetime import UTC, datetime
@@ -30,8 +31,14 @@ class PriceCache:
         self._token = token
         self._versions: dict[str, list[Price]] = {}
         self._loaded_at = 0.0
+        # One reload at a time, so an older answer never replaces a newer one.
+        self._reloading = asyncio.Lock()
 
     async def reload(self) -> None:
+        async with self._reloading:
+            await self._reload()
+
+    async def _reload(self) -> None:
         self._loaded_at = time.monotonic()
         try:
             async with self._session.get(

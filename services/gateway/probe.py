@@ -79,6 +79,7 @@ async def probe(
             channel,
             api,
             inspected,
+            model=model,
             path=path,
             client_headers=headers,
             timeouts=channel.timeouts(defaults),

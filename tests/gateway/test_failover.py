@@ -12,6 +12,7 @@ from typing import Any
 import openai
 import pytest
 
+from services.gateway.keys import CHANNEL_CACHE, CHANNEL_STORE
 from tests.gateway.providers import CHAT, Providers, Routed, outage
 from tests.relay import usage_results
 
@@ -153,3 +154,40 @@ async def test_priority_wins_over_weight(providers: Providers) -> None:
     for _ in range(20):
         assert (await routed.chat())[0] == 200
     assert (routed.calls(0), routed.calls(1)) == (20, 0)
+
+
+async def test_a_channels_idle_timeout_ends_a_stalled_stream(providers: Providers) -> None:
+    routed = await providers(1, idle_timeout_ms=300)
+    await outage(routed.mocks[0], controls="stall=2")
+    started = time.perf_counter()
+    response = await routed.stack.gateway.post(
+        "/v1/chat/completions",
+        json=dict(CHAT, stream=True),
+        headers=routed.headers,
+    )
+    text = await response.text()
+    assert response.status == 200
+    assert "answer incomplete" in text
+    assert time.perf_counter() - started < 2, "the channel's 300 ms, not the stack's 2 s"
+
+
+@pytest.mark.parametrize("host", ["localhost", "127.0.0.1"])
+async def test_the_guard_holds_at_connect_time(
+    providers: Providers, caplog: pytest.LogCaptureFixture, host: str
+) -> None:
+    """A channel saved before its name resolved inside (or written around the API)
+    is refused when the relay connects, and the request fails over."""
+    routed = await providers(2, per=[{"priority": 1}, {"priority": 0}])
+    app = routed.stack.gateway.app
+    assert app is not None
+    port = routed.mocks[0].port
+    await app[CHANNEL_STORE].update(
+        routed.channels[0].id,
+        {"base_url": f"http://{host}:{port}", "allow_private_network": False},
+    )
+    await app[CHANNEL_CACHE].reload()
+    status, _ = await routed.chat()
+    assert status == 200
+    assert routed.calls(0) == 0, "nothing was sent inside"
+    (failed,) = [r for r in caplog.records if r.getMessage() == "upstream attempt failed"]
+    assert failed.kind == "address_refused"  # type: ignore[attr-defined]

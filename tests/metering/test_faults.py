@@ -50,8 +50,8 @@ from shared.settings import Common
 from shared.stream_consumer import EVENT_FIELD, USAGE_STREAM
 from tests.accounts import create_key, sign_up
 from tests.conftest import INTERNAL_TOKEN, KEY_PEPPER, SECRET_KEYS
-from tests.metering.processes import RedisProcess, ServiceProcess
 from tests.ports import free_ports
+from tests.processes import RedisProcess, ServiceProcess
 from tests.relay import add_mock_channels, add_prices, credit, usage_results
 
 Client = TestClient[web.Request, web.Application]
