@@ -152,11 +152,18 @@ class Holds:
         result = await self._snapshot(keys=keys(user_id), args=_snapshot_args(snapshot))
         return bool(result)
 
-    async def shrink_in(
-        self, pipe: Pipeline, user_id: uuid.UUID, hold_id: str, keep: Decimal
-    ) -> None:
-        """Queue, on a pipeline, shrinking a hold to what the request cost."""
-        await self._shrink(keys=keys(user_id), args=[hold_id, to_nano_up(keep)], client=pipe)
+    def shrink_in(self, pipe: Pipeline, user_id: uuid.UUID, hold_id: str, keep: Decimal) -> None:
+        """Queue, on a pipeline, shrinking a hold to what the request cost.
+
+        Queued by the script's digest: redis-py's pipelines otherwise ask
+        `SCRIPT EXISTS` in a round trip of its own before every execute. A
+        Redis that lost its scripts answers NOSCRIPT for this command alone;
+        the caller then calls `shrink`, which loads it.
+        """
+        pipe.evalsha(self._shrink.sha, 3, *keys(user_id), hold_id, to_nano_up(keep))
+
+    async def shrink(self, user_id: uuid.UUID, hold_id: str, keep: Decimal) -> None:
+        await self._shrink(keys=keys(user_id), args=[hold_id, to_nano_up(keep)])
 
     async def settle(self, user_id: uuid.UUID, hold_id: str | None, snapshot: Snapshot) -> None:
         """After billing committed a charge: drop its hold, install the new balance."""

@@ -2,6 +2,7 @@
 
     bench/overhead/run [--duration S] [--warmup S] [--rounds N] [--profile]
                        [--log-level L] [--postgres DSN] [--output FILE]
+                       [--redis-fsync always|everysec]
 
 1. Start everything on free loopback ports: nginx (the mock upstream), a
    private Redis and a fresh database, Tollgate's four services (billing and
@@ -93,6 +94,12 @@ def _options(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--profile", action="store_true", help="py-spy the gateway at c=64 into .bench/"
     )
+    parser.add_argument(
+        "--redis-fsync",
+        choices=("always", "everysec"),
+        default="always",
+        help="Redis appendfsync: always (production, deploy/docker-compose.yml) or everysec",
+    )
     options = parser.parse_args(argv)
     if options.duration < 1 or options.warmup < 1 or options.rounds < 1:
         parser.error("--duration and --warmup are at least 1 s, --rounds at least 1")
@@ -113,7 +120,9 @@ async def _start_tollgate(
     """Redis, the database and the four services (billing and usage without consumers)."""
     redis_port, auth, billing, usage, gateway, pair = ports
     database_url = await stack.database(exits, options.postgres)
-    redis_url = await stack.redis_server(exits, temp / "redis", logs, redis_port)
+    redis_url = await stack.redis_server(
+        exits, temp / "redis", logs, redis_port, fsync=options.redis_fsync
+    )
     tollgate = stack.Tollgate(
         exits,
         database_url=database_url,
@@ -270,6 +279,7 @@ async def run(options: argparse.Namespace) -> str:
                 warmup=options.warmup,
                 rounds=options.rounds,
                 log_level=options.log_level,
+                redis_fsync=options.redis_fsync,
                 gateway_path=_summaries(scene.targets, gateway_path, idle),
                 whole_stack=_summaries(lone, whole_stack, idle),
                 stream_after_gateway_path=after_gateway_path,

@@ -62,6 +62,7 @@ class Run:
     warmup: float
     rounds: int
     log_level: str
+    redis_fsync: str
     gateway_path: Sequence[Summary]
     whole_stack: Sequence[Summary]
     stream_after_gateway_path: StreamState
@@ -196,7 +197,8 @@ def render(run: Run) -> str:
         "",
         f"Run {run.started}: {run.rounds} round(s) of {run.duration:g} s per load, "
         f"{run.warmup:g} s warm-up per target (not reported), medians across rounds; "
-        f"gateway `LOG_LEVEL={run.log_level}`.",
+        f"gateway `LOG_LEVEL={run.log_level}`; Redis AOF with `appendfsync {run.redis_fsync}`"
+        + (" (production)." if run.redis_fsync == "always" else " (not the production setting)."),
         "",
         f"Machine: {m.cpus} CPUs ({m.cpu_model}), {m.kernel}, Python {m.python}, "
         f"nginx {m.nginx}, wrk {m.wrk}, LiteLLM {m.litellm}, Redis {m.redis}, "

@@ -7,7 +7,8 @@ Isolation rules (the test suite and the dev stack must not notice a run):
   (the drop is registered before the database exists);
 - its own `redis-server` on a free port, with the production settings of
   `deploy/docker-compose.yml` (AOF, `appendfsync always`; no RDB snapshots),
-  its directory in the run's temp folder;
+  its directory in the run's temp folder (`--redis-fsync everysec` measures
+  what the per-write fsync costs);
 - its own ports, `TOLLGATE_ENV=dev` with the data dir in the temp folder
   (dev mode generates the secrets there), and an environment built from
   scratch, so nothing of the caller's `TOLLGATE_*` or `*_URL` leaks in.
@@ -84,7 +85,9 @@ async def _drop_database(server: str, name: str) -> None:
         await admin.close()
 
 
-async def redis_server(exits: AsyncExitStack, directory: Path, logs: Path, port: int) -> str:
+async def redis_server(
+    exits: AsyncExitStack, directory: Path, logs: Path, port: int, *, fsync: str = "always"
+) -> str:
     binary = shutil.which("redis-server")
     if binary is None:
         raise ProcessFailed("redis-server is not installed (apt-get install redis-server)")
@@ -101,7 +104,7 @@ async def redis_server(exits: AsyncExitStack, directory: Path, logs: Path, port:
         "--appendonly",
         "yes",
         "--appendfsync",
-        "always",
+        fsync,
         "--daemonize",
         "no",
     ]

@@ -7,7 +7,8 @@ worst-case cost is held, the router tries channels until one answers
 (`failover`), and the answer is relayed (streamed when it is a stream). No
 PostgreSQL on this path. Whatever happens, exactly one
 `UsageResult` is recorded, in a `finally` that also runs when the client
-hangs up (the handler is cancelled then, which closes the upstream request).
+hangs up (the handler is cancelled then, which closes the upstream request);
+a whole answer is sent before that, so the client never waits for it.
 Every failure is answered in the client's own error format.
 """
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+import aiohttp
 from aiohttp import web
 
 from services.gateway import wire
@@ -40,6 +42,7 @@ from services.gateway.wire import Api, Family, Inspected, WireError
 from shared.bodies import read_limited
 from shared.errors import ApiError, BadRequest, Forbidden, NotFound, Unauthorized
 from shared.pricing import worst_case
+from shared.request_id import HEADER as REQUEST_ID_HEADER
 from shared.request_id import REQUEST_ID
 
 FREE_APIS = frozenset({Api.ANTHROPIC_COUNT_TOKENS, Api.GEMINI_COUNT_TOKENS})
@@ -70,6 +73,18 @@ async def handle(request: web.Request, api: Api) -> web.StreamResponse:
         user_agent=(request.headers.get("User-Agent") or "")[:512] or None,
     )
     try:
+        response = await _answer(request, api, meter)
+        await _send_now(request, response, meter.request_id)
+        return response
+    finally:
+        if meter.hold_id is not None:
+            request.app[RELAY_METRICS].holds_open.dec()
+        await request.app[USAGE_SINK].record(meter.finish(time.perf_counter()))
+
+
+async def _answer(request: web.Request, api: Api, meter: Meter) -> web.StreamResponse:
+    """The relayed answer, or the failure in the client's own error format."""
+    try:
         return await _relay(request, api, meter)
     except asyncio.CancelledError:
         meter.fail(Outcome.CLIENT_DISCONNECTED, 499, "client_disconnected")
@@ -84,10 +99,19 @@ async def handle(request: web.Request, api: Api) -> web.StreamResponse:
         meter.fail(Outcome.UPSTREAM_ERROR, failure.status, failure.code)
         headers = {"Retry-After": failure.retry_after} if failure.retry_after else None
         return error_response(api.family, failure.status, failure.message, failure.code, headers)
-    finally:
-        if meter.hold_id is not None:
-            request.app[RELAY_METRICS].holds_open.dec()
-        await request.app[USAGE_SINK].record(meter.finish(time.perf_counter()))
+
+
+async def _send_now(request: web.Request, response: web.StreamResponse, request_id: str) -> None:
+    """Send a whole answer before its usage event is published: the client never waits
+    for the publish (streams are sent as they arrive, already)."""
+    if response.prepared:
+        return
+    response.headers[REQUEST_ID_HEADER] = request_id
+    try:
+        await response.prepare(request)
+        await response.write_eof()
+    except (ConnectionResetError, aiohttp.ClientConnectionResetError):
+        pass  # the client left as its complete answer went out; it is billed as delivered
 
 
 async def authenticate_key(request: web.Request) -> Principal:

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from decimal import Decimal
 from typing import Any
 
 import orjson
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 
 from services.gateway.price_cache import PriceCache
 from services.gateway.relay_metrics import RelayMetrics
@@ -67,19 +68,38 @@ class UsagePublisher:
             self._spool.append(data)  # behind the spooled ones, to keep the order
             self._metrics.spool_depth.set(self._spool.pending)
             return
+        keep = Decimal(0) if request_cost is None else request_cost
         try:
             async with self._redis.pipeline(transaction=False) as pipe:
                 pipe.xadd(USAGE_STREAM, {EVENT_FIELD: data})
                 if result.hold_id is not None:
-                    keep = request_cost or Decimal(0)
-                    await self._holds.shrink_in(pipe, result.user_id, result.hold_id, keep)
-                await pipe.execute()
+                    self._holds.shrink_in(pipe, result.user_id, result.hold_id, keep)
+                replies = await pipe.execute(raise_on_error=False)
+            if isinstance(replies[0], Exception):
+                raise replies[0]
         except (RedisError, OSError):
             _log.warning(
                 "usage stream unreachable; event spooled", extra={"event_id": result.request_id}
             )
             self._spool.append(data)
             self._metrics.spool_depth.set(self._spool.pending)
+            return
+        if result.hold_id is not None and isinstance(replies[1], Exception):
+            await self._shrink_again(result.user_id, result.hold_id, keep, replies[1])
+
+    async def _shrink_again(
+        self, user_id: uuid.UUID, hold_id: str, keep: Decimal, failure: Exception
+    ) -> None:
+        """The event is out but the hold did not shrink: load the script if Redis lost it.
+
+        Anything else is left to billing, which settles the hold (or it expires).
+        """
+        try:
+            if not isinstance(failure, NoScriptError):
+                raise failure
+            await self._holds.shrink(user_id, hold_id, keep)
+        except (RedisError, OSError) as exc:
+            _log.warning("hold not shrunk", extra={"hold_id": hold_id, "reason": str(exc)})
 
     def _cost(self, result: UsageResult) -> Decimal | None:
         if result.requested_model is None:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +22,7 @@ from services.gateway.spool import Spool
 from services.gateway.usage import TokenUsage
 from services.gateway.usage_publisher import UsagePublisher
 from services.gateway.usage_result import Outcome, UsageResult, UsageSource
-from shared.holds import Holds
+from shared.holds import Holds, Placed, Snapshot, held_amount
 from shared.stream_consumer import EVENT_FIELD, USAGE_STREAM
 
 
@@ -77,3 +80,26 @@ async def test_events_wait_in_the_spool_and_are_published_in_order(
     ids = [orjson.loads(fields[EVENT_FIELD])["event_id"] for _, fields in entries]
     assert ids == ["req-0", "req-1", "req-2", "req-3"]
     assert spool.pending == 0 and spool.path.read_bytes() == b""
+
+
+async def test_a_redis_that_lost_its_scripts_still_shrinks_the_hold_once(
+    tmp_path: Path, redis: aioredis.Redis
+) -> None:
+    """The shrink is queued by digest; after SCRIPT FLUSH it answers NOSCRIPT,
+    the publisher loads the script, and the event is still published once."""
+    holds = Holds(redis)
+    result = replace(_result(1), hold_id="req-1", hold_amount=Decimal("0.5"))
+    assert result.user_id is not None
+    await holds.install(result.user_id, Snapshot(balance=Decimal(10), floor=Decimal(0), version=1))
+    placed = await holds.place(result.user_id, "req-1", Decimal("0.5"), int(time.time() * 1000))
+    assert placed is Placed.PLACED
+    assert await held_amount(redis, result.user_id) == Decimal("0.5")
+    await redis.script_flush()
+    async with aiohttp.ClientSession() as session:
+        prices = PriceCache(session, "http://127.0.0.1:9", "token-token-token")
+        spool = Spool(tmp_path, "gateway-test")
+        spool.open()
+        publisher = UsagePublisher(redis, holds, spool, prices, RelayMetrics(CollectorRegistry()))
+        await publisher.record(result)
+    assert await redis.xlen(USAGE_STREAM) == 1 and spool.pending == 0
+    assert await held_amount(redis, result.user_id) == 0, "shrunk to the cost: unpriced, 0"
