@@ -28,6 +28,7 @@ import uuid
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from enum import Enum
+from typing import Any
 
 from redis.asyncio.client import Pipeline
 
@@ -147,20 +148,24 @@ class Holds:
         )
         return Placed(int(result))
 
+    def place_command(
+        self, user_id: uuid.UUID, hold_id: str, amount: Decimal, now_ms: int
+    ) -> tuple[Any, ...]:
+        """`place` as one raw command (by the script's digest), for a pipeline or batch.
+
+        A Redis that lost its scripts answers NOSCRIPT; call `place` then, which loads it.
+        """
+        args = (now_ms, hold_id, to_nano_up(amount), now_ms + HOLD_TTL_MS)
+        return ("EVALSHA", self._place.sha, 3, *keys(user_id), *args)
+
+    def shrink_command(self, user_id: uuid.UUID, hold_id: str, keep: Decimal) -> tuple[Any, ...]:
+        """`shrink` as one raw command (by digest); on NOSCRIPT, call `shrink`."""
+        return ("EVALSHA", self._shrink.sha, 3, *keys(user_id), hold_id, to_nano_up(keep))
+
     async def install(self, user_id: uuid.UUID, snapshot: Snapshot) -> bool:
         """Install a balance snapshot unless a newer one is there."""
         result = await self._snapshot(keys=keys(user_id), args=_snapshot_args(snapshot))
         return bool(result)
-
-    def shrink_in(self, pipe: Pipeline, user_id: uuid.UUID, hold_id: str, keep: Decimal) -> None:
-        """Queue, on a pipeline, shrinking a hold to what the request cost.
-
-        Queued by the script's digest: redis-py's pipelines otherwise ask
-        `SCRIPT EXISTS` in a round trip of its own before every execute. A
-        Redis that lost its scripts answers NOSCRIPT for this command alone;
-        the caller then calls `shrink`, which loads it.
-        """
-        pipe.evalsha(self._shrink.sha, 3, *keys(user_id), hold_id, to_nano_up(keep))
 
     async def shrink(self, user_id: uuid.UUID, hold_id: str, keep: Decimal) -> None:
         await self._shrink(keys=keys(user_id), args=[hold_id, to_nano_up(keep)])

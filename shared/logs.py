@@ -59,10 +59,17 @@ def configure(service: str, level: str = "INFO") -> None:
     root.setLevel(level)
 
 
+# Set on a request whose handler logs a line of its own that says all the
+# access line would (the relay's usage result): one line per request, not two.
+LOGGED_BY_HANDLER = web.RequestKey("logged_by_handler", bool)
+
+
 class AccessLogger(AbstractAccessLogger):
     """One JSON line per request: method, path (never the query), status, time."""
 
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        if isinstance(request, web.Request) and request.get(LOGGED_BY_HANDLER):
+            return
         self.logger.info(
             "request",
             extra={

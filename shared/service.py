@@ -85,14 +85,27 @@ async def readyz(request: web.Request) -> web.Response:
     )
 
 
+def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's event loop where it is installed (Linux, macOS), else asyncio's own.
+
+    uvloop serves the same aiohttp code with markedly less CPU per request.
+    """
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
 def run(app: web.Application, common: Common, service: str) -> None:
     """Serve until SIGINT or SIGTERM, with JSON access logs."""
     logs.configure(service, common.log_level)
     try:
-        asyncio.run(_serve(app, common))
-    except (SettingsError, ServiceUnavailable) as exc:
+        with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
+            runner.run(_serve(app, common))
+    except (SettingsError, ServiceUnavailable, OSError) as exc:
         # Found at start-up (a key that does not decrypt, a store that does
-        # not answer): one clear line, not a traceback.
+        # not answer, a port already taken): one clear line, not a traceback.
         sys.exit(f"{service}: cannot start: {exc}")
 
 

@@ -9,7 +9,8 @@ as read, the answer's status and headers copied (minus hop-by-hop and
 framing) and its body streamed back chunk by chunk through a
 `StreamResponse`. No authentication, no metering, no logging, no metrics:
 whatever the gateway costs above this is the price of its features. Served
-the way the gateway is (`web.AppRunner`, `web.TCPSite`), with no access log.
+the way the gateway is (`web.AppRunner`, `web.TCPSite`, uvloop where
+installed), with no access log.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from collections.abc import AsyncIterator, Mapping
 import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict
+
+from shared.service import event_loop_factory
 
 SESSION = web.AppKey("session", aiohttp.ClientSession)
 HOP_BY_HOP = frozenset(
@@ -98,7 +101,8 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     arguments = parser.parse_args()
-    asyncio.run(serve(arguments.host, arguments.port))
+    with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
+        runner.run(serve(arguments.host, arguments.port))
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ from pathlib import Path
 import aiohttp
 
 from services.cli import local_stores, seed
-from shared import migrations
+from shared import migrations, tasks
 from shared import settings as read
 
 COLOURS = {"gateway": "36", "auth": "35", "billing": "33", "usage": "32", "mockprovider": "34"}
@@ -110,7 +110,9 @@ async def _supervise(env: dict[str, str], demo_key: str | None) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     children = [await _start(name, env) for name in PORTS]
-    pumps = [_pump(child) for child in children]
+    # Read every child's output from the start: a pipe nobody reads fills up,
+    # and a service blocked writing a log line stops serving.
+    pumps = [tasks.spawn(_pump(child), name=f"pump-{child.name}") for child in children]
     exits = [asyncio.ensure_future(child.process.wait()) for child in children]
     try:
         if await _ready(env, stop):

@@ -57,6 +57,7 @@ from services.gateway.usage_publisher import UsagePublisher
 from shared import invalidation, tasks
 from shared.holds import Holds
 from shared.metrics import METRICS
+from shared.redis_batch import CommandBatcher
 from shared.service import DB, REDIS, base_app
 
 
@@ -151,12 +152,13 @@ async def _metering(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     await app[PRICES].reload()
     holds = Holds(app[REDIS])
+    batch = CommandBatcher(app[REDIS])
     app[HOLD_GATE] = HoldGate(
-        holds, app[INTERNAL_SESSION], settings.billing_url, settings.common.internal_token
+        holds, batch, app[INTERNAL_SESSION], settings.billing_url, settings.common.internal_token
     )
     spool = Spool(settings.spool_dir, f"gateway-{socket.gethostname()}-{os.getpid()}")
     spool.open()
-    publisher = UsagePublisher(app[REDIS], holds, spool, app[PRICES], app[RELAY_METRICS])
+    publisher = UsagePublisher(app[REDIS], holds, spool, app[PRICES], app[RELAY_METRICS], batch)
     app[USAGE_SINK] = publisher
     stop = asyncio.Event()
     task = tasks.spawn(publisher.replay(stop), name="spool-replay")

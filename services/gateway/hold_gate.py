@@ -1,6 +1,8 @@
 """Reserving a request's worst-case cost before it is relayed.
 
-One Redis round trip in the common case (the atomic place script). When Redis
+One Redis round trip in the common case (the atomic place script, sent in
+one pipeline with the other requests' commands of the same loop turn:
+`redis_batch`). When Redis
 has no balance snapshot for the user (a first request, or Redis lost its
 data), the balance is fetched from billing once, installed (never over a
 newer one), and the hold tried again. When Redis does not answer, the request
@@ -14,25 +16,32 @@ import uuid
 from decimal import Decimal
 
 import aiohttp
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 
 from shared.errors import PaymentRequired, ServiceUnavailable
 from shared.holds import Holds, Placed, Snapshot
 from shared.internal import TOKEN_HEADER
+from shared.redis_batch import CommandBatcher
 
 
 class HoldGate:
     def __init__(
-        self, holds: Holds, session: aiohttp.ClientSession, billing_url: str, token: str
+        self,
+        holds: Holds,
+        batch: CommandBatcher,
+        session: aiohttp.ClientSession,
+        billing_url: str,
+        token: str,
     ) -> None:
         self._holds = holds
+        self._batch = batch
         self._session = session
         self._billing_url = billing_url
         self._token = token
 
     async def reserve(self, user_id: uuid.UUID, hold_id: str, amount: Decimal) -> None:
         try:
-            placed = await self._holds.place(user_id, hold_id, amount, _now_ms())
+            placed = await self._place(user_id, hold_id, amount)
             if placed is Placed.NO_SNAPSHOT:
                 await self._holds.install(user_id, await self._snapshot(user_id))
                 placed = await self._holds.place(user_id, hold_id, amount, _now_ms())
@@ -42,6 +51,17 @@ class HoldGate:
             raise PaymentRequired(
                 f"insufficient balance: this request may cost up to {amount.normalize():f} USD"
             )
+
+    async def _place(self, user_id: uuid.UUID, hold_id: str, amount: Decimal) -> Placed:
+        """Batched with other requests' Redis commands of this loop turn."""
+        now_ms = _now_ms()
+        try:
+            reply = await self._batch.execute(
+                *self._holds.place_command(user_id, hold_id, amount, now_ms)
+            )
+        except NoScriptError:
+            return await self._holds.place(user_id, hold_id, amount, now_ms)  # loads it
+        return Placed(int(reply))
 
     async def _snapshot(self, user_id: uuid.UUID) -> Snapshot:
         url = f"{self._billing_url}/internal/balances/{user_id}"

@@ -42,14 +42,14 @@ class KeyCache:
         self._subscribed = False
 
     async def principal(self, key: str) -> Principal:
-        if not api_key_format.is_well_formed(key):
-            raise Unauthorized("invalid API key")
         digest = hashlib.sha256(key.encode()).digest()
         cached = self._entries.get(digest)
         now = time.monotonic()
         if cached is not None and cached[1] > now and self._subscribed:
-            principal = cached[0]
+            principal = cached[0]  # only well-formed keys were ever cached
         else:
+            if not api_key_format.is_well_formed(key):
+                raise Unauthorized("invalid API key")
             principal = await self._ask_auth(key)
             if self._subscribed:
                 if len(self._entries) >= _MAX_ENTRIES:

@@ -41,6 +41,7 @@ from services.gateway.usage_result import Meter, Outcome
 from services.gateway.wire import Api, Family, Inspected, WireError
 from shared.bodies import read_limited
 from shared.errors import ApiError, BadRequest, Forbidden, NotFound, Unauthorized
+from shared.logs import LOGGED_BY_HANDLER
 from shared.pricing import worst_case
 from shared.request_id import HEADER as REQUEST_ID_HEADER
 from shared.request_id import REQUEST_ID
@@ -65,6 +66,7 @@ def error_response(
 
 async def handle(request: web.Request, api: Api) -> web.StreamResponse:
     settings = request.app[SETTINGS]
+    request[LOGGED_BY_HANDLER] = True  # the "relayed" line says it all
     meter = Meter(
         request_id=request[REQUEST_ID],
         endpoint=api.value,

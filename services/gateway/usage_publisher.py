@@ -1,7 +1,8 @@
 """Publishing each request's usage event, and shrinking its hold, in one round trip.
 
-The event (docs/usage-event.md) goes to the usage stream with `XADD`; on the
-same pipeline the request's hold shrinks to what the request cost, so the
+The event (docs/usage-event.md) goes to the usage stream with `XADD`; in the
+same pipeline (`redis_batch`, shared with other requests' commands of the
+loop turn) the request's hold shrinks to what the request cost, so the
 unused part is free at once while the cost stays reserved until billing
 settles it. When Redis does not answer, the event goes to the durable spool
 (the hold then simply waits for billing or its expiry), and the replayer
@@ -25,6 +26,7 @@ from services.gateway.spool import Spool
 from services.gateway.usage_result import UsageResult
 from shared.holds import Holds
 from shared.pricing import cost
+from shared.redis_batch import CommandBatcher
 from shared.redis_conn import Redis
 from shared.stream_consumer import EVENT_FIELD, USAGE_STREAM
 from shared.tasks import sleep_unless
@@ -49,9 +51,16 @@ def usage_event(result: UsageResult, request_cost: Decimal | None) -> dict[str, 
 
 class UsagePublisher:
     def __init__(
-        self, redis: Redis, holds: Holds, spool: Spool, prices: PriceCache, metrics: RelayMetrics
+        self,
+        redis: Redis,
+        holds: Holds,
+        spool: Spool,
+        prices: PriceCache,
+        metrics: RelayMetrics,
+        batch: CommandBatcher | None = None,
     ) -> None:
         self._redis = redis
+        self._batch = batch or CommandBatcher(redis)
         self._holds = holds
         self._spool = spool
         self._prices = prices
@@ -69,28 +78,31 @@ class UsagePublisher:
             self._metrics.spool_depth.set(self._spool.pending)
             return
         keep = Decimal(0) if request_cost is None else request_cost
+        # Queued together, so they go in the same pipeline (with other requests').
+        published = self._batch.execute("XADD", USAGE_STREAM, "*", EVENT_FIELD, data)
+        shrunk = None
+        if result.hold_id is not None:
+            shrunk = self._batch.execute(
+                *self._holds.shrink_command(result.user_id, result.hold_id, keep)
+            )
         try:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                pipe.xadd(USAGE_STREAM, {EVENT_FIELD: data})
-                if result.hold_id is not None:
-                    self._holds.shrink_in(pipe, result.user_id, result.hold_id, keep)
-                replies = await pipe.execute(raise_on_error=False)
-            if isinstance(replies[0], Exception):
-                raise replies[0]
+            await published
         except (RedisError, OSError):
             _log.warning(
                 "usage stream unreachable; event spooled", extra={"event_id": result.request_id}
             )
             self._spool.append(data)
             self._metrics.spool_depth.set(self._spool.pending)
-            return
-        if result.hold_id is not None and isinstance(replies[1], Exception):
-            await self._shrink_again(result.user_id, result.hold_id, keep, replies[1])
+        if shrunk is not None and result.hold_id is not None:
+            try:
+                await shrunk
+            except (RedisError, OSError) as failure:
+                await self._shrink_again(result.user_id, result.hold_id, keep, failure)
 
     async def _shrink_again(
-        self, user_id: uuid.UUID, hold_id: str, keep: Decimal, failure: Exception
+        self, user_id: uuid.UUID, hold_id: str, keep: Decimal, failure: BaseException
     ) -> None:
-        """The event is out but the hold did not shrink: load the script if Redis lost it.
+        """The hold did not shrink: load the script if Redis lost it, and try again.
 
         Anything else is left to billing, which settles the hold (or it expires).
         """

@@ -155,11 +155,20 @@ async def test_dev_starts_the_stack_and_stops_it_on_sigterm(
                 f"http://127.0.0.1:{gateway}/api/auth/signup", json=body
             ) as signup:
                 assert signup.status in {201, 409}
+            # More log lines than the pipe and its reader's buffer hold (about
+            # 200 KiB; 2,000 lines here): a child whose output nobody reads
+            # blocks on its next line and stops answering.
+            rest = asyncio.ensure_future(process.stdout.read())
+            for _ in range(2000):
+                async with session.get(
+                    f"http://127.0.0.1:{gateway}/healthz", timeout=aiohttp.ClientTimeout(total=5)
+                ) as health:
+                    assert health.status == 200
         assert (tmp_path / "secrets" / "TOLLGATE_INTERNAL_TOKEN").exists()
         process.send_signal(signal.SIGTERM)
-        rest = await asyncio.wait_for(process.stdout.read(), timeout=30)
-        output.append(rest.decode())
+        output.append((await asyncio.wait_for(rest, timeout=30)).decode())
         assert await asyncio.wait_for(process.wait(), timeout=30) == 0
+        assert "".join(output).count('"path":"/healthz"') >= 2000
         assert "tollgate | stopped" in "".join(output)
     finally:
         if process.returncode is None:
