@@ -9,7 +9,8 @@
     ├── Conflict              409  unique value taken, idempotency key reused
     ├── PayloadTooLarge       413  body over the limit
     ├── Unprocessable         422  well-formed but invalid; `details` lists why
-    ├── TooManyRequests       429  carries `retry_after` seconds
+    ├── RetryLater                 carries `retry_after` seconds (`Retry-After`)
+    │   └── TooManyRequests   429  (the gateway adds a 503 for "no healthy channel")
     └── ServiceUnavailable    503  PostgreSQL, Redis or a peer service is down
 
 Domain code raises these; `error_middleware` turns them, and aiohttp's own HTTP
@@ -84,9 +85,8 @@ class Unprocessable(ApiError):
     code = "validation_failed"
 
 
-class TooManyRequests(ApiError):
-    status = 429
-    code = "too_many_requests"
+class RetryLater(ApiError):
+    """An error that says when to try again: `Retry-After`, whole seconds, at least 1."""
 
     def __init__(self, message: str, *, retry_after: int) -> None:
         super().__init__(message)
@@ -94,6 +94,11 @@ class TooManyRequests(ApiError):
 
     def headers(self) -> dict[str, str]:
         return {"Retry-After": str(self.retry_after)}
+
+
+class TooManyRequests(RetryLater):
+    status = 429
+    code = "too_many_requests"
 
 
 class ServiceUnavailable(ApiError):

@@ -34,20 +34,14 @@ from services.gateway.channel_metrics import ChannelMetrics
 from services.gateway.channels import Channel, Timeouts, choose
 from services.gateway.usage_result import Meter
 from services.gateway.wire import Api, Inspected
-from shared.errors import ServiceUnavailable, TooManyRequests
+from shared.errors import RetryLater, TooManyRequests
 
 _log = logging.getLogger("tollgate.relay")
 
 
-class NoHealthyChannel(ServiceUnavailable):
+class NoHealthyChannel(RetryLater):
+    status = 503
     code = "no_healthy_channel"
-
-    def __init__(self, message: str, *, retry_after: int) -> None:
-        super().__init__(message)
-        self.retry_after = max(1, retry_after)
-
-    def headers(self) -> dict[str, str]:
-        return {"Retry-After": str(self.retry_after)}
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -54,12 +54,6 @@ class RelayMetrics:
             "Usage events in this process's spool, waiting for Redis.",
             registry=registry,
         )
-        self.upstream_errors = Counter(
-            "tollgate_upstream_errors",
-            "Upstream failures by channel and error code.",
-            ["channel_id", "error_code"],
-            registry=registry,
-        )
 
     def observe(self, result: UsageResult) -> None:
         model = result.requested_model if result.channel_id is not None else "unrouted"
@@ -82,7 +76,3 @@ class RelayMetrics:
         ):
             if count:
                 self.tokens.labels(model, kind, source).inc(count)
-        if result.status is Outcome.UPSTREAM_ERROR and result.channel_id is not None:
-            self.upstream_errors.labels(
-                str(result.channel_id), result.error_code or "unknown"
-            ).inc()

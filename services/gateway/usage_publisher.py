@@ -102,16 +102,17 @@ class UsagePublisher:
     async def _shrink_again(
         self, user_id: uuid.UUID, hold_id: str, keep: Decimal, failure: BaseException
     ) -> None:
-        """The hold did not shrink: load the script if Redis lost it, and try again.
+        """The hold did not shrink: if Redis lost the script, load it and try again.
 
         Anything else is left to billing, which settles the hold (or it expires).
         """
-        try:
-            if not isinstance(failure, NoScriptError):
-                raise failure
-            await self._holds.shrink(user_id, hold_id, keep)
-        except (RedisError, OSError) as exc:
-            _log.warning("hold not shrunk", extra={"hold_id": hold_id, "reason": str(exc)})
+        if isinstance(failure, NoScriptError):
+            try:
+                await self._holds.shrink(user_id, hold_id, keep)
+                return
+            except (RedisError, OSError) as exc:
+                failure = exc
+        _log.warning("hold not shrunk", extra={"hold_id": hold_id, "reason": str(failure)})
 
     def _cost(self, result: UsageResult) -> Decimal | None:
         if result.requested_model is None:
