@@ -22,6 +22,7 @@ counts a charge twice or not at all.
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 import uuid
@@ -126,9 +127,11 @@ def from_nano(units: int) -> Decimal:
     return Decimal(units) * NANO
 
 
-def keys(user_id: uuid.UUID) -> list[str]:
+@functools.lru_cache(maxsize=16384)
+def keys(user_id: uuid.UUID) -> tuple[str, str, str]:
+    """A user's account, holds and hold-expiry keys (one hash tag: one cluster slot)."""
     tag = f"tg:{{u:{user_id}}}"
-    return [f"{tag}:acct", f"{tag}:holds", f"{tag}:hexp"]
+    return f"{tag}:acct", f"{tag}:holds", f"{tag}:hexp"
 
 
 class Holds:

@@ -52,6 +52,8 @@ class JsonFormatter(logging.Formatter):
 
 def configure(service: str, level: str = "INFO") -> None:
     """Route every logger to stderr as JSON lines."""
+    # Never written out (see _RESERVED): not worth a getpid and a lookup per line.
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter(service))
     root = logging.getLogger()

@@ -163,8 +163,10 @@ async def _metering(app: web.Application) -> AsyncIterator[None]:
     stop = asyncio.Event()
     task = tasks.spawn(publisher.replay(stop), name="spool-replay")
     yield
+    await publisher.drain()  # the server has stopped: no handler hands over more
     stop.set()
     await task
+    await batch.aclose()
 
 
 async def _invalidations(app: web.Application) -> AsyncIterator[None]:

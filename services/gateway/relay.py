@@ -9,7 +9,10 @@ PostgreSQL on this path. Whatever happens, exactly one
 `UsageResult` is recorded, in a `finally` that also runs when the client
 hangs up (the handler is cancelled then, which closes the upstream request);
 a whole answer is sent before that, so the client never waits for it.
-Every failure is answered in the client's own error format.
+The event is published by a task of its own (`UsagePublisher.record_soon`):
+the handler returns at once, so a keep-alive client's next request is read
+without waiting for the publish's round trip. Every failure is answered in
+the client's own error format.
 """
 
 from __future__ import annotations
@@ -81,7 +84,7 @@ async def handle(request: web.Request, api: Api) -> web.StreamResponse:
     finally:
         if meter.hold_id is not None:
             request.app[RELAY_METRICS].holds_open.dec()
-        await request.app[USAGE_SINK].record(meter.finish(time.perf_counter()))
+        request.app[USAGE_SINK].record_soon(meter.finish(time.perf_counter()))
 
 
 async def _answer(request: web.Request, api: Api, meter: Meter) -> web.StreamResponse:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from services.gateway.usage_result import Outcome, UsageResult
+from shared.metrics import Children
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 
@@ -49,6 +50,10 @@ class RelayMetrics:
             "Holds this process placed for requests still in flight.",
             registry=registry,
         )
+        self.requests_of = Children(self.requests)
+        self.duration_of = Children(self.duration)
+        self.first_token_of = Children(self.first_token)
+        self.tokens_of = Children(self.tokens)
         self.spool_depth = Gauge(
             "tollgate_spool_depth",
             "Usage events in this process's spool, waiting for Redis.",
@@ -58,14 +63,12 @@ class RelayMetrics:
     def observe(self, result: UsageResult) -> None:
         model = result.requested_model if result.channel_id is not None else "unrouted"
         model = model or "unknown"
-        self.requests.labels(
-            result.endpoint, model, result.status.value, str(result.http_status)
-        ).inc()
+        self.requests_of(result.endpoint, model, result.status.value, str(result.http_status)).inc()
         if result.status is Outcome.REJECTED:
             return
-        self.duration.labels(result.endpoint, model).observe(result.latency_ms / 1000)
+        self.duration_of(result.endpoint, model).observe(result.latency_ms / 1000)
         if result.ttfb_ms is not None:
-            self.first_token.labels(result.endpoint, model).observe(result.ttfb_ms / 1000)
+            self.first_token_of(result.endpoint, model).observe(result.ttfb_ms / 1000)
         source = result.usage_source.value
         for kind, count in (
             ("input", result.tokens.input_tokens),
@@ -75,4 +78,4 @@ class RelayMetrics:
             ("reasoning", result.tokens.reasoning_tokens),
         ):
             if count:
-                self.tokens.labels(model, kind, source).inc(count)
+                self.tokens_of(model, kind, source).inc(count)

@@ -42,6 +42,9 @@ class ClientGone(Exception):
 
 
 async def next_chunk(upstream: aiohttp.ClientResponse, idle_seconds: float) -> bytes:
+    content = upstream.content
+    if content.is_eof() and not content.exception():
+        return content.read_nowait()  # what is left, or b"": no timer when nothing can wait
     try:
         async with asyncio.timeout(idle_seconds):
             return await upstream.content.readany()

@@ -24,6 +24,7 @@ from services.gateway.price_cache import PriceCache
 from services.gateway.relay_metrics import RelayMetrics
 from services.gateway.spool import Spool
 from services.gateway.usage_result import UsageResult
+from shared import tasks
 from shared.holds import Holds
 from shared.pricing import cost
 from shared.redis_batch import CommandBatcher
@@ -36,15 +37,14 @@ REPLAY_BATCH = 500
 _log = logging.getLogger("tollgate.relay")
 
 
-def usage_event(result: UsageResult, request_cost: Decimal | None) -> dict[str, Any]:
-    """Schema version 1; see docs/usage-event.md."""
-    fields = result.as_dict()
-    started_at = fields.pop("started_at")
+def usage_event(fields: dict[str, Any], request_cost: Decimal | None) -> dict[str, Any]:
+    """Schema version 1 (docs/usage-event.md), from a result's `as_dict()`."""
+    rest = {k: v for k, v in fields.items() if k not in ("request_id", "started_at")}
     return {
         "v": SCHEMA_VERSION,
-        "event_id": fields.pop("request_id"),
-        "ts": started_at,
-        **fields,
+        "event_id": fields["request_id"],
+        "ts": fields["started_at"],
+        **rest,
         "cost": None if request_cost is None else format(request_cost, "f"),
     }
 
@@ -57,33 +57,54 @@ class UsagePublisher:
         spool: Spool,
         prices: PriceCache,
         metrics: RelayMetrics,
-        batch: CommandBatcher | None = None,
+        batch: CommandBatcher,
     ) -> None:
         self._redis = redis
-        self._batch = batch or CommandBatcher(redis)
+        self._batch = batch
         self._holds = holds
         self._spool = spool
         self._prices = prices
         self._metrics = metrics
+        self._in_flight: set[asyncio.Task[None]] = set()
+
+    def record_soon(self, result: UsageResult) -> None:
+        """`record` in a task of its own, so the request's handler returns at once.
+
+        aiohttp reads a connection's next request only when the handler of the
+        last one has returned: awaiting the publish there made every
+        keep-alive client wait for the event's round trip (an fsync) before
+        its next request was even read. The event is published exactly as
+        `record` does; `drain` waits for the ones in flight at shutdown.
+        """
+        task = tasks.spawn(self.record(result), name="usage-record")
+        self._in_flight.add(task)
+        task.add_done_callback(self._in_flight.discard)
+
+    async def drain(self) -> None:
+        """Wait until every event handed to `record_soon` is published or spooled."""
+        while self._in_flight:
+            await asyncio.gather(*self._in_flight, return_exceptions=True)
 
     async def record(self, result: UsageResult) -> None:
         self._metrics.observe(result)
-        _log.info("relayed", extra={"usage": result.as_dict()})
+        fields = result.as_dict()
+        _log.info("relayed", extra={"usage": fields})
         if result.user_id is None:
             return  # refused before anyone could be charged
         request_cost = self._cost(result)
-        data = orjson.dumps(usage_event(result, request_cost))
+        data = orjson.dumps(usage_event(fields, request_cost))
         if self._spool.pending:
             self._spool.append(data)  # behind the spooled ones, to keep the order
             self._metrics.spool_depth.set(self._spool.pending)
             return
         keep = Decimal(0) if request_cost is None else request_cost
         # Queued together, so they go in the same pipeline (with other requests').
-        published = self._batch.execute("XADD", USAGE_STREAM, "*", EVENT_FIELD, data)
+        # linger: the answer is out; they may wait for the next hold's write (one fsync for both)
+        published = self._batch.execute("XADD", USAGE_STREAM, "*", EVENT_FIELD, data, linger=True)
         shrunk = None
         if result.hold_id is not None:
             shrunk = self._batch.execute(
-                *self._holds.shrink_command(result.user_id, result.hold_id, keep)
+                *self._holds.shrink_command(result.user_id, result.hold_id, keep), linger=True
             )
         try:
             await published

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -23,6 +25,7 @@ from services.gateway.usage import TokenUsage
 from services.gateway.usage_publisher import UsagePublisher
 from services.gateway.usage_result import Outcome, UsageResult, UsageSource
 from shared.holds import Holds, Placed, Snapshot, held_amount
+from shared.redis_batch import CommandBatcher
 from shared.stream_consumer import EVENT_FIELD, USAGE_STREAM
 
 
@@ -49,6 +52,27 @@ def _result(number: int) -> UsageResult:
     )
 
 
+@asynccontextmanager
+async def _publisher(
+    tmp_path: Path, redis: aioredis.Redis, holds: Holds
+) -> AsyncIterator[tuple[UsagePublisher, Spool]]:
+    """A publisher on `redis` with a spool in `tmp_path` and no prices (events cost 0)."""
+    async with aiohttp.ClientSession() as session:
+        prices = PriceCache(session, "http://127.0.0.1:9", "token-token-token")
+        spool = Spool(tmp_path, "gateway-test")
+        spool.open()
+        batch = CommandBatcher(redis)
+        try:
+            yield (
+                UsagePublisher(
+                    redis, holds, spool, prices, RelayMetrics(CollectorRegistry()), batch
+                ),
+                spool,
+            )
+        finally:
+            await batch.aclose()
+
+
 async def test_events_wait_in_the_spool_and_are_published_in_order(
     tmp_path: Path, redis: aioredis.Redis
 ) -> None:
@@ -58,12 +82,13 @@ async def test_events_wait_in_the_spool_and_are_published_in_order(
         spool = Spool(tmp_path, "gateway-test")
         spool.open()
         metrics = RelayMetrics(CollectorRegistry())
-        offline = UsagePublisher(down, Holds(down), spool, prices, metrics)
+        offline = UsagePublisher(down, Holds(down), spool, prices, metrics, CommandBatcher(down))
         for number in range(3):
             await offline.record(_result(number))
         assert spool.pending == 3
         assert await redis.xlen(USAGE_STREAM) == 0
-        online = UsagePublisher(redis, Holds(redis), spool, prices, metrics)
+        batch = CommandBatcher(redis)
+        online = UsagePublisher(redis, Holds(redis), spool, prices, metrics, batch)
         # While events wait in the spool, new ones queue behind them.
         await online.record(_result(3))
         assert spool.pending == 4
@@ -75,6 +100,7 @@ async def test_events_wait_in_the_spool_and_are_published_in_order(
             await asyncio.sleep(0.02)
         stop.set()
         await replay
+        await batch.aclose()
     await down.aclose()
     entries: Any = await redis.xrange(USAGE_STREAM)
     ids = [orjson.loads(fields[EVENT_FIELD])["event_id"] for _, fields in entries]
@@ -95,11 +121,19 @@ async def test_a_redis_that_lost_its_scripts_still_shrinks_the_hold_once(
     assert placed is Placed.PLACED
     assert await held_amount(redis, result.user_id) == Decimal("0.5")
     await redis.script_flush()
-    async with aiohttp.ClientSession() as session:
-        prices = PriceCache(session, "http://127.0.0.1:9", "token-token-token")
-        spool = Spool(tmp_path, "gateway-test")
-        spool.open()
-        publisher = UsagePublisher(redis, holds, spool, prices, RelayMetrics(CollectorRegistry()))
+    async with _publisher(tmp_path, redis, holds) as (publisher, spool):
         await publisher.record(result)
     assert await redis.xlen(USAGE_STREAM) == 1 and spool.pending == 0
     assert await held_amount(redis, result.user_id) == 0, "shrunk to the cost: unpriced, 0"
+
+
+async def test_record_soon_publishes_in_the_background_and_drain_waits_for_it(
+    tmp_path: Path, redis: aioredis.Redis
+) -> None:
+    async with _publisher(tmp_path, redis, Holds(redis)) as (publisher, _):
+        for number in range(5):
+            publisher.record_soon(_result(number))  # returns at once
+        await publisher.drain()
+    entries: Any = await redis.xrange(USAGE_STREAM)
+    ids = [orjson.loads(fields[EVENT_FIELD])["event_id"] for _, fields in entries]
+    assert sorted(ids) == [f"req-{n}" for n in range(5)]
