@@ -82,6 +82,9 @@ class ChannelHealth:
         self.breaker(channel.id).abandon()
         return True
 
+    def is_shut_off(self, channel_id: uuid.UUID) -> bool:
+        return channel_id in self._shut_off
+
     def available_at(self, channels: Iterable[Channel], now: float) -> float | None:
         """The soonest time one of these channels takes requests again (None: never by itself)."""
         times = [

@@ -75,6 +75,9 @@ class HealthCollector(Collector):
         for channel in table.channels:
             labels = [str(channel.id), channel.name]
             states.add_metric(labels, int(health.breaker(channel.id).state(now)))
-            enabled.add_metric(labels, int(channel.enabled))
+            # Shut off in this process (its upstream refused the key) counts as
+            # disabled before the table reloads, or if the database write failed.
+            taking = channel.enabled and not health.is_shut_off(channel.id)
+            enabled.add_metric(labels, int(taking))
         yield states
         yield enabled
