@@ -43,6 +43,9 @@ class Summary:
     processes: int
     rss_idle_mb: float | None  # the largest process, before any load
     rss_peak_mb: float | None  # the largest process, at its peak under load
+    c1_cpu_ms: float  # CPU of the target's processes per request, at c=1
+    c64_cpu_ms: float  # and at c=64
+    c64_machine_busy: float  # 0..1: how much of every CPU was busy during the c=64 load
     errors: int
 
 
@@ -97,6 +100,9 @@ def summarise(
         processes=processes,
         rss_idle_mb=max(idle.values()) / MB if idle else None,
         rss_peak_mb=max(peaks) / MB if peaks else None,
+        c1_cpu_ms=_median(rounds, lambda m: m.c1_cpu.ms_per(m.c1.requests)),
+        c64_cpu_ms=_median(rounds, lambda m: m.c64_cpu.ms_per(m.c64.requests)),
+        c64_machine_busy=_median(rounds, lambda m: m.c64_cpu.machine_busy),
         errors=errors,
     )
 
@@ -161,8 +167,10 @@ def _figures_table(summaries: Sequence[Summary], direct: Summary | None) -> list
     rows = [
         "| target | procs | c=1 req/s | c=1 p50 ms | c=1 p99 ms | added p50 ms "
         "| c=64 req/s | c=64 p50 ms | c=64 p99 ms | TTFT p50 ms | TTFT p99 ms "
-        "| TTFT overhead ms | streams/s c=64 | RSS idle MB | RSS peak MB | errors |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| TTFT overhead ms | streams/s c=64 | RSS idle MB | RSS peak MB "
+        "| CPU ms/req c=1 | CPU ms/req c=64 | machine busy c=64 | errors |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:"
+        "|---:|---:|---:|---:|",
     ]
     for s in summaries:
         added = "-" if direct is None or s is direct else f"{s.c1_p50_ms - direct.c1_p50_ms:.3f}"
@@ -172,6 +180,7 @@ def _figures_table(summaries: Sequence[Summary], direct: Summary | None) -> list
             f"| {s.c1_p99_ms:.3f} | {added} | {s.c64_rps:,.0f} | {s.c64_p50_ms:.2f} "
             f"| {s.c64_p99_ms:.2f} | {s.ttft_p50_ms:.3f} | {s.ttft_p99_ms:.3f} | {ttft} "
             f"| {s.streams_per_s:,.0f} | {_mb(s.rss_idle_mb)} | {_mb(s.rss_peak_mb)} "
+            f"| {s.c1_cpu_ms:.3f} | {s.c64_cpu_ms:.3f} | {s.c64_machine_busy:.0%} "
             f"| {s.errors} |"
         )
     return rows
@@ -242,6 +251,10 @@ def render(run: Run) -> str:
         "- added p50 and TTFT overhead: the target's median minus nginx's, at concurrency 1.",
         "- RSS: VmRSS of the largest process of the target (idle: before any load; peak: "
         "sampled every 50 ms during its loads).",
+        "- CPU ms/req: user + system time of all the target's processes over a wrk load, "
+        "divided by the requests it completed. Machine busy: the share of every CPU not idle "
+        "during the c=64 load (wrk, the upstream, Redis and the target together); near 100% "
+        "the load was bound by the machine's two cores.",
         "- Channels were added "
         + (
             "with `allow_private_network: true`."
