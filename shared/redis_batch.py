@@ -207,6 +207,9 @@ class CommandBatcher:
     async def aclose(self) -> None:
         """Close the connection; what still waits on it, or is queued, fails with
         `ConnectionError` (nothing queued is left to a timer that would reconnect)."""
+        if self._connecting is not None:  # no connection may open after the close
+            self._connecting.cancel()
+            await asyncio.gather(self._connecting, return_exceptions=True)
         if self._later is not None:
             self._later.cancel()
             self._later = None
@@ -248,7 +251,7 @@ class CommandBatcher:
     async def _connect_and_flush(self) -> None:
         try:
             self._line = await self._connect()
-        except (RedisError, OSError, TimeoutError) as exc:
+        except (RedisError, OSError) as exc:  # TimeoutError is an OSError
             queue, self._queue = self._queue, []
             error = exc if isinstance(exc, RedisError) else RedisConnectionError(str(exc))
             for _, reply in queue:

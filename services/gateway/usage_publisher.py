@@ -39,14 +39,15 @@ _log = logging.getLogger("tollgate.relay")
 
 def usage_event(fields: dict[str, Any], request_cost: Decimal | None) -> dict[str, Any]:
     """Schema version 1 (docs/usage-event.md), from a result's `as_dict()`."""
-    rest = {k: v for k, v in fields.items() if k not in ("request_id", "started_at")}
-    return {
+    event = {
         "v": SCHEMA_VERSION,
         "event_id": fields["request_id"],
         "ts": fields["started_at"],
-        **rest,
+        **fields,
         "cost": None if request_cost is None else format(request_cost, "f"),
     }
+    del event["request_id"], event["started_at"]  # named event_id and ts in an event
+    return event
 
 
 class UsagePublisher:

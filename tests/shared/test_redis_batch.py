@@ -155,3 +155,30 @@ async def test_closing_fails_what_is_still_queued(redis: aioredis.Redis) -> None
         await lingering
     await asyncio.sleep(0.01)  # past the linger: nothing reconnects to send it
     assert await redis.get("batch:closed") is None
+
+
+async def test_closing_while_connecting_opens_no_connection() -> None:
+    hung_up = asyncio.Event()
+
+    async def greeting_unanswered(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        while await reader.read(1024):  # takes SELECT, never answers it
+            pass
+        hung_up.set()
+        writer.close()
+
+    server = await asyncio.start_server(greeting_unanswered, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    client = aioredis.from_url(f"redis://127.0.0.1:{port}/1", socket_timeout=30)
+    batch = CommandBatcher(client)
+    waiting = batch.execute("PING")
+    await asyncio.sleep(0.05)  # connected; the greeting waits for its reply
+    await batch.aclose()
+    with pytest.raises(RedisConnectionError, match="closed"):
+        await waiting
+    async with asyncio.timeout(5):
+        await hung_up.wait()  # the half-made connection was closed, not left open
+    server.close()
+    await server.wait_closed()
+    await client.aclose()
