@@ -40,7 +40,9 @@ def base_app(
     middlewares: tuple[Any, ...] = (),
     client_max_size: int = 1024 * 1024,
 ) -> web.Application:
-    stack: list[Any] = [metrics_middleware, request_id_middleware, error_middleware]
+    # Internal services take the gateway's request id; the public edge makes its own.
+    request_ids = request_id_middleware(trust_caller=internal)
+    stack: list[Any] = [metrics_middleware, request_ids, error_middleware]
     if internal:
         stack.append(internal_token_middleware)
     stack.extend(middlewares)

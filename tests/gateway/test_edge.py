@@ -4,20 +4,33 @@ from __future__ import annotations
 
 import uuid
 
+import aiohttp
+
 from shared.internal import CLIENT_IP_HEADER, ROLE_HEADER, USER_HEADER
 from tests.accounts import sign_up
 from tests.conftest import Stack
 
 
-async def test_request_id_is_generated_or_echoed(stack: Stack) -> None:
-    generated = await stack.gateway.get("/api/me")
-    first = generated.headers["X-Request-Id"]
-    assert len(first) >= 16
-    echoed = await stack.gateway.get("/api/me", headers={"X-Request-Id": "client-id-123"})
-    assert echoed.headers["X-Request-Id"] == "client-id-123"
-    hostile = await stack.gateway.get("/api/me", headers={"X-Request-Id": "a b\tc" + "x" * 300})
-    assert hostile.headers["X-Request-Id"] != "a b\tc" + "x" * 300
-    assert len(hostile.headers["X-Request-Id"]) <= 128
+async def test_the_edge_makes_its_own_request_id(stack: Stack) -> None:
+    # A client's id is never taken: a relayed request's id is its usage event's
+    # id, the key billing charges exactly once by.
+    seen = set()
+    for sent in (None, "client-id-123", "client-id-123", "a b\tc" + "x" * 300):
+        headers = {} if sent is None else {"X-Request-Id": sent}
+        response = await stack.gateway.get("/api/me", headers=headers)
+        made = response.headers["X-Request-Id"]
+        assert made != sent and len(made) == 32
+        seen.add(made)
+    assert len(seen) == 4
+
+
+async def test_internal_services_take_the_callers_request_id(stack: Stack) -> None:
+    async with aiohttp.ClientSession() as session:
+        url = str(stack.auth.make_url("/healthz"))
+        async with session.get(url, headers={"X-Request-Id": "gateway-id-123"}) as response:
+            assert response.headers["X-Request-Id"] == "gateway-id-123"
+        async with session.get(url, headers={"X-Request-Id": "a b\tc"}) as response:
+            assert len(response.headers["X-Request-Id"]) == 32
 
 
 async def test_forged_identity_headers_are_ignored(stack: Stack) -> None:

@@ -78,6 +78,26 @@ async def test_a_request_is_charged_exactly_once_at_the_right_price(stack: Stack
     await _clean(stack)
 
 
+async def test_a_clients_own_request_id_never_makes_two_requests_one_charge(
+    stack: Stack, db: Any
+) -> None:
+    relay = await relay_for(stack, funds=Decimal("1.00"))
+    headers = {"Authorization": f"Bearer {relay.key}", "X-Request-Id": "same-id-every-time"}
+    ids = set()
+    for _ in range(3):
+        response = await stack.gateway.post("/v1/chat/completions", json=CHAT, headers=headers)
+        assert response.status == 200
+        ids.add(response.headers["X-Request-Id"])
+    assert len(ids) == 3 and "same-id-every-time" not in ids
+    await _settled(stack, db, 3)
+    charged = await db.fetch("SELECT event_id, charged FROM billing.usage_charges")
+    assert {row["event_id"] for row in charged} == ids
+    balance = await _balance(relay)
+    assert Decimal(balance["balance"]) == Decimal("1.00") - sum(row["charged"] for row in charged)
+    assert Decimal(balance["held"]) == 0
+    await _clean(stack)
+
+
 async def test_publishing_every_event_again_changes_nothing(
     stack: Stack, db: Any, redis: Any
 ) -> None:
