@@ -53,11 +53,17 @@ def cost(
         return (per_token + searches).quantize(SCALE, rounding=ROUND_HALF_EVEN)
 
 
-def worst_case(price: Price, *, prompt_tokens: int, max_output_tokens: int | None) -> Decimal:
+def worst_case(
+    price: Price, *, prompt_tokens: int, max_output_tokens: int | None, choices: int = 1
+) -> Decimal:
     """What a hold must cover: the prompt at its dearest input rate, and the
-    most output the request may produce (its own cap, at most the model's)."""
+    most output the request may produce: its own cap per answer (at most the
+    model's; the model's when it set none), for each of the `choices` answers
+    it asked for (OpenAI's `n`, Gemini's `candidateCount`)."""
+    if choices < 1:
+        raise ValueError(f"a request asks for at least one answer: {choices}")
     cap = price.max_output_tokens
-    output = cap if max_output_tokens is None else min(max_output_tokens, cap)
+    output = (cap if max_output_tokens is None else min(max_output_tokens, cap)) * choices
     with localcontext(_CONTEXT):
         dearest_input = max(price.input, price.cache_write)
         amount = (prompt_tokens * dearest_input + output * price.output) / MILLION

@@ -1,4 +1,4 @@
-"""Token counts when the upstream reports none, and the worst case a hold covers.
+"""Token counts when the upstream reports none (and the prompt's count a hold covers).
 
 An answer is never relayed unmetered (DESIGN.md §2.4): when a provider's
 response carries no usage (a stream cut before its usage chunk, a proxy that
@@ -48,18 +48,3 @@ def estimate(api: Api, *, prompt_bytes: int, output_bytes: int) -> TokenUsage:
     if api in _INPUT_ONLY:
         return TokenUsage(input_tokens=input_tokens)
     return TokenUsage(input_tokens=input_tokens, output_tokens=output_tokens)
-
-
-def worst_case_output(max_output_tokens: int | None, model_cap: int) -> int:
-    """The most output tokens a request can be billed for, which its hold must cover.
-
-    The client's cap when it set one, never more than the model's own cap
-    (the provider stops there); the model's cap when it did not.
-    """
-    if model_cap < 1:
-        raise ValueError(f"a model's output cap must be positive: {model_cap}")
-    if max_output_tokens is None:
-        return model_cap
-    if max_output_tokens < 1:
-        raise ValueError(f"an output cap must be positive: {max_output_tokens}")
-    return min(max_output_tokens, model_cap)

@@ -181,7 +181,10 @@ async def _reserve(
         raise BadRequest(f"the model {model} has no price configured; it cannot be used")
     output_cap = 0 if api is Api.OPENAI_EMBEDDINGS else inspected.max_output_tokens
     amount = worst_case(
-        price, prompt_tokens=tokens_for(inspected.prompt_bytes), max_output_tokens=output_cap
+        price,
+        prompt_tokens=tokens_for(inspected.prompt_bytes),
+        max_output_tokens=output_cap,
+        choices=inspected.choices,
     )
     assert meter.user_id is not None
     await request.app[HOLD_GATE].reserve(meter.user_id, meter.request_id, amount)

@@ -112,6 +112,8 @@ _GEMINI_METHODS = {
 # Proto JSON accepts both spellings of a field name; the SDKs send camelCase.
 _GEMINI_CONFIG_KEYS = ("generationConfig", "generation_config")
 _GEMINI_CAP_KEYS = ("maxOutputTokens", "max_output_tokens")
+# How many answers one request asks for: each may use the whole output cap.
+_GEMINI_CHOICE_KEYS = ("candidateCount", "candidate_count")
 # Keys whose duplicates would let the gateway and the upstream read different
 # values. Not `"model"` for Gemini: its turns say `"role": "model"`.
 _READ_KEYS = {
@@ -123,6 +125,7 @@ _READ_KEYS = {
         b'"max_tokens"',
         b'"max_completion_tokens"',
         b'"max_output_tokens"',
+        b'"n"',
     ),
     Family.ANTHROPIC: (b'"model"', b'"stream"', b'"max_tokens"'),
     Family.GEMINI: (
@@ -130,6 +133,8 @@ _READ_KEYS = {
         b'"generation_config"',
         b'"maxOutputTokens"',
         b'"max_output_tokens"',
+        b'"candidateCount"',
+        b'"candidate_count"',
     ),
 }
 # `\u0041`-style escapes of letters and `_` spell a key without its plain bytes.
@@ -146,8 +151,11 @@ class Inspected:
     stream: bool
     body: bytes
     hidden_usage: bool
-    max_output_tokens: int | None
+    max_output_tokens: int | None  # per answer
     prompt_bytes: int
+    # Answers asked for (OpenAI chat `n`, Gemini `candidateCount`); each may
+    # use the whole output cap, so the hold covers all of them.
+    choices: int = 1
 
 
 # ---- reading fields ------------------------------------------------------------
@@ -238,15 +246,31 @@ def _output_cap(api: Api, fields: JsonObject) -> int | None:
 
 
 def _gemini_output_cap(fields: JsonObject) -> int | None:
+    return _gemini_config_int(fields, _GEMINI_CAP_KEYS)
+
+
+def _gemini_config_int(fields: JsonObject, keys: tuple[str, ...]) -> int | None:
+    """The first of `keys` set in the generation config (either spelling of it)."""
     for config_key in _GEMINI_CONFIG_KEYS:
         config = _object(fields, config_key)
         if config is None:
             continue
-        for cap_key in _GEMINI_CAP_KEYS:
-            cap = _positive_int(config, cap_key)
-            if cap is not None:
-                return cap
+        for key in keys:
+            value = _positive_int(config, key)
+            if value is not None:
+                return value
     return None
+
+
+def _choices(api: Api, fields: JsonObject) -> int:
+    """How many answers the request asks for; 1 where the API has no such field."""
+    if api is Api.OPENAI_CHAT:
+        choices = _positive_int(fields, "n")
+    elif api in (Api.GEMINI_GENERATE, Api.GEMINI_STREAM):
+        choices = _gemini_config_int(fields, _GEMINI_CHOICE_KEYS)
+    else:
+        return 1
+    return 1 if choices is None else choices
 
 
 # ---- per-API checks ------------------------------------------------------------
@@ -310,6 +334,7 @@ def inspect(
         model = _model_field(fields)
     stream = _stream_flag(api, fields, stream_query=stream_query)
     max_output_tokens = _output_cap(api, fields)
+    choices = _choices(api, fields)
     _check_content(api, fields)
     hidden_usage = api is Api.OPENAI_CHAT and stream and _ask_for_usage(fields)
     upstream_body = body
@@ -322,6 +347,7 @@ def inspect(
         hidden_usage=hidden_usage,
         max_output_tokens=max_output_tokens,
         prompt_bytes=len(body),
+        choices=choices,
     )
 
 

@@ -6,6 +6,8 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import pytest
+
 from services.billing.pricing import Price, cost, price_at, worst_case
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
@@ -118,3 +120,13 @@ def test_worst_case_covers_the_dearest_input_and_the_output_cap() -> None:
     assert worst_case(SONNET, prompt_tokens=1000, max_output_tokens=100) == Decimal("0.00525")
     assert worst_case(SONNET, prompt_tokens=1000, max_output_tokens=100_000) == Decimal("0.12663")
     assert worst_case(SONNET, prompt_tokens=0, max_output_tokens=0) == Decimal(0)
+
+
+def test_worst_case_covers_every_answer_asked_for() -> None:
+    # 1000 prompt tokens once at 3.75; 100 output tokens at 15 for each of 4 answers.
+    four = worst_case(SONNET, prompt_tokens=1000, max_output_tokens=100, choices=4)
+    assert four == Decimal("0.00975")
+    capped = worst_case(SONNET, prompt_tokens=0, max_output_tokens=None, choices=2)
+    assert capped == 2 * worst_case(SONNET, prompt_tokens=0, max_output_tokens=None)
+    with pytest.raises(ValueError, match="at least one answer"):
+        worst_case(SONNET, prompt_tokens=0, max_output_tokens=None, choices=0)

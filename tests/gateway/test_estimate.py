@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.gateway.estimate import BYTES_PER_TOKEN, estimate, tokens_for, worst_case_output
+from services.gateway.estimate import BYTES_PER_TOKEN, estimate, tokens_for
 from services.gateway.usage import TokenUsage
 from services.gateway.wire import Api
 
@@ -53,16 +53,3 @@ def test_embeddings_have_no_output_tokens() -> None:
 @pytest.mark.parametrize("api", [Api.ANTHROPIC_COUNT_TOKENS, Api.GEMINI_COUNT_TOKENS])
 def test_token_counting_is_free(api: Api) -> None:
     assert estimate(api, prompt_bytes=4000, output_bytes=30) == TokenUsage()
-
-
-def test_worst_case_output() -> None:
-    assert worst_case_output(None, 8192) == 8192
-    assert worst_case_output(100, 8192) == 100
-    assert worst_case_output(100_000, 8192) == 8192
-    assert worst_case_output(8192, 8192) == 8192
-
-
-@pytest.mark.parametrize(("cap", "model_cap"), [(0, 10), (-5, 10), (None, 0), (5, -1)])
-def test_worst_case_output_refuses_nonsense(cap: int | None, model_cap: int) -> None:
-    with pytest.raises(ValueError, match="must be positive"):
-        worst_case_output(cap, model_cap)

@@ -232,6 +232,39 @@ def test_only_chat_streams_get_include_usage() -> None:
         assert inspected.body is body and not inspected.hidden_usage
 
 
+# ---- answers asked for -----------------------------------------------------------
+
+
+def test_choices_are_read_where_an_api_has_them() -> None:
+    assert inspect(Api.OPENAI_CHAT, dumps(CHAT)).choices == 1
+    assert inspect(Api.OPENAI_CHAT, dumps({**CHAT, "n": 4})).choices == 4
+    assert inspect(Api.OPENAI_CHAT, dumps({**CHAT, "n": None})).choices == 1
+    config = {"candidateCount": 3, "maxOutputTokens": 20}
+    gemini = inspect(
+        Api.GEMINI_GENERATE, dumps({**GEMINI, "generationConfig": config}), path_model="gemini-x"
+    )
+    assert (gemini.choices, gemini.max_output_tokens) == (3, 20)
+    snake = dumps({**GEMINI, "generation_config": {"candidate_count": 2}})
+    assert inspect(Api.GEMINI_STREAM, snake, path_model="gemini-x").choices == 2
+    # `n` means nothing to the other APIs: their upstreams give one answer.
+    assert inspect(Api.OPENAI_RESPONSES, dumps({**RESPONSES, "n": 5})).choices == 1
+
+
+@pytest.mark.parametrize("value", [0, -1, 1.5, "2", True])
+def test_a_choice_count_that_is_not_a_positive_integer_is_refused(value: Any) -> None:
+    assert (
+        "n: must be a positive integer" in bad(Api.OPENAI_CHAT, dumps({**CHAT, "n": value})).message
+    )
+
+
+def test_a_duplicated_choice_count_is_resolved_before_it_goes_upstream() -> None:
+    # The gateway holds for the count it read; the upstream must read the same one.
+    body = b'{"model": "gpt-4o-mini", "n": 1, "n": 8, "messages": []}'
+    inspected = inspect(Api.OPENAI_CHAT, body)
+    assert inspected.choices == 8
+    assert orjson.loads(inspected.body)["n"] == 8 and inspected.body.count(b'"n"') == 1
+
+
 # ---- ambiguous bodies ----------------------------------------------------------
 
 

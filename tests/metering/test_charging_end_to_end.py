@@ -157,6 +157,19 @@ async def test_a_refused_request_is_402_in_the_clients_format(stack: Stack) -> N
     assert body["type"] == "error" and "insufficient balance" in body["error"]["message"]
 
 
+async def test_the_hold_covers_every_answer_a_request_asks_for(stack: Stack) -> None:
+    # gpt-4o-mini: 1,000 output tokens at 0.60 per million is 0.0006 USD an answer.
+    relay = await relay_for(stack, funds=Decimal("0.001"))
+    headers = {"Authorization": f"Bearer {relay.key}"}
+    one = {**CHAT, "max_tokens": 1000}
+    response = await stack.gateway.post("/v1/chat/completions", json=one, headers=headers)
+    assert response.status == 200
+    four = {**one, "n": 4}
+    response = await stack.gateway.post("/v1/chat/completions", json=four, headers=headers)
+    assert response.status == 402
+    assert "insufficient balance" in (await response.json())["error"]["message"]
+
+
 async def test_a_model_without_a_price_is_refused(stack: Stack, db: Any) -> None:
     relay = await relay_for(stack)
     await db.execute("TRUNCATE billing.prices")
