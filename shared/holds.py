@@ -36,7 +36,9 @@ from redis.asyncio.client import Pipeline
 from shared.redis_conn import Redis
 
 NANO = Decimal("0.000000001")
-HOLD_TTL_MS = 15 * 60 * 1000  # longer than any request plus billing's lag
+# Long enough for billing's lag; a running request renews its hold
+# (services/gateway/hold_keeper.py), however long it runs.
+HOLD_TTL_MS = 15 * 60 * 1000
 
 _PURGE = """
 local expired = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', ARGV[1], 'LIMIT', 0, 200)
@@ -137,8 +139,9 @@ def keys(user_id: uuid.UUID) -> tuple[str, str, str]:
 class Holds:
     """The hold scripts, registered once per Redis client."""
 
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, ttl_ms: int = HOLD_TTL_MS) -> None:
         self.redis = redis
+        self.ttl_ms = ttl_ms
         self._place = redis.register_script(_PLACE)
         self._shrink = redis.register_script(_SHRINK)
         self._snapshot = redis.register_script(_SNAPSHOT)
@@ -147,7 +150,7 @@ class Holds:
     async def place(self, user_id: uuid.UUID, hold_id: str, amount: Decimal, now_ms: int) -> Placed:
         result = await self._place(
             keys=keys(user_id),
-            args=[now_ms, hold_id, to_nano_up(amount), now_ms + HOLD_TTL_MS],
+            args=[now_ms, hold_id, to_nano_up(amount), now_ms + self.ttl_ms],
         )
         return Placed(int(result))
 
@@ -158,8 +161,13 @@ class Holds:
 
         A Redis that lost its scripts answers NOSCRIPT; call `place` then, which loads it.
         """
-        args = (now_ms, hold_id, to_nano_up(amount), now_ms + HOLD_TTL_MS)
+        args = (now_ms, hold_id, to_nano_up(amount), now_ms + self.ttl_ms)
         return ("EVALSHA", self._place.sha, 3, *keys(user_id), *args)
+
+    def renew_command(self, user_id: uuid.UUID, hold_id: str, expires_ms: int) -> tuple[Any, ...]:
+        """Push an open hold's expiry to `expires_ms`: never earlier, and a hold
+        that is gone (settled, dropped, purged) stays gone."""
+        return ("ZADD", keys(user_id)[2], "XX", "GT", expires_ms, hold_id)
 
     def shrink_command(self, user_id: uuid.UUID, hold_id: str, keep: Decimal) -> tuple[Any, ...]:
         """`shrink` as one raw command (by digest); on NOSCRIPT, call `shrink`."""

@@ -29,6 +29,7 @@ from services.gateway.channel_switch import ChannelSwitch
 from services.gateway.channels import Channel, Timeouts
 from services.gateway.failover import Router, RoutingPolicy, Sessions
 from services.gateway.hold_gate import HoldGate
+from services.gateway.hold_keeper import HoldKeeper
 from services.gateway.key_cache import KeyCache
 from services.gateway.keys import (
     CHANNEL_CACHE,
@@ -148,24 +149,32 @@ def _default_timeouts(settings: Settings) -> Timeouts:
 
 
 async def _metering(app: web.Application) -> AsyncIterator[None]:
-    """Prices, holds, and the usage publisher with its spool replayer."""
+    """Prices, holds (renewed while their requests run), and the usage publisher
+    with its spool replayer."""
     settings = app[SETTINGS]
     await app[PRICES].reload()
     holds = Holds(app[REDIS])
     batch = CommandBatcher(app[REDIS])
+    keeper = HoldKeeper(holds, batch)
     app[HOLD_GATE] = HoldGate(
-        holds, batch, app[INTERNAL_SESSION], settings.billing_url, settings.common.internal_token
+        holds,
+        batch,
+        keeper,
+        app[INTERNAL_SESSION],
+        settings.billing_url,
+        settings.common.internal_token,
     )
     spool = Spool(settings.spool_dir, f"gateway-{socket.gethostname()}-{os.getpid()}")
     spool.open()
     publisher = UsagePublisher(app[REDIS], holds, spool, app[PRICES], app[RELAY_METRICS], batch)
     app[USAGE_SINK] = publisher
     stop = asyncio.Event()
-    task = tasks.spawn(publisher.replay(stop), name="spool-replay")
+    replay = tasks.spawn(publisher.replay(stop), name="spool-replay")
+    renew = tasks.spawn(keeper.run(stop), name="hold-renewal")
     yield
     await publisher.drain()  # the server has stopped: no handler hands over more
     stop.set()
-    await task
+    await asyncio.gather(replay, renew)
     await batch.aclose()
 
 

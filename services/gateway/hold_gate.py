@@ -6,7 +6,8 @@ one pipeline with the other requests' commands of the same loop turn:
 has no balance snapshot for the user (a first request, or Redis lost its
 data), the balance is fetched from billing once, installed (never over a
 newer one), and the hold tried again. When Redis does not answer, the request
-is refused with 503: nothing is relayed unmetered.
+is refused with 503: nothing is relayed unmetered. A placed hold is renewed
+while its request runs (`hold_keeper`), until the relay says it `ended`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from decimal import Decimal
 import aiohttp
 from redis.exceptions import NoScriptError, RedisError
 
+from services.gateway.hold_keeper import HoldKeeper
 from shared.errors import PaymentRequired, ServiceUnavailable
 from shared.holds import Holds, Placed, Snapshot
 from shared.internal import TOKEN_HEADER
@@ -29,12 +31,14 @@ class HoldGate:
         self,
         holds: Holds,
         batch: CommandBatcher,
+        keeper: HoldKeeper,
         session: aiohttp.ClientSession,
         billing_url: str,
         token: str,
     ) -> None:
         self._holds = holds
         self._batch = batch
+        self._keeper = keeper
         self._session = session
         self._billing_url = billing_url
         self._token = token
@@ -51,6 +55,11 @@ class HoldGate:
             raise PaymentRequired(
                 f"insufficient balance: this request may cost up to {amount.normalize():f} USD"
             )
+        self._keeper.opened(user_id, hold_id, _now_ms())
+
+    def ended(self, hold_id: str) -> None:
+        """The request is over: its hold is no longer renewed (billing settles it)."""
+        self._keeper.closed(hold_id)
 
     async def _place(self, user_id: uuid.UUID, hold_id: str, amount: Decimal) -> Placed:
         """Batched with other requests' Redis commands of this loop turn."""

@@ -84,6 +84,7 @@ async def handle(request: web.Request, api: Api) -> web.StreamResponse:
     finally:
         if meter.hold_id is not None:
             request.app[RELAY_METRICS].holds_open.dec()
+            request.app[HOLD_GATE].ended(meter.hold_id)
         request.app[USAGE_SINK].record_soon(meter.finish(time.perf_counter()))
 
 
