@@ -63,11 +63,19 @@ class HoldKeeper:
             self._batch.execute(*self._holds.renew_command(user_id, hold_id, expires_ms))
             for hold_id, user_id in due
         ]
-        await asyncio.gather(*replies)
-        for hold_id, user_id in due:
-            if hold_id in self._open:  # still running
-                self._open[hold_id] = (user_id, now_ms)
-        return len(due)
+        results = await asyncio.gather(*replies, return_exceptions=True)
+        failure: BaseException | None = None
+        renewed = 0
+        for (hold_id, user_id), result in zip(due, results, strict=True):
+            if isinstance(result, BaseException):
+                failure = result
+            else:
+                renewed += 1
+                if hold_id in self._open:  # still running
+                    self._open[hold_id] = (user_id, now_ms)
+        if failure is not None:
+            raise failure  # the ones not renewed are due again on the next tick
+        return renewed
 
     async def run(self, stop: asyncio.Event) -> None:
         """Until `stop`: renew what is due, a few times per renewal interval."""

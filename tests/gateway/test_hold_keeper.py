@@ -10,7 +10,9 @@ import time
 import uuid
 from decimal import Decimal
 
+import pytest
 import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from services.gateway.hold_keeper import HoldKeeper
 from shared import tasks
@@ -92,3 +94,19 @@ async def test_only_holds_due_are_renewed_and_never_to_an_earlier_expiry(
         assert await redis.zscore(keys(user)[2], "old") == now + TTL_MS
     finally:
         await batch.aclose()
+
+
+async def test_a_renewal_redis_did_not_answer_is_due_again() -> None:
+    down = aioredis.from_url("redis://127.0.0.1:9/0", socket_connect_timeout=0.2)
+    holds = Holds(down, ttl_ms=TTL_MS)
+    batch = CommandBatcher(down)
+    keeper = HoldKeeper(holds, batch)
+    keeper.opened(uuid.uuid4(), "a", _now_ms() - TTL_MS)
+    keeper.opened(uuid.uuid4(), "b", _now_ms() - TTL_MS)
+    try:
+        for _ in range(2):  # not marked renewed: tried again on the next tick
+            with pytest.raises(RedisConnectionError):
+                await keeper.renew_due()
+    finally:
+        await batch.aclose()
+        await down.aclose()
