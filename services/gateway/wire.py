@@ -240,13 +240,9 @@ def _require_input(fields: JsonObject, *, optional_with: str | None = None) -> N
 
 def _output_cap(api: Api, fields: JsonObject) -> int | None:
     if api.family is Family.GEMINI:
-        return _gemini_output_cap(fields)
+        return _gemini_config_int(fields, _GEMINI_CAP_KEYS)
     caps = [_positive_int(fields, key) for key in _OUTPUT_CAP_FIELDS.get(api, ())]
     return next((cap for cap in caps if cap is not None), None)
-
-
-def _gemini_output_cap(fields: JsonObject) -> int | None:
-    return _gemini_config_int(fields, _GEMINI_CAP_KEYS)
 
 
 def _gemini_config_int(fields: JsonObject, keys: tuple[str, ...]) -> int | None:
