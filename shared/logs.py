@@ -12,6 +12,7 @@ import contextvars
 import logging
 import sys
 import time
+from itertools import islice
 from typing import Any
 
 import orjson
@@ -22,18 +23,26 @@ request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "request_id", default=None
 )
 
-_RESERVED = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message"}
+_STANDARD = logging.LogRecord("", 0, "", 0, "", (), None).__dict__
+_RESERVED = frozenset(_STANDARD) | {"message", "asctime"}
+# A record's own attributes come first in its __dict__, the `extra` ones after them.
+_OWN_ATTRIBUTES = len(_STANDARD)
 
 
 class JsonFormatter(logging.Formatter):
     def __init__(self, service: str) -> None:
         super().__init__()
         self._service = service
+        self._second = -1
+        self._stamp = ""  # the timestamp of `_second`, to the second
 
     def format(self, record: logging.LogRecord) -> str:
+        second = int(record.created)
+        if second != self._second:
+            self._second = second
+            self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
         line: dict[str, Any] = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
+            "ts": f"{self._stamp}.{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),
             "service": self._service,
             "logger": record.name,
@@ -42,7 +51,7 @@ class JsonFormatter(logging.Formatter):
         request_id = request_id_var.get()
         if request_id is not None:
             line["request_id"] = request_id
-        for key, value in record.__dict__.items():
+        for key, value in islice(record.__dict__.items(), _OWN_ATTRIBUTES, None):
             if key not in _RESERVED and not key.startswith("_"):
                 line[key] = value
         if record.exc_info:

@@ -7,7 +7,7 @@ turn, which writes every queued command to the connection in one write (no
 MULTI: each command, script calls included, stays atomic on its own, and no
 command waits for another's result). Replies come back in the order the
 commands were written, so each is handed to its caller as it is parsed
-(hiredis), or the caller's own error. No task, pool or timeout object per
+(hiredis, which also packs them), or the caller's own error. No task, pool or timeout object per
 command or per batch: this is the hot path of every relayed request, and
 redis-py's pipeline costs more than the round trip it saves here.
 
@@ -52,26 +52,12 @@ _INCOMPLETE = object()
 
 
 def pack(command: tuple[Any, ...]) -> bytes:
-    """One command in RESP: bytes as they are, str as UTF-8, numbers as text."""
-    parts = [b"*%d\r\n" % len(command)]
-    for argument in command:
-        kind = type(argument)  # exact types first: this runs for every argument of every request
-        if kind is str:
-            value = argument.encode()
-        elif kind is bytes:
-            value = argument
-        elif kind is int:
-            value = b"%d" % argument
-        elif isinstance(argument, bytes | bytearray | memoryview):
-            value = bytes(argument)
-        elif isinstance(argument, str):
-            value = str(argument).encode()
-        elif isinstance(argument, int | float) and not isinstance(argument, bool):
-            value = repr(argument).encode()
-        else:
-            raise TypeError(f"a Redis argument must be bytes, str, int or float: {argument!r}")
-        parts.append(b"$%d\r\n%s\r\n" % (len(value), value))
-    return b"".join(parts)
+    """One command in RESP: bytes as they are, str as UTF-8, int and float as text.
+
+    hiredis packs it in C (a third of the time of packing it in Python, paid for
+    every command of every request); anything else is refused with `TypeError`.
+    """
+    return cast(bytes, hiredis.pack_command(command))
 
 
 def _reply_error(error: ResponseError) -> ResponseError:
@@ -241,7 +227,9 @@ class CommandBatcher:
             try:
                 parts.append(pack(command))
             except TypeError as exc:
-                reply.set_exception(RedisError(str(exc)))
+                reply.set_exception(
+                    RedisError(f"a Redis argument must be bytes, str, int or float: {exc}")
+                )
                 continue
             replies.append(reply)
         if replies:

@@ -12,8 +12,10 @@ publishes spooled events in order once Redis is back.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import uuid
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -50,6 +52,13 @@ def usage_event(fields: dict[str, Any], request_cost: Decimal | None) -> dict[st
     return event
 
 
+def _failure(reply: asyncio.Future[Any]) -> BaseException | None:
+    """Why a command failed; a cancelled one may or may not have run: not a success."""
+    if reply.cancelled():
+        return asyncio.CancelledError("the command was cancelled")
+    return reply.exception()
+
+
 class UsagePublisher:
     def __init__(
         self,
@@ -66,27 +75,19 @@ class UsagePublisher:
         self._spool = spool
         self._prices = prices
         self._metrics = metrics
-        self._in_flight: set[asyncio.Task[None]] = set()
+        # Replies not yet in (and their follow-ups): `drain` waits for them.
+        self._in_flight: set[asyncio.Future[Any]] = set()
 
     def record_soon(self, result: UsageResult) -> None:
-        """`record` in a task of its own, so the request's handler returns at once.
+        """Count, log and queue the event and the hold's shrink; return at once.
 
         aiohttp reads a connection's next request only when the handler of the
         last one has returned: awaiting the publish there made every
         keep-alive client wait for the event's round trip (an fsync) before
-        its next request was even read. The event is published exactly as
-        `record` does; `drain` waits for the ones in flight at shutdown.
+        its next request was even read. The replies are handled by callbacks
+        (an event Redis did not take goes to the spool), not by a task per
+        request; `drain` waits for the ones in flight at shutdown.
         """
-        task = tasks.spawn(self.record(result), name="usage-record")
-        self._in_flight.add(task)
-        task.add_done_callback(self._in_flight.discard)
-
-    async def drain(self) -> None:
-        """Wait until every event handed to `record_soon` is published or spooled."""
-        while self._in_flight:
-            await asyncio.gather(*self._in_flight, return_exceptions=True)
-
-    async def record(self, result: UsageResult) -> None:
         self._metrics.observe(result)
         fields = result.as_dict()
         _log.info("relayed", extra={"usage": fields})
@@ -102,39 +103,61 @@ class UsagePublisher:
         # Queued together, so they go in the same pipeline (with other requests').
         # linger: the answer is out; they may wait for the next hold's write (one fsync for both)
         published = self._batch.execute("XADD", USAGE_STREAM, "*", EVENT_FIELD, data, linger=True)
-        shrunk = None
+        self._follow(published, functools.partial(self._published, data, result.request_id))
         if result.hold_id is not None:
             shrunk = self._batch.execute(
                 *self._holds.shrink_command(result.user_id, result.hold_id, keep), linger=True
             )
-        try:
-            await published
-        except (RedisError, OSError):
-            _log.warning(
-                "usage stream unreachable; event spooled", extra={"event_id": result.request_id}
+            self._follow(
+                shrunk, functools.partial(self._shrunk, result.user_id, result.hold_id, keep)
             )
-            self._spool.append(data)
-            self._metrics.spool_depth.set(self._spool.pending)
-        if shrunk is not None and result.hold_id is not None:
-            try:
-                await shrunk
-            except (RedisError, OSError) as failure:
-                await self._shrink_again(result.user_id, result.hold_id, keep, failure)
 
-    async def _shrink_again(
-        self, user_id: uuid.UUID, hold_id: str, keep: Decimal, failure: BaseException
+    async def drain(self) -> None:
+        """Wait until every event handed to `record_soon` is published or spooled."""
+        while self._in_flight:
+            await asyncio.wait(list(self._in_flight))
+            await asyncio.sleep(0)  # their callbacks run, and take them out of the set
+
+    def _follow(
+        self, reply: asyncio.Future[Any], then: Callable[[asyncio.Future[Any]], None]
+    ) -> None:
+        self._in_flight.add(reply)
+        reply.add_done_callback(then)
+        reply.add_done_callback(self._in_flight.discard)
+
+    def _published(self, data: bytes, event_id: str, reply: asyncio.Future[Any]) -> None:
+        failure = _failure(reply)
+        if failure is None:
+            return
+        _log.warning(
+            "usage stream unreachable; event spooled",
+            extra={"event_id": event_id, "reason": str(failure)},
+        )
+        self._spool.append(data)
+        self._metrics.spool_depth.set(self._spool.pending)
+
+    def _shrunk(
+        self, user_id: uuid.UUID, hold_id: str, keep: Decimal, reply: asyncio.Future[Any]
     ) -> None:
         """The hold did not shrink: if Redis lost the script, load it and try again.
 
         Anything else is left to billing, which settles the hold (or it expires).
         """
+        failure = _failure(reply)
+        if failure is None:
+            return
         if isinstance(failure, NoScriptError):
-            try:
-                await self._holds.shrink(user_id, hold_id, keep)
-                return
-            except (RedisError, OSError) as exc:
-                failure = exc
+            again = tasks.spawn(self._shrink_again(user_id, hold_id, keep), name="hold-shrink")
+            self._in_flight.add(again)
+            again.add_done_callback(self._in_flight.discard)
+            return
         _log.warning("hold not shrunk", extra={"hold_id": hold_id, "reason": str(failure)})
+
+    async def _shrink_again(self, user_id: uuid.UUID, hold_id: str, keep: Decimal) -> None:
+        try:
+            await self._holds.shrink(user_id, hold_id, keep)
+        except (RedisError, OSError) as failure:
+            _log.warning("hold not shrunk", extra={"hold_id": hold_id, "reason": str(failure)})
 
     def _cost(self, result: UsageResult) -> Decimal | None:
         if result.requested_model is None:

@@ -84,13 +84,15 @@ async def test_events_wait_in_the_spool_and_are_published_in_order(
         metrics = RelayMetrics(CollectorRegistry())
         offline = UsagePublisher(down, Holds(down), spool, prices, metrics, CommandBatcher(down))
         for number in range(3):
-            await offline.record(_result(number))
+            offline.record_soon(_result(number))
+        await offline.drain()
         assert spool.pending == 3
         assert await redis.xlen(USAGE_STREAM) == 0
         batch = CommandBatcher(redis)
         online = UsagePublisher(redis, Holds(redis), spool, prices, metrics, batch)
         # While events wait in the spool, new ones queue behind them.
-        await online.record(_result(3))
+        online.record_soon(_result(3))
+        await online.drain()
         assert spool.pending == 4
         stop = asyncio.Event()
         replay = asyncio.ensure_future(online.replay(stop, interval=0.05))
@@ -122,7 +124,8 @@ async def test_a_redis_that_lost_its_scripts_still_shrinks_the_hold_once(
     assert await held_amount(redis, result.user_id) == Decimal("0.5")
     await redis.script_flush()
     async with _publisher(tmp_path, redis, holds) as (publisher, spool):
-        await publisher.record(result)
+        publisher.record_soon(result)
+        await publisher.drain()
     assert await redis.xlen(USAGE_STREAM) == 1 and spool.pending == 0
     assert await held_amount(redis, result.user_id) == 0, "shrunk to the cost: unpriced, 0"
 
