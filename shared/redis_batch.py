@@ -7,9 +7,10 @@ turn, which writes every queued command to the connection in one write (no
 MULTI: each command, script calls included, stays atomic on its own, and no
 command waits for another's result). Replies come back in the order the
 commands were written, so each is handed to its caller as it is parsed
-(hiredis, which also packs them), or the caller's own error. No task, pool or timeout object per
-command or per batch: this is the hot path of every relayed request, and
-redis-py's pipeline costs more than the round trip it saves here.
+(hiredis, which also packs them), or the caller's own error. No task, pool
+or timeout object per command or per batch: this is the hot path of every
+relayed request, and redis-py's pipeline costs more than the round trip it
+saves here.
 
 The connection is made on first use (AUTH and SELECT from the client's own
 settings; TCP, TLS or a Unix socket) and again after it is lost. When it is

@@ -16,7 +16,6 @@ import sys
 import uuid
 from typing import Any
 
-import aiohttp
 import asyncpg
 import orjson
 from cryptography.fernet import Fernet, MultiFernet
@@ -33,6 +32,7 @@ from services.gateway.channel_fields import channel_problems
 from services.gateway.channel_fields import read_fields as read_channel_fields
 from services.gateway.channel_store import ChannelStore
 from services.gateway.settings import Settings as GatewaySettings
+from services.gateway.upstream_http import UpstreamClient
 from services.gateway.wire import Family
 from shared import db, invalidation, redis_conn
 from shared.errors import ApiError, Conflict, ServiceUnavailable, Unprocessable
@@ -176,13 +176,16 @@ async def _add_channel(settings: GatewaySettings, arguments: argparse.Namespace)
     except Unprocessable as exc:
         print("add-channel refused:\n  " + "\n  ".join(exc.details or []), file=sys.stderr)
         return 2
-    async with aiohttp.ClientSession() as session:
+    client = UpstreamClient(guarded=False)  # the guard is base_url_problems' own check
+    try:
         problems = channel_problems(fields) + await base_url_problems(
-            session,
+            client,
             fields["base_url"],
             Family(fields["kind"]),
             allow_private_network=bool(fields.get("allow_private_network")),
         )
+    finally:
+        await client.close()
     if problems:
         print("add-channel refused:\n  " + "\n  ".join(problems), file=sys.stderr)
         return 2

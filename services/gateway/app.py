@@ -16,7 +16,6 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 from aiohttp import web
-from aiohttp.abc import AbstractResolver
 from cryptography.fernet import Fernet, MultiFernet
 
 from services.gateway.alias_store import AliasStore
@@ -27,7 +26,7 @@ from services.gateway.channel_metrics import ChannelMetrics, HealthCollector
 from services.gateway.channel_store import ChannelStore
 from services.gateway.channel_switch import ChannelSwitch
 from services.gateway.channels import Channel, Timeouts
-from services.gateway.failover import Router, RoutingPolicy, Sessions
+from services.gateway.failover import Router, RoutingPolicy, Upstreams
 from services.gateway.hold_gate import HoldGate
 from services.gateway.hold_keeper import HoldKeeper
 from services.gateway.key_cache import KeyCache
@@ -53,7 +52,7 @@ from services.gateway.routes import setup_routes
 from services.gateway.settings import Settings
 from services.gateway.spool import Spool
 from services.gateway.tokens import Jwks
-from services.gateway.upstream_guard import GuardedResolver
+from services.gateway.upstream_http import UpstreamClient
 from services.gateway.usage_publisher import UsagePublisher
 from shared import invalidation, tasks
 from shared.holds import Holds
@@ -76,32 +75,24 @@ def create_app(settings: Settings) -> web.Application:
     return app
 
 
-def _upstream_session(resolver: AbstractResolver | None) -> aiohttp.ClientSession:
-    connector = aiohttp.TCPConnector(
-        limit=0, ttl_dns_cache=300, enable_cleanup_closed=True, resolver=resolver
-    )
-    return aiohttp.ClientSession(
-        connector=connector, auto_decompress=False, skip_auto_headers=("User-Agent",)
-    )
-
-
 async def _clients(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     token = settings.common.internal_token
     internal = aiohttp.TCPConnector(limit=200, ttl_dns_cache=300)
-    async with (
-        aiohttp.ClientSession(connector=internal, auto_decompress=False) as internal_session,
-        _upstream_session(GuardedResolver()) as guarded,
-        _upstream_session(None) as open_session,
-    ):
+    upstreams = Upstreams(guarded=UpstreamClient(guarded=True), open=UpstreamClient(guarded=False))
+    async with aiohttp.ClientSession(connector=internal, auto_decompress=False) as internal_session:
         app[INTERNAL_SESSION] = internal_session
-        app[UPSTREAMS] = Sessions(guarded=guarded, open=open_session)
+        app[UPSTREAMS] = upstreams
         app[JWKS] = Jwks(internal_session, settings.auth_url, token, settings.jwt_issuer)
         app[KEY_CACHE] = KeyCache(
             internal_session, settings.auth_url, token, settings.key_cache_seconds
         )
         app[PRICES] = PriceCache(internal_session, settings.billing_url, token)
-        yield
+        try:
+            yield
+        finally:
+            await upstreams.guarded.close()
+            await upstreams.open.close()
 
 
 async def _channels(app: web.Application) -> AsyncIterator[None]:
@@ -118,16 +109,16 @@ async def _channels(app: web.Application) -> AsyncIterator[None]:
     cache = app[CHANNEL_CACHE] = ChannelCache(store, AliasStore(app[DB]), health)
     await cache.reload()
     app[METRICS].registry.register(HealthCollector(lambda: (cache.table, health)))
-    sessions, timeouts = app[UPSTREAMS], _default_timeouts(settings)
+    upstreams, timeouts = app[UPSTREAMS], _default_timeouts(settings)
 
     async def prober(channel: Channel, model: str) -> ProbeResult:
-        return await probe(sessions.for_channel(channel), channel, model, timeouts)
+        return await probe(upstreams.for_channel(channel), channel, model, timeouts)
 
     switch = app[CHANNEL_SWITCH] = ChannelSwitch(
         store, cache, app[REDIS], prober, probe_seconds=settings.probe_seconds
     )
     app[ROUTER] = Router(
-        sessions,
+        upstreams,
         health,
         ChannelMetrics(app[METRICS].registry),
         RoutingPolicy(max_attempts=settings.max_attempts, timeouts=timeouts),

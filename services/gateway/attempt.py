@@ -10,7 +10,8 @@ An attempt ends in one of two ways, both before any byte reaches the client:
   (the upstream refused the request itself, a 4xx other than 401, 403, 429)
   may be retried on another channel.
 
-aiohttp's exceptions are mapped to failures here and nowhere else.
+The upstream client's exceptions (`upstream_http`) are mapped to failures
+here and nowhere else.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
 
-import aiohttp
 import orjson
 from multidict import CIMultiDictProxy
 
@@ -34,6 +34,7 @@ from services.gateway.client_errors import safe_message
 from services.gateway.headers import upstream_request_headers
 from services.gateway.relay_stream import MAX_WHOLE_BODY, UpstreamBroke, next_chunk
 from services.gateway.upstream_guard import AddressRefused, literal_refusal
+from services.gateway.upstream_http import ConnectFailed, UpstreamClient, UpstreamResponse
 from services.gateway.wire import Api, Inspected
 
 
@@ -77,7 +78,7 @@ class UpstreamFailure(Exception):
 
 @dataclass(slots=True)
 class StreamAnswer:
-    response: aiohttp.ClientResponse
+    response: UpstreamResponse
     first_chunk: bytes
     first_byte_at: float
 
@@ -99,7 +100,7 @@ def _literal_refusal(base_url: str) -> str | None:
 
 
 async def attempt(
-    session: aiohttp.ClientSession,
+    client: UpstreamClient,
     channel: Channel,
     api: Api,
     inspected: Inspected,
@@ -117,23 +118,23 @@ async def attempt(
             "upstream_address_refused",
         )
     upstream_model = channel.upstream_model(model)
-    response: aiohttp.ClientResponse | None = None
+    response: UpstreamResponse | None = None
     streaming = False
     try:
         async with asyncio.timeout(timeouts.first_byte):
-            response = await session.post(
+            response = await client.request(
+                "POST",
                 channel.base_url + wire.upstream_path(api, upstream_model, path),
-                params=wire.upstream_query(api),
-                data=wire.with_model(
+                query=wire.upstream_query(api),
+                body=wire.with_model(
                     api, inspected.body, upstream_model, requested_model=inspected.model
                 ),
                 headers=upstream_request_headers(client_headers, api.family, channel.api_key),
-                allow_redirects=False,
-                timeout=aiohttp.ClientTimeout(total=None, sock_connect=timeouts.connect),
+                connect_timeout=timeouts.connect,
             )
             if response.status >= 300:
                 raise await _failure(response)
-            first = await response.content.readany()
+            first = await response.readany()
         first_byte_at = time.perf_counter()
         if inspected.stream and response.content_type == "text/event-stream":
             streaming = True  # the caller relays the rest and closes it
@@ -148,14 +149,14 @@ async def attempt(
         kind = FailureKind.TIMEOUT if broke.code == "upstream_timeout" else FailureKind.BROKEN
         status = 504 if kind is FailureKind.TIMEOUT else 502
         raise UpstreamFailure(kind, status, "the upstream answer broke off", broke.code) from None
-    except (aiohttp.ClientError, OSError) as exc:
+    except OSError as exc:
         raise _connection_failure(exc) from None
     finally:
         if response is not None and not streaming:
             response.release()
 
 
-async def _read_whole(response: aiohttp.ClientResponse, first: bytes, idle: float) -> bytes:
+async def _read_whole(response: UpstreamResponse, first: bytes, idle: float) -> bytes:
     body = bytearray(first)
     while chunk := await next_chunk(response, idle):
         body += chunk
@@ -166,14 +167,14 @@ async def _read_whole(response: aiohttp.ClientResponse, first: bytes, idle: floa
 
 def _connection_failure(exc: BaseException) -> UpstreamFailure:
     """No connection could be made (connect error), or it broke before the answer began."""
-    if isinstance(exc.__cause__, AddressRefused) or isinstance(exc, AddressRefused):
+    if isinstance(exc, AddressRefused):
         return UpstreamFailure(
             FailureKind.ADDRESS_REFUSED,
             502,
             "the channel's upstream address is not allowed",
             "upstream_address_refused",
         )
-    if isinstance(exc, aiohttp.ClientConnectorError | ConnectionRefusedError):
+    if isinstance(exc, ConnectFailed):
         return UpstreamFailure(
             FailureKind.CONNECT, 502, "the upstream could not be reached", "upstream_unreachable"
         )
@@ -182,12 +183,12 @@ def _connection_failure(exc: BaseException) -> UpstreamFailure:
     )
 
 
-async def _failure(upstream: aiohttp.ClientResponse) -> UpstreamFailure:
+async def _failure(upstream: UpstreamResponse) -> UpstreamFailure:
     """An upstream error answer, as the client may see it: no keys, no addresses."""
     try:
         async with asyncio.timeout(10):
-            raw = await upstream.content.read(64 * 1024)
-    except (TimeoutError, aiohttp.ClientError, OSError):
+            raw = await upstream.read(64 * 1024)
+    except (TimeoutError, OSError):
         raw = b""
     status = upstream.status
     message, code = _upstream_message(raw)

@@ -18,10 +18,10 @@ from __future__ import annotations
 import asyncio
 import socket
 
-import aiohttp
 from yarl import URL
 
 from services.gateway.upstream_guard import AddressRefused, GuardedResolver, literal_refusal
+from services.gateway.upstream_http import UpstreamClient
 from services.gateway.wire import Family
 
 CHECK_SECONDS = 5.0
@@ -47,14 +47,13 @@ async def address_problem(base_url: str) -> str | None:
     return None
 
 
-async def redirect_problem(
-    session: aiohttp.ClientSession, base_url: str, kind: Family
-) -> str | None:
+async def redirect_problem(client: UpstreamClient, base_url: str, kind: Family) -> str | None:
     """A message when the URL answers with a redirect; None otherwise (also when unreachable)."""
     url = base_url + _MODELS_PATH.get(kind, _GEMINI_MODELS_PATH)
     try:
         async with asyncio.timeout(CHECK_SECONDS):
-            async with session.get(url, allow_redirects=False) as response:
+            response = await client.request("GET", url, headers={}, connect_timeout=None)
+            async with response:
                 if 300 <= response.status < 400:
                     location = response.headers.get("Location", "nowhere named")
                     return (
@@ -62,17 +61,17 @@ async def redirect_problem(
                         f"{location}; the gateway never follows redirects, configure "
                         "the address that answers directly"
                     )
-    except (TimeoutError, aiohttp.ClientError, OSError):
+    except (OSError, ValueError):  # TimeoutError included
         return None
     return None
 
 
 async def base_url_problems(
-    session: aiohttp.ClientSession, base_url: str, kind: Family, *, allow_private_network: bool
+    client: UpstreamClient, base_url: str, kind: Family, *, allow_private_network: bool
 ) -> list[str]:
     if not allow_private_network:
         problem = await address_problem(base_url)
         if problem is not None:
             return [problem]
-    problem = await redirect_problem(session, base_url, kind)
+    problem = await redirect_problem(client, base_url, kind)
     return [] if problem is None else [problem]

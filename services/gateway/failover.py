@@ -26,12 +26,11 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-import aiohttp
-
 from services.gateway.attempt import Answer, FailureKind, UpstreamFailure, attempt
 from services.gateway.channel_health import ChannelHealth
 from services.gateway.channel_metrics import ChannelMetrics
 from services.gateway.channels import Channel, Timeouts, choose
+from services.gateway.upstream_http import UpstreamClient
 from services.gateway.usage_result import Meter
 from services.gateway.wire import Api, Inspected
 from shared.errors import RetryLater, TooManyRequests
@@ -51,26 +50,26 @@ class RoutingPolicy:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Sessions:
-    """Upstream sessions: guarded (public addresses only), and open for allowed channels."""
+class Upstreams:
+    """Upstream clients: guarded (public addresses only), and open for allowed channels."""
 
-    guarded: aiohttp.ClientSession
-    open: aiohttp.ClientSession
+    guarded: UpstreamClient
+    open: UpstreamClient
 
-    def for_channel(self, channel: Channel) -> aiohttp.ClientSession:
+    def for_channel(self, channel: Channel) -> UpstreamClient:
         return self.open if channel.allow_private_network else self.guarded
 
 
 class Router:
     def __init__(
         self,
-        sessions: Sessions,
+        upstreams: Upstreams,
         health: ChannelHealth,
         metrics: ChannelMetrics,
         policy: RoutingPolicy,
         on_auth_failure: Callable[[Channel], None],
     ) -> None:
-        self._sessions = sessions
+        self._upstreams = upstreams
         self._health = health
         self._metrics = metrics
         self._policy = policy
@@ -107,7 +106,7 @@ class Router:
             started = time.perf_counter()
             try:
                 answer = await attempt(
-                    self._sessions.for_channel(channel),
+                    self._upstreams.for_channel(channel),
                     channel,
                     api,
                     inspected,

@@ -8,7 +8,7 @@ from aiohttp import web
 from services.gateway.channel_cache import ChannelCache
 from services.gateway.channel_store import ChannelStore
 from services.gateway.channel_switch import ChannelSwitch
-from services.gateway.failover import Router, Sessions
+from services.gateway.failover import Router, Upstreams
 from services.gateway.hold_gate import HoldGate
 from services.gateway.key_cache import KeyCache
 from services.gateway.price_cache import PriceCache
@@ -19,7 +19,7 @@ from services.gateway.usage_publisher import UsagePublisher
 
 SETTINGS = web.AppKey("settings", Settings)
 INTERNAL_SESSION = web.AppKey("internal_session", aiohttp.ClientSession)
-UPSTREAMS = web.AppKey("upstreams", Sessions)
+UPSTREAMS = web.AppKey("upstreams", Upstreams)
 JWKS = web.AppKey("jwks", Jwks)
 KEY_CACHE = web.AppKey("key_cache", KeyCache)
 CHANNEL_STORE = web.AppKey("channel_store", ChannelStore)

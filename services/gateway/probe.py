@@ -14,12 +14,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-import aiohttp
 import orjson
 
 from services.gateway import wire
 from services.gateway.attempt import StreamAnswer, UpstreamFailure, attempt
 from services.gateway.channels import Channel, Timeouts
+from services.gateway.upstream_http import UpstreamClient
 from services.gateway.wire import Api, Family
 
 PROMPT = "Reply with one word: ok"
@@ -67,7 +67,7 @@ def probe_request(channel: Channel, model: str) -> tuple[Api, bytes, str]:
 
 
 async def probe(
-    session: aiohttp.ClientSession, channel: Channel, model: str, defaults: Timeouts
+    client: UpstreamClient, channel: Channel, model: str, defaults: Timeouts
 ) -> ProbeResult:
     api, body, path = probe_request(channel, model)
     inspected = wire.inspect(api, body, path_model=model if api.family is Family.GEMINI else None)
@@ -75,7 +75,7 @@ async def probe(
     started = time.perf_counter()
     try:
         answer = await attempt(
-            session,
+            client,
             channel,
             api,
             inspected,

@@ -11,8 +11,8 @@ hangs up (the handler is cancelled then, which closes the upstream request);
 a whole answer is sent before that, so the client never waits for it.
 The event is queued (`UsagePublisher.record_soon`) and its reply handled by a
 callback: the handler returns at once, so a keep-alive client's next request
-is read without waiting for the publish's round trip. Every failure is answered in
-the client's own error format.
+is read without waiting for the publish's round trip. Every failure is
+answered in the client's own error format.
 """
 
 from __future__ import annotations

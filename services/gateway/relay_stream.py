@@ -22,6 +22,7 @@ from services.gateway.client_errors import stream_error_event
 from services.gateway.estimate import estimate
 from services.gateway.headers import client_response_headers
 from services.gateway.sse import SseError, SseEvent, SseParser
+from services.gateway.upstream_http import UpstreamResponse
 from services.gateway.usage_result import Meter, Outcome
 from services.gateway.wire import Api, Inspected
 from shared.request_id import HEADER as REQUEST_ID_HEADER
@@ -41,16 +42,15 @@ class ClientGone(Exception):
     """The client hung up while we were writing to it."""
 
 
-async def next_chunk(upstream: aiohttp.ClientResponse, idle_seconds: float) -> bytes:
-    content = upstream.content
-    if content.is_eof() and not content.exception():
-        return content.read_nowait()  # what is left, or b"": no timer when nothing can wait
+async def next_chunk(upstream: UpstreamResponse, idle_seconds: float) -> bytes:
+    if upstream.arrived:
+        return upstream.read_nowait()  # what is left, or b"": no timer when nothing can wait
     try:
         async with asyncio.timeout(idle_seconds):
-            return await upstream.content.readany()
+            return await upstream.readany()
     except TimeoutError:
         raise UpstreamBroke("upstream_timeout") from None
-    except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, OSError):
+    except OSError:
         raise UpstreamBroke("upstream_disconnected") from None
 
 
@@ -82,7 +82,7 @@ class _Forwarder:
 
 async def relay_stream(
     request: web.Request,
-    upstream: aiohttp.ClientResponse,
+    upstream: UpstreamResponse,
     first_chunk: bytes,
     *,
     api: Api,

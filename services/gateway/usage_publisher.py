@@ -121,9 +121,12 @@ class UsagePublisher:
     def _follow(
         self, reply: asyncio.Future[Any], then: Callable[[asyncio.Future[Any]], None]
     ) -> None:
-        self._in_flight.add(reply)
         reply.add_done_callback(then)
-        reply.add_done_callback(self._in_flight.discard)
+        self._track(reply)
+
+    def _track(self, pending: asyncio.Future[Any]) -> None:
+        self._in_flight.add(pending)
+        pending.add_done_callback(self._in_flight.discard)
 
     def _published(self, data: bytes, event_id: str, reply: asyncio.Future[Any]) -> None:
         failure = _failure(reply)
@@ -147,9 +150,7 @@ class UsagePublisher:
         if failure is None:
             return
         if isinstance(failure, NoScriptError):
-            again = tasks.spawn(self._shrink_again(user_id, hold_id, keep), name="hold-shrink")
-            self._in_flight.add(again)
-            again.add_done_callback(self._in_flight.discard)
+            self._track(tasks.spawn(self._shrink_again(user_id, hold_id, keep), name="hold-shrink"))
             return
         _log.warning("hold not shrunk", extra={"hold_id": hold_id, "reason": str(failure)})
 
