@@ -5,7 +5,7 @@ Two questions, each answered with a message the operator can act on:
 1. Where does it lead? Without `allow_private_network`, every address the
    host resolves to must be public (`upstream_guard.refusal`). A name that
    does not resolve now is accepted: it leads nowhere yet, and the guard
-   checks it again on every connection (`GuardedResolver`).
+   checks it again on every connection (`upstream_guard.resolve`).
 2. Does it redirect? The gateway asks the URL for its model list, without a
    key and without following redirects; a 3xx answer is refused, naming where
    it points, since the relay would never follow it. An upstream that cannot
@@ -16,11 +16,10 @@ Two questions, each answered with a message the operator can act on:
 from __future__ import annotations
 
 import asyncio
-import socket
 
 from yarl import URL
 
-from services.gateway.upstream_guard import AddressRefused, GuardedResolver, literal_refusal
+from services.gateway.upstream_guard import AddressRefused, literal_refusal, resolve
 from services.gateway.upstream_http import UpstreamClient
 from services.gateway.wire import Family
 
@@ -35,15 +34,12 @@ async def address_problem(base_url: str) -> str | None:
     reason = literal_refusal(base_url)
     if reason is not None:
         return f"base_url: {host} is {reason}; set allow_private_network to allow it"
-    resolver = GuardedResolver()
     try:
-        await resolver.resolve(host, 0, socket.AF_UNSPEC)
+        await resolve(host, 0, guarded=True)
     except AddressRefused as refused:
         return f"base_url: {refused}; set allow_private_network to allow it"
     except OSError:
         return None
-    finally:
-        await resolver.close()
     return None
 
 

@@ -10,25 +10,31 @@ database on a private address, the gateway's own loopback). Rules:
 - A channel may opt out (`allow_private_network`); dev and tests do, for the
   mock provider on loopback.
 - The check holds where the connection is made, not only when the URL is
-  saved: `GuardedResolver` refuses a name that resolves to a refused address
-  at connect time, so a DNS answer that changes later (rebinding) is caught.
-  IP literals never reach a resolver: the relay checks them per channel.
-- Redirects are never followed (the relay passes `allow_redirects=False`),
-  and a base URL that answers with one is refused when it is configured.
+  saved: `resolve(host, port, guarded=True)` refuses a name that resolves to a
+  refused address, and the upstream client (`upstream_http`) resolves with it
+  for every connection it opens, so a DNS answer that changes later
+  (rebinding) is caught. IP literals are checked per channel by the relay.
+- Redirects are never followed (the upstream client does not know how), and
+  a base URL that answers with one is refused when it is configured.
 """
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import socket
 
-from aiohttp.abc import AbstractResolver, ResolveResult
-from aiohttp.resolver import DefaultResolver
 from yarl import URL
+
+Address = tuple[socket.AddressFamily, str]
 
 
 class AddressRefused(OSError):
-    """A connection to an address the guard refuses; aiohttp reports it as a connect error."""
+    """A connection to an address the guard refuses."""
+
+
+class UnknownHost(OSError):
+    """The name does not resolve (now)."""
 
 
 def refusal(address: str) -> str | None:
@@ -64,21 +70,18 @@ def literal_refusal(base_url: str) -> str | None:
     return refusal(host)
 
 
-class GuardedResolver(AbstractResolver):
-    """The default resolver, refusing names that resolve to a refused address."""
-
-    def __init__(self) -> None:
-        self._inner = DefaultResolver()
-
-    async def resolve(
-        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-    ) -> list[ResolveResult]:
-        found = await self._inner.resolve(host, port, family)
-        for result in found:
-            reason = refusal(result["host"])
+async def resolve(host: str, port: int, *, guarded: bool) -> list[Address]:
+    """Every address `host` has; when `guarded`, `AddressRefused` if any is refused."""
+    try:
+        found = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as error:
+        raise UnknownHost(f"cannot resolve {host}: {error}") from error
+    addresses: list[Address] = [(family, str(sockaddr[0])) for family, *_, sockaddr in found]
+    if not addresses:
+        raise UnknownHost(f"{host} has no address")
+    if guarded:
+        for _, address in addresses:
+            reason = refusal(address)
             if reason is not None:
-                raise AddressRefused(f"{host} resolves to {result['host']}, {reason}")
-        return found
-
-    async def close(self) -> None:
-        await self._inner.close()
+                raise AddressRefused(f"{host} resolves to {address}, {reason}")
+    return addresses

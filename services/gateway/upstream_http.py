@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import socket
 import ssl
 import time
 from collections import deque
@@ -40,7 +39,7 @@ from urllib.parse import urlencode, urlsplit
 import httptools
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from services.gateway.upstream_guard import AddressRefused, refusal
+from services.gateway.upstream_guard import UnknownHost, resolve
 
 IDLE_SECONDS = 15.0
 HIGH_WATER = 256 * 1024
@@ -377,12 +376,16 @@ class UpstreamClient:
         connection: _Connection | None = None
         last: OSError | None = None
         async with asyncio.timeout(seconds):
-            for family, address in await self._addresses(origin):
+            try:
+                addresses = await resolve(origin.host, origin.port, guarded=self._guarded)
+            except UnknownHost as unknown:
+                raise ConnectFailed(str(unknown)) from unknown
+            for family, address in addresses:
                 try:
                     _, connection = await loop.create_connection(
                         lambda: _Connection(self, origin),
-                        address[0],
-                        address[1],
+                        address,
+                        origin.port,
                         family=family,
                         ssl=tls,
                         server_hostname=origin.host if tls is not None else None,
@@ -394,28 +397,6 @@ class UpstreamClient:
             raise ConnectFailed(f"cannot connect to {origin.host}: {last}") from last
         self._open.add(connection)
         return connection
-
-    async def _addresses(
-        self, origin: Origin
-    ) -> list[tuple[socket.AddressFamily, tuple[str, int]]]:
-        """Where to connect; for a guarded client, every address the name has is checked."""
-        try:
-            found = await asyncio.get_running_loop().getaddrinfo(
-                origin.host, origin.port, type=socket.SOCK_STREAM
-            )
-        except OSError as error:
-            raise ConnectFailed(f"cannot resolve {origin.host}: {error}") from error
-        addresses: list[tuple[socket.AddressFamily, tuple[str, int]]] = [
-            (family, (str(sockaddr[0]), origin.port)) for family, *_, sockaddr in found
-        ]
-        if self._guarded:
-            for _, (address, _port) in addresses:
-                reason = refusal(address)
-                if reason is not None:
-                    raise AddressRefused(f"{origin.host} resolves to {address}, {reason}")
-        if not addresses:
-            raise ConnectFailed(f"{origin.host} has no address")
-        return addresses
 
     def _tls(self) -> ssl.SSLContext:
         if self._ssl is None:
