@@ -338,8 +338,11 @@ class UpstreamClient:
         if connection.closed:
             connection.abort()
             return
-        connection.idle_since = time.monotonic()
-        self._idle.setdefault(connection.origin, deque()).append(connection)
+        now = connection.idle_since = time.monotonic()
+        idle = self._idle.setdefault(connection.origin, deque())
+        while idle and now - idle[0].idle_since > IDLE_SECONDS:
+            idle.popleft().abort()  # the oldest first: unused for too long
+        idle.append(connection)
 
     def forget(self, connection: _Connection) -> None:
         self._open.discard(connection)
