@@ -33,8 +33,9 @@ from services.gateway.channels import Channel, Timeouts
 from services.gateway.client_errors import safe_message
 from services.gateway.headers import upstream_request_headers
 from services.gateway.relay_stream import MAX_WHOLE_BODY, UpstreamBroke, next_chunk
+from services.gateway.upstream_connection import UpstreamResponse
 from services.gateway.upstream_guard import AddressRefused, literal_refusal
-from services.gateway.upstream_http import ConnectFailed, UpstreamClient, UpstreamResponse
+from services.gateway.upstream_http import ConnectFailed, UpstreamClient
 from services.gateway.wire import Api, Inspected
 
 

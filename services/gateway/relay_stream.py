@@ -22,7 +22,7 @@ from services.gateway.client_errors import stream_error_event
 from services.gateway.estimate import estimate
 from services.gateway.headers import client_response_headers
 from services.gateway.sse import SseError, SseEvent, SseParser
-from services.gateway.upstream_http import UpstreamResponse
+from services.gateway.upstream_connection import UpstreamResponse
 from services.gateway.usage_result import Meter, Outcome
 from services.gateway.wire import Api, Inspected
 from shared.request_id import HEADER as REQUEST_ID_HEADER

@@ -8,13 +8,9 @@ from contextlib import asynccontextmanager
 
 import pytest
 
+from services.gateway.upstream_connection import UpstreamClosed
 from services.gateway.upstream_guard import AddressRefused
-from services.gateway.upstream_http import (
-    ConnectFailed,
-    UpstreamClient,
-    UpstreamClosed,
-    origin_of,
-)
+from services.gateway.upstream_http import ConnectFailed, UpstreamClient, origin_of
 
 Answer = Callable[[bytes, asyncio.StreamWriter], Awaitable[None]]
 
