@@ -30,7 +30,7 @@ from pathlib import Path
 from bench.overhead import compare, pyspy, seeding, targets, upstream, wrk
 from bench.overhead.cpu import CpuMeter
 from bench.overhead.processes import ROOT, free_ports, output_of
-from bench.overhead.targets import CHAT_PATH, Requests, Target
+from bench.overhead.targets import Requests, Target
 from shared import tasks
 
 
@@ -89,22 +89,8 @@ async def run(options: argparse.Namespace) -> None:
         seeded = await seeding.seed(tollgate, mock)
         bare = await compare._start_bare_proxy(exits, logs, mock, bare_port)
         line_up = (
-            Target(
-                key="bare",
-                label="bare proxy",
-                json_url=f"http://127.0.0.1:{bare_port}/{mock.json_port}{CHAT_PATH}",
-                sse_url=f"http://127.0.0.1:{bare_port}/{mock.sse_port}{CHAT_PATH}",
-                credential=upstream.UPSTREAM_KEY,
-                processes=(bare,),
-            ),
-            Target(
-                key="tollgate",
-                label="gateway",
-                json_url=tollgate.gateway_url + CHAT_PATH,
-                sse_url=tollgate.gateway_url + CHAT_PATH,
-                credential=seeded.api_key,
-                processes=tuple(tollgate.gateways),
-            ),
+            targets.bare_proxy(mock, bare, bare_port),
+            targets.lone_gateway(tollgate, seeded.api_key),
         )
         requests = {t.key: targets.write_requests(t, temp / "requests") for t in line_up}
         for target in line_up:

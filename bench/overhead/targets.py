@@ -90,6 +90,29 @@ async def preflight(target: Target) -> None:
                 )
 
 
+def bare_proxy(mock: upstream.Upstream, bare: Child, bare_port: int) -> Target:
+    bare_url = f"http://127.0.0.1:{bare_port}"
+    return Target(
+        key="bare",
+        label="bare aiohttp proxy",
+        json_url=f"{bare_url}/{mock.json_port}{CHAT_PATH}",
+        sse_url=f"{bare_url}/{mock.sse_port}{CHAT_PATH}",
+        credential=upstream.UPSTREAM_KEY,
+        processes=(bare,),
+    )
+
+
+def lone_gateway(tollgate: Tollgate, api_key: str) -> Target:
+    return Target(
+        key="tollgate",
+        label="Tollgate gateway, 1 process",
+        json_url=tollgate.gateway_url + CHAT_PATH,
+        sse_url=tollgate.gateway_url + CHAT_PATH,
+        credential=api_key,
+        processes=tuple(tollgate.gateways),
+    )
+
+
 def line_up(
     *,
     mock: upstream.Upstream,
@@ -101,7 +124,6 @@ def line_up(
     lite: LiteLlm,
 ) -> tuple[Target, ...]:
     """Every target, in the order each round measures them."""
-    bare_url = f"http://127.0.0.1:{bare_port}"
     return (
         Target(
             key="direct",
@@ -111,22 +133,8 @@ def line_up(
             credential=upstream.UPSTREAM_KEY,
             processes=(nginx,),
         ),
-        Target(
-            key="bare",
-            label="bare aiohttp proxy",
-            json_url=f"{bare_url}/{mock.json_port}{CHAT_PATH}",
-            sse_url=f"{bare_url}/{mock.sse_port}{CHAT_PATH}",
-            credential=upstream.UPSTREAM_KEY,
-            processes=(bare,),
-        ),
-        Target(
-            key="tollgate",
-            label="Tollgate gateway, 1 process",
-            json_url=tollgate.gateway_url + CHAT_PATH,
-            sse_url=tollgate.gateway_url + CHAT_PATH,
-            credential=api_key,
-            processes=tuple(tollgate.gateways),
-        ),
+        bare_proxy(mock, bare, bare_port),
+        lone_gateway(tollgate, api_key),
         Target(
             key="tollgate-2",
             label="Tollgate gateway, 2 processes",

@@ -93,10 +93,13 @@ class UpstreamResponse:
             self._connection.finished()
 
     def close(self) -> None:
-        """Abandon the answer: the connection is closed (the upstream stops sending)."""
+        """Abandon the answer: the connection is closed (the upstream stops sending).
+
+        Once released, the connection may already serve another request: left alone.
+        """
         if not self._released:
             self._released = True
-        self._connection.abort()
+            self._connection.abort()
 
     async def __aenter__(self) -> UpstreamResponse:
         return self
