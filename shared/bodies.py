@@ -23,6 +23,13 @@ async def read_limited(request: web.Request, limit: int) -> bytes:
     """The whole body, refused with 413 as soon as it passes `limit` bytes."""
     if request.content_length is not None and request.content_length > limit:
         raise PayloadTooLarge(f"request body is over the {limit}-byte limit")
+    content = request.content
+    if content.is_eof() and content.exception() is None:
+        # All of it arrived with the head (most model requests): no iterator, no wait.
+        whole = content.read_nowait()
+        if len(whole) > limit:
+            raise PayloadTooLarge(f"request body is over the {limit}-byte limit")
+        return whole
     raw = bytearray()
     async for chunk in request.content.iter_any():
         raw += chunk

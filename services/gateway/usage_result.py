@@ -9,6 +9,7 @@ this object as the usage event; nothing here holds prompt or completion text.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -17,6 +18,10 @@ from enum import StrEnum
 from typing import Any
 
 from services.gateway.usage import TokenUsage
+
+# The same users, keys and channels come back request after request: their ids'
+# text is made once (UUID.__str__ costs about 0.8 us, three times per result).
+_id_text = functools.lru_cache(maxsize=1 << 16)(uuid.UUID.__str__)
 
 
 class Outcome(StrEnum):
@@ -61,9 +66,9 @@ class UsageResult:
             "request_id": self.request_id,
             "endpoint": self.endpoint,
             "started_at": self.started_at.isoformat(),
-            "user_id": None if self.user_id is None else str(self.user_id),
-            "key_id": None if self.key_id is None else str(self.key_id),
-            "channel_id": None if self.channel_id is None else str(self.channel_id),
+            "user_id": None if self.user_id is None else _id_text(self.user_id),
+            "key_id": None if self.key_id is None else _id_text(self.key_id),
+            "channel_id": None if self.channel_id is None else _id_text(self.channel_id),
             "requested_model": self.requested_model,
             "upstream_model": self.upstream_model,
             "stream": self.stream,
