@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from services.gateway.upstream_connection import UpstreamClosed, UpstreamResponse
 from services.gateway.upstream_guard import AddressRefused
@@ -264,3 +271,74 @@ def test_origins() -> None:
     assert origin_of("http://[::1]:80").host_header == "[::1]"
     with pytest.raises(ValueError):
         origin_of("ftp://example.com")
+
+
+async def test_a_connection_the_upstream_closed_while_idle_is_not_reused() -> None:
+    async def once(request: bytes, writer: asyncio.StreamWriter) -> None:
+        writer.write(OK)  # says nothing of closing, then closes: an idle timeout
+        await writer.drain()
+        writer.close()
+
+    client = UpstreamClient(guarded=False)
+    async with serving(once) as server:
+        url = f"http://127.0.0.1:{server.port}/x"
+        assert await read_all(client, url) == (200, b'{"ok":true}')
+        await asyncio.wait_for(server.disconnected.wait(), 5)
+        for _ in range(500):  # until the close reaches the client's loop
+            if not any(client._idle.values()):
+                break
+            await asyncio.sleep(0.01)
+        assert await read_all(client, url) == (200, b'{"ok":true}')
+        assert server.connections == 2
+    await client.close()
+
+
+def _certificate(directory: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for localhost, and its key."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+async def test_https_origins_are_reached_over_tls_with_the_name_checked(tmp_path: Path) -> None:
+    cert_path, key_path = _certificate(tmp_path)
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(cert_path, key_path)
+    server = Server(fixed(OK))
+    listener = await asyncio.start_server(server.serve, "127.0.0.1", 0, ssl=server_tls)
+    port = listener.sockets[0].getsockname()[1]
+    trusting = ssl.create_default_context(cafile=str(cert_path))
+    client = UpstreamClient(guarded=False, ssl_context=trusting)
+    try:
+        url = f"https://localhost:{port}/v1/chat/completions"
+        assert await read_all(client, url) == (200, b'{"ok":true}')
+        assert await read_all(client, url) == (200, b'{"ok":true}')
+        assert server.connections == 1
+        assert f"Host: localhost:{port}\r\n".encode() in server.requests[0]
+        with pytest.raises(ConnectFailed):  # the system's trust store: not this certificate
+            await post(UpstreamClient(guarded=False), url)
+    finally:
+        await client.close()
+        listener.close()
