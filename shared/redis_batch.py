@@ -26,9 +26,11 @@ the reply.
 from __future__ import annotations
 
 import asyncio
+import logging
 import ssl
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any, cast
 
 import hiredis
@@ -44,6 +46,8 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from shared import tasks
 from shared.redis_conn import Redis
+
+_log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = 5.0
 LINGER_SECONDS = 0.002
@@ -167,6 +171,7 @@ class CommandBatcher:
         self._connecting: asyncio.Task[None] | None = None
         self._soon = False  # a flush is scheduled for the next loop turn
         self._later: asyncio.TimerHandle | None = None  # one is, after LINGER_SECONDS
+        self._after_write: list[Callable[[], None]] = []
         self.writes = 0  # batches written: how many round trips the commands took
 
     def execute(self, *command: Any, linger: bool = False) -> asyncio.Future[Any]:
@@ -191,6 +196,29 @@ class CommandBatcher:
             self._later = loop.call_later(LINGER_SECONDS, self._flush)
         return reply
 
+    def after_write(self, work: Callable[[], None]) -> None:
+        """Run `work` just after the next write has gone out, or in `LINGER_SECONDS`.
+
+        For work nobody waits for (a usage event whose answer was already
+        sent): done while the loop waits for Redis's reply to the write, it
+        costs a keep-alive client nothing, where done before the handler
+        returns it delayed the reading of that client's next request. Commands
+        it queues with `linger` go in the next write.
+        """
+        self._after_write.append(work)
+        if self._later is None and not self._soon and self._connecting is None:
+            self._later = asyncio.get_running_loop().call_later(LINGER_SECONDS, self._flush)
+
+    def run_after_write_work(self) -> None:
+        """Run the work `after_write` holds now (at shutdown, or before a drain)."""
+        while self._after_write:
+            work, self._after_write = self._after_write, []
+            for item in work:
+                try:
+                    item()
+                except Exception:
+                    _log.exception("work after a Redis write failed")
+
     async def aclose(self) -> None:
         """Close the connection; what still waits on it, or is queued, fails with
         `ConnectionError` (nothing queued is left to a timer that would reconnect)."""
@@ -214,6 +242,11 @@ class CommandBatcher:
         if self._later is not None:
             self._later.cancel()
             self._later = None
+        self._write()
+        if self._after_write:
+            self.run_after_write_work()
+
+    def _write(self) -> None:
         if not self._queue:
             return
         line = self._line
@@ -246,6 +279,8 @@ class CommandBatcher:
             for _, reply in queue:
                 if not reply.done():
                     reply.set_exception(error)
+            self._connecting = None
+            self.run_after_write_work()  # the loop waited all the same
             return
         finally:
             self._connecting = None

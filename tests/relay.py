@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
@@ -15,6 +16,7 @@ from services.cli import seed
 from services.gateway.keys import CHANNEL_CACHE, CHANNEL_STORE, PRICES
 from services.mockprovider.catalog import MODELS, Provider
 from shared import db, invalidation, redis_conn
+from shared.redis_batch import LINGER_SECONDS
 from shared.settings import Common
 from tests.accounts import Account, Client, create_key, sign_up
 from tests.conftest import Stack
@@ -98,8 +100,14 @@ async def relay_for(stack: Stack, *, funds: Decimal = Decimal(10), **key_fields:
     return Relay(stack=stack, account=account, key=key["key"])
 
 
-def usage_results(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
-    """The usage result of every relayed request, as the gateway logged it."""
+async def usage_results(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
+    """The usage result of every relayed request, as the gateway logged it.
+
+    The gateway records a result after its answer is out, at its next Redis
+    write or at most `LINGER_SECONDS` later (`CommandBatcher.after_write`):
+    a timer due before this sleep ends, so it has run when the sleep returns.
+    """
+    await asyncio.sleep(2 * LINGER_SECONDS)
     return [
         record.usage  # type: ignore[attr-defined]
         for record in caplog.records

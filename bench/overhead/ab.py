@@ -51,7 +51,10 @@ def _options(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--profile",
         type=Path,
-        help="after the rounds, py-spy the gateway at c=64 (collapsed stacks)",
+        help="after the rounds, py-spy the gateway (collapsed stacks)",
+    )
+    parser.add_argument(
+        "--profile-connections", type=int, default=64, help="the profiled load's concurrency (64)"
     )
     return parser.parse_args(argv)
 
@@ -114,7 +117,7 @@ async def _profile(gateway: Target, requests: Requests, options: argparse.Namesp
     argv += ["--duration", str(max(1, round(options.duration))), "--rate", str(pyspy.RATE_HZ)]
     argv += ["--format", "raw", "--output", str(options.profile)]
     recording = tasks.spawn(output_of(argv, within=options.duration + 60), name="py-spy")
-    await _load(gateway, requests, 64, options.duration)
+    await _load(gateway, requests, options.profile_connections, options.duration)
     await recording
     print(f"profile: {options.profile}")
 

@@ -159,6 +159,7 @@ async def _metering(app: web.Application) -> AsyncIterator[None]:
     spool.open()
     publisher = UsagePublisher(app[REDIS], holds, spool, app[PRICES], app[RELAY_METRICS], batch)
     app[USAGE_SINK] = publisher
+    app[METRICS].before_scrape.append(batch.run_after_write_work)  # results not yet counted
     stop = asyncio.Event()
     replay = tasks.spawn(publisher.replay(stop), name="spool-replay")
     renew = tasks.spawn(keeper.run(stop), name="hold-renewal")

@@ -9,37 +9,37 @@ before it is counted under its own name).
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Gauge
 
 from services.gateway.usage_result import Outcome, UsageResult
-from shared.metrics import Children
+from shared.loop_metrics import LoopCounter, LoopHistogram
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 
 
 class RelayMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
-        self.requests = Counter(
+        self.requests = LoopCounter(
             "tollgate_relay_requests",
             "Relayed requests by endpoint, model and outcome.",
             ["endpoint", "gen_ai_request_model", "status", "http_status"],
             registry=registry,
         )
-        self.duration = Histogram(
+        self.duration = LoopHistogram(
             "gen_ai_server_request_duration_seconds",
             "Time from request to the last byte relayed.",
             ["endpoint", "gen_ai_request_model"],
             buckets=_LATENCY_BUCKETS,
             registry=registry,
         )
-        self.first_token = Histogram(
+        self.first_token = LoopHistogram(
             "gen_ai_server_time_to_first_token_seconds",
             "Time from request to the first upstream byte relayed.",
             ["endpoint", "gen_ai_request_model"],
             buckets=_LATENCY_BUCKETS,
             registry=registry,
         )
-        self.tokens = Counter(
+        self.tokens = LoopCounter(
             "tollgate_relay_tokens",
             "Tokens relayed, by model and kind.",
             ["gen_ai_request_model", "gen_ai_token_type", "usage_source"],
@@ -50,10 +50,6 @@ class RelayMetrics:
             "Holds this process placed for requests still in flight.",
             registry=registry,
         )
-        self.requests_of = Children(self.requests)
-        self.duration_of = Children(self.duration)
-        self.first_token_of = Children(self.first_token)
-        self.tokens_of = Children(self.tokens)
         self.spool_depth = Gauge(
             "tollgate_spool_depth",
             "Usage events in this process's spool, waiting for Redis.",
@@ -63,12 +59,14 @@ class RelayMetrics:
     def observe(self, result: UsageResult) -> None:
         model = result.requested_model if result.channel_id is not None else "unrouted"
         model = model or "unknown"
-        self.requests_of(result.endpoint, model, result.status.value, str(result.http_status)).inc()
+        self.requests.labels(
+            result.endpoint, model, result.status.value, str(result.http_status)
+        ).inc()
         if result.status is Outcome.REJECTED:
             return
-        self.duration_of(result.endpoint, model).observe(result.latency_ms / 1000)
+        self.duration.labels(result.endpoint, model).observe(result.latency_ms / 1000)
         if result.ttfb_ms is not None:
-            self.first_token_of(result.endpoint, model).observe(result.ttfb_ms / 1000)
+            self.first_token.labels(result.endpoint, model).observe(result.ttfb_ms / 1000)
         source = result.usage_source.value
         for kind, count in (
             ("input", result.tokens.input_tokens),
@@ -78,4 +76,4 @@ class RelayMetrics:
             ("reasoning", result.tokens.reasoning_tokens),
         ):
             if count:
-                self.tokens_of(model, kind, source).inc(count)
+                self.tokens.labels(model, kind, source).inc(count)

@@ -79,6 +79,16 @@ class UsagePublisher:
         self._in_flight: set[asyncio.Future[Any]] = set()
 
     def record_soon(self, result: UsageResult) -> None:
+        """Record the result once the loop has a Redis write in flight (`after_write`).
+
+        A keep-alive client's next request is already on its way when its
+        answer's handler ends: counting, logging and packing the event then
+        (about 0.1 ms) delayed that request. Done while the loop waits for a
+        Redis reply (the next request's hold, most often), it delays nothing.
+        """
+        self._batch.after_write(functools.partial(self.record, result))
+
+    def record(self, result: UsageResult) -> None:
         """Count, log and queue the event and the hold's shrink; return at once.
 
         aiohttp reads a connection's next request only when the handler of the
@@ -90,7 +100,8 @@ class UsagePublisher:
         """
         self._metrics.observe(result)
         fields = result.as_dict()
-        _log.info("relayed", extra={"usage": fields})
+        # its own request id: this runs in whichever request's context the write came from
+        _log.info("relayed", extra={"request_id": result.request_id, "usage": fields})
         if result.user_id is None:
             return  # refused before anyone could be charged
         request_cost = self._cost(result)
@@ -114,6 +125,7 @@ class UsagePublisher:
 
     async def drain(self) -> None:
         """Wait until every event handed to `record_soon` is published or spooled."""
+        self._batch.run_after_write_work()
         while self._in_flight:
             await asyncio.wait(list(self._in_flight))
             await asyncio.sleep(0)  # their callbacks run, and take them out of the set

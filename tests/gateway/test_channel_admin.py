@@ -414,7 +414,7 @@ async def test_a_change_reaches_the_relay_without_a_restart(
     created = await _create(stack.gateway, admin, _channel(stack))
     status, body = await _chat(stack.gateway, key)
     assert status == 200 and body["choices"][0]["message"]["content"]
-    assert usage_results(caplog)[-1]["channel_id"] == created["id"]
+    assert (await usage_results(caplog))[-1]["channel_id"] == created["id"]
 
     await _patch(stack.gateway, admin, created["id"], {"enabled": False})
     status, body = await _chat(stack.gateway, key)

@@ -39,7 +39,7 @@ async def test_a_failing_channel_is_skipped_and_the_sdk_client_succeeds(
     assert pieces and pieces[-1].choices[0].finish_reason == "stop"
     assert (routed.calls(0), routed.calls(1)) == (2, 2)
 
-    results = usage_results(caplog)[-2:]
+    results = (await usage_results(caplog))[-2:]
     assert [r["channel_id"] for r in results] == [str(routed.channels[1].id)] * 2
     assert [(r["status"], r["attempts"]) for r in results] == [("ok", 2), ("ok", 2)]
     failed = [r for r in caplog.records if r.getMessage() == "upstream attempt failed"]
@@ -65,7 +65,7 @@ async def test_each_failure_before_the_first_byte_fails_over(
     await outage(routed.mocks[0], **fault)
     status, body = await routed.chat()
     assert status == 200, body
-    assert usage_results(caplog)[-1]["channel_id"] == str(routed.channels[1].id)
+    assert (await usage_results(caplog))[-1]["channel_id"] == str(routed.channels[1].id)
     (failed,) = [r for r in caplog.records if r.getMessage() == "upstream attempt failed"]
     assert failed.kind == kind  # type: ignore[attr-defined]
 
@@ -116,7 +116,7 @@ async def test_the_attempt_budget_bounds_the_channels_tried(
     status, body = await routed.chat()
     assert status == 502 and body["error"]["code"] == "upstream_503"
     assert sum(routed.calls(i) for i in range(3)) + extra.calls(0) == 3
-    assert usage_results(caplog)[-1]["attempts"] == 3
+    assert (await usage_results(caplog))[-1]["attempts"] == 3
 
 
 async def test_429_cools_the_channel_down_for_its_retry_after(providers: Providers) -> None:

@@ -35,7 +35,7 @@ async def test_an_alias_routes_prices_and_records_the_model_it_stands_for(
     status, body = await routed.chat(dict(CHAT, model="fast"))
     assert status == 200, body
     assert body["model"] == "gpt-4o-mini", "the upstream was sent the model, not the alias"
-    result = usage_results(caplog)[-1]
+    result = (await usage_results(caplog))[-1]
     assert (result["requested_model"], result["upstream_model"]) == ("gpt-4o-mini", "gpt-4o-mini")
     assert float(result["hold_amount"]) > 0, "priced as the model it stands for"
 
@@ -93,7 +93,7 @@ async def test_a_channel_sends_its_own_name_for_a_model(
     routed = await providers(1, model_map={"gpt-4o-mini": "gpt-4o"})
     status, body = await routed.chat()
     assert status == 200 and body["model"] == "gpt-4o"
-    result = usage_results(caplog)[-1]
+    result = (await usage_results(caplog))[-1]
     assert (result["requested_model"], result["upstream_model"]) == ("gpt-4o-mini", "gpt-4o")
 
 
@@ -114,4 +114,4 @@ async def test_a_gemini_channel_maps_the_model_in_the_path(
     body = await response.json()
     assert response.status == 200, body
     assert body["modelVersion"] == "gemini-2.5-pro"
-    assert usage_results(caplog)[-1]["upstream_model"] == "gemini-2.5-pro"
+    assert (await usage_results(caplog))[-1]["upstream_model"] == "gemini-2.5-pro"

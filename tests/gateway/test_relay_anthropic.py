@@ -41,7 +41,7 @@ async def test_message_and_usage(
         model="claude-haiku-4-5", max_tokens=100, system="Be brief.", messages=MESSAGES
     )
     assert message.content[0].type == "text"
-    (result,) = usage_results(caplog)
+    (result,) = await usage_results(caplog)
     assert result["endpoint"] == "anthropic_messages" and result["status"] == "ok"
     assert (result["input_tokens"], result["output_tokens"]) == (PROMPT, 8)
 
@@ -59,7 +59,7 @@ async def test_stream_with_cache_counts(
         kinds = [event.type async for event in stream]
         final = await stream.get_final_message()
     assert kinds[0] == "message_start" and kinds[-1] == "message_stop"
-    (result,) = usage_results(caplog)
+    (result,) = await usage_results(caplog)
     assert result["stream"] is True and result["usage_source"] == "upstream"
     written = final.usage.cache_creation_input_tokens
     assert written is not None and written > 0
@@ -89,7 +89,7 @@ async def test_count_tokens_is_relayed_and_free(
         model="claude-haiku-4-5", system="Be brief.", messages=MESSAGES
     )
     assert counted.input_tokens == PROMPT
-    (result,) = usage_results(caplog)
+    (result,) = await usage_results(caplog)
     assert result["endpoint"] == "anthropic_count_tokens"
     assert result["input_tokens"] == result["output_tokens"] == 0
 

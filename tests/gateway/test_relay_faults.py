@@ -60,10 +60,10 @@ async def test_a_client_that_hangs_up_cancels_the_upstream_within_a_second(
     assert ended[0]["ended_at"] - hung_up < 1.0
     assert ended[0]["pieces_sent"] < 50
     for _ in range(50):
-        if usage_results(caplog):
+        if await usage_results(caplog):
             break
         await asyncio.sleep(0.02)
-    (result,) = usage_results(caplog)
+    (result,) = await usage_results(caplog)
     assert result["status"] == "client_disconnected"
     assert result["usage_source"] == "estimated"  # the usage chunk never came
     assert result["input_tokens"] > 0 and result["output_tokens"] > 0
@@ -93,7 +93,7 @@ async def test_a_reset_after_the_first_byte_ends_the_stream_with_an_error_event(
         with pytest.raises(openai.APIError):
             async for _ in stream:
                 pass
-    result = usage_results(caplog)[0]
+    result = (await usage_results(caplog))[0]
     assert result["status"] == "upstream_error" and result["error_code"] == "upstream_disconnected"
     assert result["usage_source"] == "estimated" and result["output_tokens"] > 0
 
@@ -109,7 +109,7 @@ async def test_a_stalled_stream_times_out_with_an_error_event(
     idle = relay.stack.gateway_settings.upstream_idle_timeout
     assert time.monotonic() - started >= idle
     assert response.status == 200 and b'"error"' in body.rsplit(b"data: ", 1)[-1]
-    (result,) = usage_results(caplog)
+    (result,) = await usage_results(caplog)
     assert result["status"] == "upstream_error" and result["error_code"] == "upstream_timeout"
 
 
@@ -121,7 +121,7 @@ async def test_a_stalled_whole_answer_is_504(
     )
     assert response.status == 504
     assert (await response.json())["error"]["type"] == "server_error"
-    (result,) = usage_results(caplog)
+    (result,) = await usage_results(caplog)
     assert result["status"] == "upstream_error" and result["http_status"] == 504
 
 
@@ -134,7 +134,7 @@ async def test_upstream_429_is_passed_on_with_retry_after(
     assert response.status == 429
     assert response.headers["Retry-After"] == "1"
     assert (await response.json())["error"]["type"] == "rate_limit_error"
-    (result,) = usage_results(caplog)
+    (result,) = await usage_results(caplog)
     assert result["status"] == "upstream_error" and result["http_status"] == 429
     assert result["input_tokens"] == result["output_tokens"] == 0
 
@@ -153,7 +153,7 @@ async def test_upstream_5xx_is_502_without_upstream_details(
     assert body["type"] == "error" and body["error"]["type"] == "api_error"
     text = str(body)
     assert "127.0.0.1" not in text and "upstream-secret" not in text
-    (result,) = usage_results(caplog)
+    (result,) = await usage_results(caplog)
     assert (
         result["status"] == "upstream_error"
         and result["error_code"] == f"upstream_{upstream_status}"

@@ -52,7 +52,7 @@ async def test_generate_and_usage(
         model="gemini-2.5-flash", contents="Say hello", config=CONFIG
     )
     assert response.text
-    (result,) = usage_results(caplog)
+    (result,) = await usage_results(caplog)
     assert result["endpoint"] == "gemini_generate"
     assert (result["input_tokens"], result["output_tokens"]) == (PROMPT, 8)
 
@@ -67,7 +67,7 @@ async def test_stream_with_thoughts(
         )
     ]
     assert "".join(chunk.text or "" for chunk in chunks)
-    (result,) = usage_results(caplog)
+    (result,) = await usage_results(caplog)
     assert result["endpoint"] == "gemini_stream" and result["stream"] is True
     assert result["output_tokens"] == 8 + tokens.REASONING_TOKENS
     assert result["reasoning_tokens"] == tokens.REASONING_TOKENS

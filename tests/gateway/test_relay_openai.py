@@ -50,7 +50,7 @@ async def test_chat_completion(
     completion = await client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
     assert completion.choices[0].message.content
     assert completion.usage is not None and completion.usage.prompt_tokens == PROMPT
-    (result,) = usage_results(caplog)
+    (result,) = await usage_results(caplog)
     assert result["status"] == "ok" and result["http_status"] == 200
     assert result["usage_source"] == "upstream" and result["stream"] is False
     assert result["input_tokens"] == PROMPT and result["output_tokens"] == 8
@@ -66,7 +66,7 @@ async def test_chat_stream_hides_the_usage_chunk_it_added(
     chunks = [chunk async for chunk in stream]
     assert all(chunk.choices for chunk in chunks), "the added usage-only chunk leaked"
     assert "".join(c.choices[0].delta.content or "" for c in chunks)
-    (result,) = usage_results(caplog)
+    (result,) = await usage_results(caplog)
     assert result["stream"] is True and result["usage_source"] == "upstream"
     assert result["output_tokens"] == 8 + tokens.REASONING_TOKENS
     assert result["reasoning_tokens"] == tokens.REASONING_TOKENS
@@ -86,7 +86,7 @@ async def test_chat_stream_passes_usage_to_a_client_that_asked(
     last = chunks[-1]
     assert last.choices == [] and last.usage is not None
     cached = tokens.cached_portion(PROMPT)
-    (result,) = usage_results(caplog)
+    (result,) = await usage_results(caplog)
     assert result["cache_read_tokens"] == cached
     assert result["input_tokens"] == PROMPT - cached
 
@@ -118,7 +118,7 @@ async def test_responses_streamed_and_not(
             pass
         final = await stream.get_final_response()
     assert final.output_text == whole.output_text
-    results = usage_results(caplog)
+    results = await usage_results(caplog)
     assert [r["endpoint"] for r in results] == ["openai_responses", "openai_responses"]
     assert results[0]["output_tokens"] == results[1]["output_tokens"] == whole.usage.output_tokens
     assert results[1]["stream"] is True and results[1]["usage_source"] == "upstream"
@@ -127,7 +127,7 @@ async def test_responses_streamed_and_not(
 async def test_embeddings(client: openai.AsyncOpenAI, caplog: pytest.LogCaptureFixture) -> None:
     embedded = await client.embeddings.create(model="text-embedding-3-small", input=["a", "b"])
     assert len(embedded.data) == 2 and len(embedded.data[0].embedding) == 1536
-    (result,) = usage_results(caplog)
+    (result,) = await usage_results(caplog)
     assert result["input_tokens"] == embedded.usage.prompt_tokens
 
 

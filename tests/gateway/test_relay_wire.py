@@ -70,7 +70,7 @@ async def test_recorded_answers_relay_byte_for_byte_with_their_usage(
     status, received = await _send(relay, entry)
     assert status == 200
     assert received == (WIRE / entry["file"]).read_bytes()
-    (result,) = usage_results(caplog)
+    (result,) = await usage_results(caplog)
     assert result["status"] == "ok" and result["usage_source"] == "upstream"
     assert _usage(result) == normalised(api_of(entry), entry["expected_usage"])
 
@@ -91,7 +91,7 @@ async def test_the_usage_chunk_the_gateway_added_is_the_only_difference(
     expected = b"".join(e.raw for e in events if not is_usage_only_chunk(e))
     assert status == 200 and expected != recorded
     assert received == expected
-    (result,) = usage_results(caplog)
+    (result,) = await usage_results(caplog)
     assert _usage(result) == normalised("openai_chat", entry["expected_usage"])
 
 
@@ -104,6 +104,6 @@ async def test_an_upstream_4xx_answering_a_stream_is_passed_on(
     assert status == 404
     error = orjson.loads(received)["error"]
     assert error["code"] == 404 and error["status"] == "NOT_FOUND"
-    (result,) = usage_results(caplog)
+    (result,) = await usage_results(caplog)
     assert result["status"] == "upstream_error" and result["http_status"] == 404
     assert result["input_tokens"] == result["output_tokens"] == 0

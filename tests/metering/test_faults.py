@@ -285,9 +285,9 @@ async def _under_load(
 # ---------------------------------------------------------------- checks
 
 
-def _emitted(caplog: pytest.LogCaptureFixture) -> list[str]:
+async def _emitted(caplog: pytest.LogCaptureFixture) -> list[str]:
     """The id of every usage event the gateway emitted (one per request with a user)."""
-    return [u["request_id"] for u in usage_results(caplog) if u["user_id"] is not None]
+    return [u["request_id"] for u in await usage_results(caplog) if u["user_id"] is not None]
 
 
 async def _ids(db: Any, table: str) -> set[str]:
@@ -386,7 +386,7 @@ async def _consumer_killed_three_times(
     assert min(a.started for a in answers) < kills[0] < kills[-1] < max(a.started for a in answers)
     assert [a.status for a in answers if a.status != 200] == [], f"seed {rng_seed}"
     assert len(answers) >= 100, f"too little load to mean anything: {len(answers)} requests"
-    emitted = _emitted(caplog)
+    emitted = await _emitted(caplog)
     assert set(emitted) == {warm.request_id} | {a.request_id for a in answers}
     await _exactly_once(stack, db, emitted)
     assert _upstream_calls(stack) == len(emitted)
@@ -447,7 +447,7 @@ async def test_redis_killed_and_restarted_under_load_loses_no_event(
     assert any(a.started > restarted and a.status == 200 for a in answers)
     # Every answer, refused or not, was one usage event; the relayed ones were
     # each one upstream call, and nothing reached the upstream unmetered.
-    emitted = _emitted(caplog)
+    emitted = await _emitted(caplog)
     assert set(emitted) == {warm.request_id} | {a.request_id for a in answers}
     relayed = [a for a in answers if a.status == 200]
     assert _upstream_calls(stack) == len(relayed)
@@ -533,7 +533,7 @@ async def test_redis_gone_for_ten_seconds_spools_in_flight_events_and_fails_clos
         await asyncio.sleep(0.1)
 
     answers = [*in_flight, *refused, *after_restart]
-    emitted = _emitted(caplog)
+    emitted = await _emitted(caplog)
     assert set(emitted) == {warm.request_id} | {a.request_id for a in answers}
     relayed = [a for a in answers if a.status == 200]
     assert _upstream_calls(stack) == len(relayed)

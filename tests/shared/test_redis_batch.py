@@ -146,6 +146,52 @@ async def test_a_lingering_command_rides_with_the_next_one_that_cannot_wait(
     await batch.aclose()
 
 
+async def test_work_after_a_write_runs_once_the_write_is_out(redis: aioredis.Redis) -> None:
+    batch = CommandBatcher(redis)
+    await batch.execute("PING")
+    seen: list[tuple[int, bool]] = []
+    urgent: asyncio.Future[Any] | None = None
+
+    def work() -> None:
+        assert urgent is not None
+        seen.append((batch.writes, urgent.done()))
+
+    batch.after_write(work)
+    before = batch.writes
+    urgent = batch.execute("INCR", "batch:after")
+    assert seen == [], "nothing runs before the write"
+    assert await urgent == 1
+    assert seen == [(before + 1, False)], "run just after the write, before its reply"
+    await batch.aclose()
+
+
+async def test_work_after_a_write_runs_without_one_and_queues_its_own_commands(
+    redis: aioredis.Redis,
+) -> None:
+    batch = CommandBatcher(redis)
+    await batch.execute("PING")
+    replies: list[asyncio.Future[Any]] = []
+
+    def failing() -> None:
+        raise RuntimeError("a bug in one piece of work")
+
+    batch.after_write(failing)
+    batch.after_write(lambda: replies.append(batch.execute("INCR", "batch:w", linger=True)))
+    await asyncio.sleep(0)
+    assert replies == [], "it waits for a write, or its linger"
+    assert await asyncio.wait_for(_first(replies), timeout=5) == 1, "the other work still ran"
+    batch.after_write(lambda: replies.append(batch.execute("INCR", "batch:w", linger=True)))
+    batch.run_after_write_work()  # at once: a drain, a scrape, a shutdown
+    assert len(replies) == 2 and await replies[1] == 2
+    await batch.aclose()
+
+
+async def _first(replies: list[asyncio.Future[Any]]) -> Any:
+    while not replies:
+        await asyncio.sleep(0.001)
+    return await replies[0]
+
+
 async def test_closing_fails_what_is_still_queued(redis: aioredis.Redis) -> None:
     batch = CommandBatcher(redis)
     await batch.execute("PING")
