@@ -221,7 +221,12 @@ class CommandBatcher:
 
     async def aclose(self) -> None:
         """Close the connection; what still waits on it, or is queued, fails with
-        `ConnectionError` (nothing queued is left to a timer that would reconnect)."""
+        `ConnectionError` (nothing queued is left to a timer that would reconnect).
+
+        Work waiting for a write runs first, so that what it queues fails
+        visibly (a usage event goes to the spool then) instead of being dropped.
+        """
+        self.run_after_write_work()
         if self._connecting is not None:  # no connection may open after the close
             self._connecting.cancel()
             await asyncio.gather(self._connecting, return_exceptions=True)

@@ -196,9 +196,14 @@ async def test_closing_fails_what_is_still_queued(redis: aioredis.Redis) -> None
     batch = CommandBatcher(redis)
     await batch.execute("PING")
     lingering = batch.execute("INCR", "batch:closed", linger=True)
+    queued_by_work: list[asyncio.Future[Any]] = []
+    batch.after_write(lambda: queued_by_work.append(batch.execute("INCR", "batch:closed")))
     await batch.aclose()
     with pytest.raises(RedisConnectionError, match="closed"):
         await lingering
+    (late,) = queued_by_work  # the work ran, and what it queued failed: not dropped unseen
+    with pytest.raises(RedisConnectionError, match="closed"):
+        await late
     await asyncio.sleep(0.01)  # past the linger: nothing reconnects to send it
     assert await redis.get("batch:closed") is None
 
