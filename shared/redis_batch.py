@@ -12,6 +12,11 @@ or timeout object per command or per batch: this is the hot path of every
 relayed request, and redis-py's pipeline costs more than the round trip it
 saves here.
 
+Work nobody waits for (a usage event whose answer is already out) can ask
+to run just after the next write (`after_write`): the loop does it while it
+waits for that write's replies, instead of before it reads a keep-alive
+client's next request.
+
 The connection is made on first use (AUTH and SELECT from the client's own
 settings; TCP, TLS or a Unix socket) and again after it is lost. When it is
 lost, when it cannot be made, or when a reply is later than the client's

@@ -159,6 +159,33 @@ def checks(summaries: Sequence[Summary]) -> list[Check]:
     ]
 
 
+def two_process_ceiling(summaries: Sequence[Summary], cpus: int) -> str | None:
+    """What two processes can reach against one at c=64 on this machine, from the run's CPU.
+
+    One process is bound by its own core; two share the machine's cores with
+    everything else the load needs (wrk, nginx, Redis, the kernel's network
+    work), whose CPU per request is read off the one-process load: the busy
+    share of every CPU, less the gateway's own. Two processes then serve at
+    most `cpus / (their CPU per request + that)` requests a second.
+    """
+    by_key = {summary.key: summary for summary in summaries}
+    one, two = by_key.get("tollgate"), by_key.get("tollgate-2")
+    if one is None or two is None or not one.c64_rps:
+        return None
+    machine_ms = cpus * one.c64_machine_busy * 1000 / one.c64_rps
+    rest_ms = max(machine_ms - one.c64_cpu_ms, 0.0)
+    ceiling_rps = cpus * 1000 / (two.c64_cpu_ms + rest_ms)
+    return (
+        f"Two processes' ceiling on this machine: everything but the gateway spent "
+        f"{rest_ms:.3f} ms of CPU per request during the one-process c=64 load "
+        f"({one.c64_machine_busy:.0%} of {cpus} CPUs busy at {one.c64_rps:,.0f} req/s, "
+        f"{one.c64_cpu_ms:.3f} ms of it the gateway's); with the pair's "
+        f"{two.c64_cpu_ms:.3f} ms, {cpus} CPUs serve at most {ceiling_rps:,.0f} req/s: "
+        f"{ceiling_rps / one.c64_rps:.2f}x the one process (measured "
+        f"{two.c64_rps / one.c64_rps:.2f}x)."
+    )
+
+
 def _mb(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}"
 
@@ -221,6 +248,9 @@ def render(run: Run) -> str:
     for check in checks(run.gateway_path):
         verdict = "yes" if check.holds else "**no**"
         lines.append(f"| {check.target} | {check.measured} | {check.required} | {verdict} |")
+    ceiling = two_process_ceiling(run.gateway_path, m.cpus)
+    if ceiling is not None:
+        lines += ["", ceiling]
     lines += [
         "",
         "## Setup (a): the gateway path",

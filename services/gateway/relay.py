@@ -9,9 +9,10 @@ PostgreSQL on this path. Whatever happens, exactly one
 `UsageResult` is recorded, in a `finally` that also runs when the client
 hangs up (the handler is cancelled then, which closes the upstream request);
 a whole answer is sent before that, so the client never waits for it.
-The event is queued (`UsagePublisher.record_soon`) and its reply handled by a
-callback: the handler returns at once, so a keep-alive client's next request
-is read without waiting for the publish's round trip. Every failure is
+The result is handed over (`UsagePublisher.record_soon`) and recorded just
+after the gateway's next Redis write goes out, while it waits for the reply:
+the handler returns at once, so a keep-alive client's next request is read
+without waiting for the result's logging, counting or publishing. Every failure is
 answered in the client's own error format.
 """
 
