@@ -85,6 +85,11 @@ class ChildProcess:
         await asyncio.wait_for(process.wait(), EXIT_TIMEOUT)
         self._process = None
 
+    def freeze(self, frozen: bool) -> None:
+        """SIGSTOP (or SIGCONT): a frozen process does nothing until it is thawed or killed."""
+        if self._process is not None and self._process.returncode is None:
+            self._process.send_signal(signal.SIGSTOP if frozen else signal.SIGCONT)
+
     async def ready(self) -> bool:
         raise NotImplementedError
 

@@ -371,7 +371,7 @@ async def _consumer_killed_three_times(
         async with aioredis.from_url(stack.common.redis_url) as redis:
             for _ in range(3):
                 await asyncio.sleep(rng.uniform(0.8, 2.0))
-                await _batch_in_hand(redis, victim)
+                await _batch_in_hand(redis, victim, process)
                 await process.kill()
                 kills.append(time.monotonic())
                 left_pending.append(await _pending(redis, victim))
@@ -397,12 +397,21 @@ async def _pending(redis: aioredis.Redis, group: str) -> int:
     return int(summary["pending"])
 
 
-async def _batch_in_hand(redis: aioredis.Redis, group: str) -> None:
-    """Wait (at most about 2 s) until the group has entries delivered and not acknowledged."""
+async def _batch_in_hand(redis: aioredis.Redis, group: str, consumer: ServiceProcess) -> None:
+    """Leave the consumer frozen with entries delivered and not acknowledged (tried
+    for about 2 s; frozen as it is after that): a kill then catches a batch in hand.
+
+    Seeing entries pending and then killing is a race a fast consumer often
+    wins (it acknowledges in between); frozen, it cannot.
+    """
     for _ in range(1000):
         if await _pending(redis, group):
-            return
+            consumer.freeze(True)
+            if await _pending(redis, group):
+                return
+            consumer.freeze(False)
         await asyncio.sleep(0.002)
+    consumer.freeze(True)
 
 
 async def test_billing_killed_three_times_under_load_charges_every_event_once(
