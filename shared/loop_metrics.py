@@ -18,7 +18,7 @@ from __future__ import annotations
 import bisect
 import math
 from collections.abc import Callable, Iterator, Sequence
-from typing import cast
+from typing import Generic, TypeVar, cast
 
 from prometheus_client import CollectorRegistry, utils
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
@@ -53,18 +53,31 @@ class HistogramChild:
         self.sum += amount
 
 
-class _Labelled(Collector):
+Child = TypeVar("Child", CounterChild, HistogramChild)
+
+
+class _Labelled(Collector, Generic[Child]):
+    """A metric's children by label values, made on first use and kept."""
+
     def __init__(self, name: str, documentation: str, labelnames: Sequence[str]) -> None:
         self.name = name
         self.documentation = documentation
         self.labelnames = tuple(labelnames)
+        self._children: dict[tuple[str, ...], Child] = {}
 
-    def _check(self, values: tuple[str, ...]) -> None:
-        if len(values) != len(self.labelnames):
-            raise ValueError(f"{self.name} takes labels {self.labelnames}, got {values}")
+    def labels(self, *values: str) -> Child:
+        child = self._children.get(values)
+        if child is None:
+            if len(values) != len(self.labelnames):
+                raise ValueError(f"{self.name} takes labels {self.labelnames}, got {values}")
+            child = self._children[values] = self._new_child()
+        return child
+
+    def _new_child(self) -> Child:
+        raise NotImplementedError
 
 
-class LoopCounter(_Labelled):
+class LoopCounter(_Labelled[CounterChild]):
     def __init__(
         self,
         name: str,
@@ -74,15 +87,10 @@ class LoopCounter(_Labelled):
         registry: CollectorRegistry,
     ) -> None:
         super().__init__(name.removesuffix("_total"), documentation, labelnames)
-        self._children: dict[tuple[str, ...], CounterChild] = {}
         registry.register(self)
 
-    def labels(self, *values: str) -> CounterChild:
-        child = self._children.get(values)
-        if child is None:
-            self._check(values)
-            child = self._children[values] = CounterChild()
-        return child
+    def _new_child(self) -> CounterChild:
+        return CounterChild()
 
     def collect(self) -> Iterator[Metric]:
         family = CounterMetricFamily(self.name, self.documentation, labels=self.labelnames)
@@ -94,7 +102,7 @@ class LoopCounter(_Labelled):
         yield CounterMetricFamily(self.name, self.documentation, labels=self.labelnames)
 
 
-class LoopHistogram(_Labelled):
+class LoopHistogram(_Labelled[HistogramChild]):
     def __init__(
         self,
         name: str,
@@ -109,15 +117,10 @@ class LoopHistogram(_Labelled):
         if not bounds:
             raise ValueError(f"{name} needs at least one finite bucket")
         self._bounds = tuple(bounds)
-        self._children: dict[tuple[str, ...], HistogramChild] = {}
         registry.register(self)
 
-    def labels(self, *values: str) -> HistogramChild:
-        child = self._children.get(values)
-        if child is None:
-            self._check(values)
-            child = self._children[values] = HistogramChild(self._bounds)
-        return child
+    def _new_child(self) -> HistogramChild:
+        return HistogramChild(self._bounds)
 
     def collect(self) -> Iterator[Metric]:
         family = HistogramMetricFamily(self.name, self.documentation, labels=self.labelnames)
