@@ -6,7 +6,7 @@ resolved and its channels found in the in-memory routing table (pure), the
 worst-case cost is held, the router tries channels until one answers
 (`failover`), and the answer is relayed (streamed when it is a stream). No
 PostgreSQL on this path. Whatever happens, exactly one
-`UsageResult` is recorded, in a `finally` that also runs when the client
+`UsageResult` is made, in a `finally` that also runs when the client
 hangs up (the handler is cancelled then, which closes the upstream request);
 a whole answer is sent before that, so the client never waits for it.
 The result is handed over (`UsagePublisher.record_soon`) and recorded just
