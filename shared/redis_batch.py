@@ -281,19 +281,21 @@ class CommandBatcher:
             line.send(b"".join(parts), replies)
 
     async def _connect_and_flush(self) -> None:
+        line: _Line | None = None
         try:
-            self._line = await self._connect()
+            line = await self._connect()
         except (RedisError, OSError) as exc:  # TimeoutError is an OSError
             queue, self._queue = self._queue, []
             error = exc if isinstance(exc, RedisError) else RedisConnectionError(str(exc))
             for _, reply in queue:
                 if not reply.done():
                     reply.set_exception(error)
-            self._connecting = None
-            self.run_after_write_work()  # the loop waited all the same
-            return
         finally:
             self._connecting = None
+        if line is None:
+            self.run_after_write_work()  # nothing was written; the loop waited all the same
+            return
+        self._line = line
         self._flush()
 
     async def _connect(self) -> _Line:

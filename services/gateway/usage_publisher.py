@@ -91,12 +91,9 @@ class UsagePublisher:
     def record(self, result: UsageResult) -> None:
         """Count, log and queue the event and the hold's shrink; return at once.
 
-        aiohttp reads a connection's next request only when the handler of the
-        last one has returned: awaiting the publish there made every
-        keep-alive client wait for the event's round trip (an fsync) before
-        its next request was even read. The replies are handled by callbacks
-        (an event Redis did not take goes to the spool), not by a task per
-        request; `drain` waits for the ones in flight at shutdown.
+        The replies are handled by callbacks (an event Redis did not take goes
+        to the spool), not by a task per request; `drain` waits for the ones
+        in flight at shutdown.
         """
         self._metrics.observe(result)
         fields = result.as_dict()
