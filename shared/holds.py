@@ -18,6 +18,20 @@ Each operation is one atomic script: placing a hold purges expired holds and
 checks `bal - held - amount >= floor` in one step; settling removes the hold
 and installs the new balance in one step, so the available amount never
 counts a charge twice or not at all.
+
+When a hold expires (DESIGN.md section 5, invariant 5): a hold is settled by
+billing once its request's event is charged; one never settled (its gateway
+died, or its event never came) expires a TTL after it was placed or last
+renewed, but only once billing has also committed every usage event older
+than that expiry. Billing publishes that point, its watermark
+(`WATERMARK_KEY`, `services/billing/progress.py`); a hold expires when its
+expiry is below `purge_before(now, watermark)`. A request's event enters the
+stream before its hold's expiry (the hold is renewed while the request
+runs), so while billing is stalled the holds of finished, uncharged requests
+stay, and the balance keeps bounding spending: clients get 402, not free
+calls. An unknown watermark (billing never ran, Redis lost it) expires
+nothing. The scripts read only the user's own keys (one cluster slot): the
+caller passes the purge time in ARGV, never a global key.
 """
 
 from __future__ import annotations
@@ -36,12 +50,16 @@ from redis.asyncio.client import Pipeline
 from shared.redis_conn import Redis
 
 NANO = Decimal("0.000000001")
-# Long enough for billing's lag; a running request renews its hold
-# (services/gateway/hold_keeper.py), however long it runs.
+# A running request renews its hold (services/gateway/hold_keeper.py), however
+# long it runs; a hold left behind also waits for billing's watermark.
 HOLD_TTL_MS = 15 * 60 * 1000
+# Billing's watermark, in ms of the stream's clock: every usage event with an
+# id below it is committed by the billing group. It only moves forward.
+WATERMARK_KEY = "tg:billing:watermark"
 
+# ARGV[1]: holds whose expiry is below it go (0: none).
 _PURGE = """
-local expired = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', ARGV[1], 'LIMIT', 0, 200)
+local expired = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', '(' .. ARGV[1], 'LIMIT', 0, 200)
 for _, id in ipairs(expired) do
   local amount = redis.call('HGET', KEYS[2], id)
   if amount then
@@ -117,6 +135,29 @@ class Snapshot:
     version: int
 
 
+def purge_before(now_ms: int, watermark_ms: int | None) -> int:
+    """The time a hold's expiry must be below for it to go: `now`, but never past
+    what billing has committed; 0 (nothing goes) while the watermark is unknown."""
+    if watermark_ms is None:
+        return 0
+    return max(0, min(now_ms, watermark_ms))
+
+
+def parse_watermark(raw: bytes | str | None) -> int | None:
+    """The watermark as stored (None when there is none, or it is not a number)."""
+    if raw is None:
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        return None
+
+
+async def read_watermark(redis: Redis) -> int | None:
+    """Billing's watermark as it stands in Redis (None: unknown)."""
+    return parse_watermark(await redis.get(WATERMARK_KEY))
+
+
 def to_nano_up(amount: Decimal) -> int:
     return int((amount / NANO).to_integral_value(rounding=ROUND_CEILING))
 
@@ -147,22 +188,30 @@ class Holds:
         self._snapshot = redis.register_script(_SNAPSHOT)
         self._settle = redis.register_script(_SETTLE)
 
-    async def place(self, user_id: uuid.UUID, hold_id: str, amount: Decimal, now_ms: int) -> Placed:
+    async def place(
+        self, user_id: uuid.UUID, hold_id: str, amount: Decimal, now_ms: int, *, purge_ms: int = 0
+    ) -> Placed:
+        """Place a hold expiring a TTL from `now_ms`, first letting go of the user's
+        holds whose expiry is below `purge_ms` (`purge_before`; 0: none)."""
         result = await self._place(
-            keys=keys(user_id),
-            args=[now_ms, hold_id, to_nano_up(amount), now_ms + self.ttl_ms],
+            keys=keys(user_id), args=self._place_args(hold_id, amount, now_ms, purge_ms)
         )
         return Placed(int(result))
 
     def place_command(
-        self, user_id: uuid.UUID, hold_id: str, amount: Decimal, now_ms: int
+        self, user_id: uuid.UUID, hold_id: str, amount: Decimal, now_ms: int, *, purge_ms: int = 0
     ) -> tuple[Any, ...]:
         """`place` as one raw command (by the script's digest), for a pipeline or batch.
 
         A Redis that lost its scripts answers NOSCRIPT; call `place` then, which loads it.
         """
-        args = (now_ms, hold_id, to_nano_up(amount), now_ms + self.ttl_ms)
+        args = self._place_args(hold_id, amount, now_ms, purge_ms)
         return ("EVALSHA", self._place.sha, 3, *keys(user_id), *args)
+
+    def _place_args(
+        self, hold_id: str, amount: Decimal, now_ms: int, purge_ms: int
+    ) -> list[int | str]:
+        return [purge_ms, hold_id, to_nano_up(amount), now_ms + self.ttl_ms]
 
     def renew_command(self, user_id: uuid.UUID, hold_id: str, expires_ms: int) -> tuple[Any, ...]:
         """Push an open hold's expiry to `expires_ms`: never earlier, and a hold
@@ -199,14 +248,16 @@ def _snapshot_args(snapshot: Snapshot) -> list[int]:
 
 
 async def held_amount(redis: Redis, user_id: uuid.UUID) -> Decimal:
-    """The sum of the user's open holds (expired ones not yet purged excluded)."""
+    """The sum of the user's open holds (expired ones not yet purged excluded: the
+    rule the place script purges by, against billing's watermark)."""
     acct, holds, expiries = keys(user_id)
     async with redis.pipeline(transaction=False) as pipe:
         pipe.hgetall(holds)
         pipe.zrangebyscore(expiries, "-inf", math.inf, withscores=True)
-        amounts, expiry_list = await pipe.execute()
-    now_ms = time.time() * 1000
-    live = {_text(h) for h, expires in expiry_list if expires > now_ms}
+        pipe.get(WATERMARK_KEY)
+        amounts, expiry_list, watermark = await pipe.execute()
+    cut = purge_before(int(time.time() * 1000), parse_watermark(watermark))
+    live = {_text(h) for h, expires in expiry_list if expires >= cut}
     total = sum(int(v) for h, v in amounts.items() if _text(h) in live)
     return from_nano(total)
 

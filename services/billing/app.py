@@ -5,13 +5,15 @@ Its consumer (group `billing`) charges usage events from the stream
 and trims the stream below what every group has acknowledged; the HTTP side
 reads balances and statements, manages prices and grants credits. With
 `TOLLGATE_CONSUMER=false` the process serves the HTTP side only (an API-only
-replica; the stream is left to the consumer replicas).
+replica; the stream is left to the consumer replicas). A consuming process
+also publishes billing's watermark, by which holds expire (`progress`).
 """
 
 from __future__ import annotations
 
 from aiohttp import web
 
+from services.billing import progress
 from services.billing.consumer import BillingConsumer, ChargeMetrics
 from services.billing.routes import setup_routes
 from services.billing.settings import Settings
@@ -26,6 +28,7 @@ def create_app(settings: Settings) -> web.Application:
     app = base_app("billing", settings.common, internal=True)
     if settings.consumer:
         app.cleanup_ctx.append(consuming("billing", settings.common, _handler, trims=True))
+        app.cleanup_ctx.append(progress.publishing(settings.lag_alert_seconds))
     setup_routes(app)
     return app
 

@@ -14,10 +14,16 @@ class Settings:
     # False: serve the HTTP API only and leave the usage stream to other
     # replicas (API-only and consumer replicas scale separately).
     consumer: bool = True
+    # Billing's lag (now minus its watermark: services/billing/progress.py) past
+    # which it logs a warning; the Prometheus rule compares against it too.
+    lag_alert_seconds: int = 300
 
     @classmethod
     def from_env(cls, env: Environ) -> Settings:
         return cls(
             common=read.common(env, port_var="BILLING_PORT", default_port=8082),
             consumer=read.flag(env, "TOLLGATE_CONSUMER", True),
+            lag_alert_seconds=read.integer(
+                env, "BILLING_LAG_ALERT_SECONDS", 300, low=1, high=7 * 24 * 3600
+            ),
         )

@@ -7,6 +7,11 @@
     4. no balance is below its floor;
     5. every hold is settled or expires, and open holds never exceed the balance.
 
+It also names every unresolved dead letter (`shared.dead_letters`: a usage
+event a consumer group set aside because it could not take it): each is an
+event not charged or not recorded, so reconcile fails until an operator
+retries or resolves it (`tollgate admin dead-letters`).
+
 It reads the billing and usage schemas and Redis; it is an operator's tool,
 the one place allowed to look across schemas. Each violation names the ids
 involved. Run it when the consumers have caught up (it says when they have
@@ -24,7 +29,7 @@ import asyncpg
 import redis.asyncio as aioredis
 
 from services.billing.reconcile import check_ledger
-from shared import holds
+from shared import dead_letters, holds
 from shared.stream_consumer import GROUPS, USAGE_STREAM
 
 _SAMPLE = 20
@@ -50,6 +55,19 @@ async def _in_flight(redis: aioredis.Redis) -> list[str]:
     return notes
 
 
+async def _dead_letters(redis: aioredis.Redis) -> list[str]:
+    letters = await dead_letters.unresolved(redis)
+    problems = [
+        f"dead letter {letter.id}: group {letter.group} set aside stream entry "
+        f"{letter.entry_id} (event {letter.event_id or 'without a usable id'}) at {letter.at}: "
+        f"{letter.reason}; see `tollgate admin dead-letters list`, then retry or resolve it"
+        for letter in letters[:_SAMPLE]
+    ]
+    if len(letters) > _SAMPLE:
+        problems.append(f"... and {len(letters) - _SAMPLE} more unresolved dead letters")
+    return problems
+
+
 async def _charged_vs_emitted(connection: Any) -> list[str]:
     charged = {
         r["event_id"] for r in await connection.fetch("SELECT event_id FROM billing.usage_charges")
@@ -69,7 +87,8 @@ async def _charged_vs_emitted(connection: Any) -> list[str]:
 
 async def _holds(connection: Any, redis: aioredis.Redis) -> list[str]:
     problems: list[str] = []
-    now_ms = time.time() * 1000
+    # open: the rule the place script purges by (against billing's watermark)
+    cut = holds.purge_before(int(time.time() * 1000), await holds.read_watermark(redis))
     charged_holds = {
         r["hold_id"]
         for r in await connection.fetch(
@@ -88,7 +107,7 @@ async def _holds(connection: Any, redis: aioredis.Redis) -> list[str]:
                 problems.append(
                     f"invariant 5: hold {hold} of user {user_id} was charged but not settled"
                 )
-            elif expires > now_ms:
+            elif expires >= cut:
                 open_amount += int(await redis.hget(holds_key, hold) or 0)
         balance = await connection.fetchval(
             "SELECT balance - floor FROM billing.accounts WHERE kind = 'user' AND user_id = $1",
@@ -111,6 +130,7 @@ async def reconcile(database_url: str, redis_url: str) -> tuple[list[str], list[
         violations = await check_ledger(connection)
         violations += await _charged_vs_emitted(connection)
         violations += await _holds(connection, redis)
+        violations += await _dead_letters(redis)
     finally:
         await connection.close()
         await redis.aclose()

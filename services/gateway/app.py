@@ -19,6 +19,7 @@ from aiohttp import web
 from cryptography.fernet import Fernet, MultiFernet
 
 from services.gateway.alias_store import AliasStore
+from services.gateway.billing_progress import BillingProgress
 from services.gateway.breaker import BreakerPolicy
 from services.gateway.channel_cache import ChannelCache
 from services.gateway.channel_health import ChannelHealth
@@ -140,17 +141,19 @@ def _default_timeouts(settings: Settings) -> Timeouts:
 
 
 async def _metering(app: web.Application) -> AsyncIterator[None]:
-    """Prices, holds (renewed while their requests run), and the usage publisher
-    with its spool replayer."""
+    """Prices, holds (renewed while their requests run, expiring against billing's
+    progress), and the usage publisher with its spool replayer."""
     settings = app[SETTINGS]
     await app[PRICES].reload()
-    holds = Holds(app[REDIS])
+    holds = Holds(app[REDIS], ttl_ms=settings.hold_ttl_ms)
     batch = CommandBatcher(app[REDIS])
     keeper = HoldKeeper(holds, batch)
+    progress = BillingProgress(app[REDIS])
     app[HOLD_GATE] = HoldGate(
         holds,
         batch,
         keeper,
+        progress,
         app[INTERNAL_SESSION],
         settings.billing_url,
         settings.common.internal_token,
@@ -163,10 +166,11 @@ async def _metering(app: web.Application) -> AsyncIterator[None]:
     stop = asyncio.Event()
     replay = tasks.spawn(publisher.replay(stop), name="spool-replay")
     renew = tasks.spawn(keeper.run(stop), name="hold-renewal")
+    follow = tasks.spawn(progress.run(stop), name="billing-progress")
     yield
     await publisher.drain()  # the server has stopped: no handler hands over more
     stop.set()
-    await asyncio.gather(replay, renew)
+    await asyncio.gather(replay, renew, follow)
     await batch.aclose()
 
 

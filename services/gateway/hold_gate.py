@@ -8,6 +8,8 @@ data), the balance is fetched from billing once, installed (never over a
 newer one), and the hold tried again. When Redis does not answer, the request
 is refused with 503: nothing is relayed unmetered. A placed hold is renewed
 while its request runs (`hold_keeper`), until the relay says it `ended`.
+The place script lets the user's expired holds go only below billing's last
+read watermark (`billing_progress`), with no extra round trip.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from decimal import Decimal
 import aiohttp
 from redis.exceptions import NoScriptError, RedisError
 
+from services.gateway.billing_progress import BillingProgress
 from services.gateway.hold_keeper import HoldKeeper
 from shared.errors import PaymentRequired, ServiceUnavailable
 from shared.holds import Holds, Placed, Snapshot
@@ -32,6 +35,7 @@ class HoldGate:
         holds: Holds,
         batch: CommandBatcher,
         keeper: HoldKeeper,
+        progress: BillingProgress,
         session: aiohttp.ClientSession,
         billing_url: str,
         token: str,
@@ -39,6 +43,7 @@ class HoldGate:
         self._holds = holds
         self._batch = batch
         self._keeper = keeper
+        self._progress = progress
         self._session = session
         self._billing_url = billing_url
         self._token = token
@@ -48,7 +53,10 @@ class HoldGate:
             placed = await self._place(user_id, hold_id, amount)
             if placed is Placed.NO_SNAPSHOT:
                 await self._holds.install(user_id, await self._snapshot(user_id))
-                placed = await self._holds.place(user_id, hold_id, amount, _now_ms())
+                now_ms = _now_ms()
+                placed = await self._holds.place(
+                    user_id, hold_id, amount, now_ms, purge_ms=self._progress.purge_before(now_ms)
+                )
         except (RedisError, OSError) as exc:
             raise ServiceUnavailable("metering is unavailable; try again shortly") from exc
         if placed is not Placed.PLACED:
@@ -64,12 +72,13 @@ class HoldGate:
     async def _place(self, user_id: uuid.UUID, hold_id: str, amount: Decimal) -> Placed:
         """Batched with other requests' Redis commands of this loop turn."""
         now_ms = _now_ms()
+        purge_ms = self._progress.purge_before(now_ms)
         try:
             reply = await self._batch.execute(
-                *self._holds.place_command(user_id, hold_id, amount, now_ms)
+                *self._holds.place_command(user_id, hold_id, amount, now_ms, purge_ms=purge_ms)
             )
-        except NoScriptError:
-            return await self._holds.place(user_id, hold_id, amount, now_ms)  # loads it
+        except NoScriptError:  # loads it
+            return await self._holds.place(user_id, hold_id, amount, now_ms, purge_ms=purge_ms)
         return Placed(int(reply))
 
     async def _snapshot(self, user_id: uuid.UUID) -> Snapshot:

@@ -1,7 +1,8 @@
 """Keeping the holds of running requests from expiring while they run.
 
 A hold expires a TTL after it was placed, so that one left behind by a
-gateway that died frees its money on its own. A request may run longer than
+gateway that died frees its money on its own (once billing's watermark has
+also passed that expiry: `shared.holds`). A request may run longer than
 that: a long stream (64,000 output tokens at 50 a second is 21 minutes) or a
 slow whole answer. Its hold must not expire while it runs, or the money the
 request may still cost is free to be spent again by the user's other
@@ -12,8 +13,9 @@ of the TTL it renews those placed (or last renewed) at least that long ago
 to a full TTL from now, in one round trip for all of them (`ZADD XX GT`: a
 hold that is already gone is not brought back, an expiry never moves
 earlier). A request shorter than a third of the TTL costs nothing but a dict
-entry. When the request ends its hold is no longer renewed: it keeps a full
-TTL from its last renewal for billing to settle it. A renewal that Redis
+entry. When the request ends its hold is no longer renewed: billing settles
+it when it charges the request's event, which entered the stream before the
+hold's expiry, so the watermark cannot pass that expiry first. A renewal that Redis
 does not answer is tried again on the next tick, which still comes before the
 hold expires.
 """

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shared import settings as read
+from shared.holds import HOLD_TTL_MS
 from shared.settings import Common, Environ
 
 
@@ -28,6 +29,9 @@ class Settings:
     probe_seconds: int = 60
     breaker_failures: int = 5
     breaker_open_seconds: int = 15
+    # How long an unrenewed hold lasts before it may expire (and then only once
+    # billing's watermark passed it: shared/holds.py). Tests shorten it.
+    hold_ttl_ms: int = HOLD_TTL_MS
 
     @classmethod
     def from_env(cls, env: Environ) -> Settings:

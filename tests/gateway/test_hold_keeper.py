@@ -1,4 +1,5 @@
-"""A running request's hold outlives its TTL; an ended one expires; a gone one stays gone.
+"""A running request's hold outlives its TTL; an ended one expires (once billing's
+watermark is past it); a gone one stays gone.
 
 Real Redis, with a TTL of 0.9 s (renewed every 0.3 s) instead of 15 minutes.
 """
@@ -16,7 +17,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from services.gateway.hold_keeper import HoldKeeper
 from shared import tasks
-from shared.holds import Holds, Placed, Snapshot, held_amount, keys
+from shared.holds import WATERMARK_KEY, Holds, Placed, Snapshot, held_amount, keys
 from shared.redis_batch import CommandBatcher
 
 TTL_MS = 900
@@ -48,8 +49,10 @@ async def test_a_running_requests_hold_is_renewed_until_it_ends(redis: aioredis.
         assert await holds.place(user, "other", Decimal("0.6"), _now_ms()) is Placed.REFUSED
         keeper.closed("long")  # the request ended
         await asyncio.sleep(1.5 * TTL_MS / 1000)
+        await redis.set(WATERMARK_KEY, _now_ms())  # billing has caught up
         assert await held_amount(redis, user) == 0
-        assert await holds.place(user, "other", Decimal("0.6"), _now_ms()) is Placed.PLACED
+        now = _now_ms()
+        assert await holds.place(user, "other", Decimal("0.6"), now, purge_ms=now) is Placed.PLACED
     finally:
         stop.set()
         await renewing
