@@ -32,6 +32,7 @@ from services.billing import ledger, price_store
 from services.billing.charging import charge_batch
 from services.billing.reconcile import check_ledger
 from shared import db, migrations
+from shared.usage_event import UsageEvent, read
 
 MODELS = {
     "gpt-4o-mini": ("0.15", "0.60", "0.075", "0"),
@@ -43,9 +44,9 @@ MODELS = {
 START = datetime(2025, 1, 1, tzinfo=UTC)
 
 
-def make_events(count: int, user_ids: list[uuid.UUID]) -> list[dict[str, Any]]:
+def make_events(count: int, user_ids: list[uuid.UUID]) -> list[UsageEvent]:
     rng = random.Random(7)
-    events = []
+    events: list[dict[str, Any]] = []
     for n in range(count):
         events.append(
             {
@@ -64,7 +65,8 @@ def make_events(count: int, user_ids: list[uuid.UUID]) -> list[dict[str, Any]]:
                 "hold_id": f"h_{n}",
             }
         )
-    return events
+    # Decoded as the stream consumer decodes them, before handing them over.
+    return [read(event) for event in events]
 
 
 async def seed(pool: Any, user_ids: list[uuid.UUID]) -> None:
@@ -93,8 +95,8 @@ async def seed(pool: Any, user_ids: list[uuid.UUID]) -> None:
             await ledger.post(connection, "top_up", [(topups, -amount), (account, amount)])
 
 
-async def charge_all(pool: Any, batches: list[list[dict[str, Any]]], consumers: int) -> int:
-    queue: asyncio.Queue[list[dict[str, Any]]] = asyncio.Queue()
+async def charge_all(pool: Any, batches: list[list[UsageEvent]], consumers: int) -> int:
+    queue: asyncio.Queue[list[UsageEvent]] = asyncio.Queue()
     for batch in batches:
         queue.put_nowait(batch)
     charged = 0

@@ -24,17 +24,18 @@ import asyncpg
 
 from services.usage.recording import record_batch
 from shared import db, migrations
+from shared.usage_event import UsageEvent, read
 
 MODELS = ("gpt-4o-mini", "claude-sonnet-4", "gemini-2.5-flash", "gpt-4.1", "o3-mini")
 ENDPOINTS = ("openai_chat", "anthropic_messages", "gemini_generate", "openai_responses")
 
 
-def make_events(count: int, users: int = 200) -> list[dict[str, Any]]:
+def make_events(count: int, users: int = 200) -> list[UsageEvent]:
     rng = random.Random(7)
     user_ids = [str(uuid.uuid4()) for _ in range(users)]
     key_ids = {user: str(uuid.uuid4()) for user in user_ids}
     start = datetime(2025, 1, 1, tzinfo=UTC)
-    events = []
+    events: list[dict[str, Any]] = []
     for n in range(count):
         user = rng.choice(user_ids)
         ok = rng.random() > 0.05
@@ -69,7 +70,8 @@ def make_events(count: int, users: int = 200) -> list[dict[str, Any]]:
                 "cost": f"0.{rng.randrange(10**6):06d}",
             }
         )
-    return events
+    # Decoded as the stream consumer decodes them, before handing them over.
+    return [read(event) for event in events]
 
 
 async def run(server: str, total: int, batch: int) -> None:

@@ -1,7 +1,9 @@
 """Charging usage events, exactly once, a batch per database transaction.
 
 `charge_batch` is what the billing stream consumer calls with the events it
-read; it acknowledges them only after this returns (after commit). Rules:
+decoded (`shared.usage_event`: an event that cannot be read never gets here,
+it is dead-lettered); the consumer acknowledges them only after this returns
+(after commit). Rules:
 
 - One database transaction per batch: the dedupe records, the ledger
   transactions, the entries and every balance change commit together or not
@@ -22,6 +24,8 @@ read; it acknowledges them only after this returns (after commit). Rules:
   out). System accounts move once per batch, last (lock order).
 - Set-based SQL: a fixed number of statements per batch, whatever its size.
 - Deadlocks and claim races are retried a few times with a fresh transaction.
+  Any other PostgreSQL error propagates with nothing committed; the stream
+  consumer decides whether retrying can cure it (see `shared.stream_consumer`).
 """
 
 from __future__ import annotations
@@ -37,7 +41,8 @@ import asyncpg
 
 from services.billing import ledger, price_store
 from services.billing.charge_plan import BatchPlan, PlannedCharge, plan_batch
-from services.billing.usage_events import UsageCharge, UsageEventError, event_id_of, read_event
+from services.billing.usage_events import UsageCharge, charge_of
+from shared.usage_event import UsageEvent
 
 _log = logging.getLogger(__name__)
 ATTEMPTS = 4
@@ -63,18 +68,9 @@ class ChargedEvent:
 
 
 @dataclass(frozen=True, slots=True)
-class RejectedEvent:
-    """An event that cannot be charged as it is (never charged, never recorded)."""
-
-    event_id: str | None
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
 class ChargeBatchResult:
     charged: list[ChargedEvent] = field(default_factory=list)
     duplicates: list[str] = field(default_factory=list)
-    rejected: list[RejectedEvent] = field(default_factory=list)
     balances: dict[uuid.UUID, AccountSnapshot] = field(default_factory=dict)
 
 
@@ -90,34 +86,23 @@ _RETRYABLE = (
 )
 
 
-def read_batch(
-    events: Sequence[Mapping[str, Any]],
-) -> tuple[list[UsageCharge], list[str], list[RejectedEvent]]:
-    """(readable events, first occurrence of each id, in order; duplicate ids
-    within the batch; unreadable events)."""
+def read_batch(events: Sequence[UsageEvent]) -> tuple[list[UsageCharge], list[str]]:
+    """(the first event of each id, in order; duplicate ids within the batch)."""
     unique: dict[str, UsageCharge] = {}
     duplicates: list[str] = []
-    rejected: list[RejectedEvent] = []
-    for raw in events:
-        try:
-            event = read_event(raw)
-        except UsageEventError as exc:
-            rejected.append(RejectedEvent(event_id=event_id_of(raw), reason=str(exc)))
-            continue
+    for event in events:
         if event.event_id in unique:
             duplicates.append(event.event_id)
         else:
-            unique[event.event_id] = event
-    return list(unique.values()), duplicates, rejected
+            unique[event.event_id] = charge_of(event)
+    return list(unique.values()), duplicates
 
 
-async def charge_batch(pool: Any, events: Sequence[Mapping[str, Any]]) -> ChargeBatchResult:
+async def charge_batch(pool: Any, events: Sequence[UsageEvent]) -> ChargeBatchResult:
     """Charge a batch of decoded usage events; see the module docstring."""
-    unique, duplicates, rejected = read_batch(events)
-    for bad in rejected:
-        _log.error("usage event rejected", extra={"event_id": bad.event_id, "reason": bad.reason})
+    unique, duplicates = read_batch(events)
     if not unique:
-        return ChargeBatchResult(duplicates=duplicates, rejected=rejected)
+        return ChargeBatchResult(duplicates=duplicates)
     for attempt in range(1, ATTEMPTS + 1):
         try:
             async with pool.acquire() as connection, connection.transaction():
@@ -132,7 +117,6 @@ async def charge_batch(pool: Any, events: Sequence[Mapping[str, Any]]) -> Charge
     return ChargeBatchResult(
         charged=result.charged,
         duplicates=duplicates + result.duplicates,
-        rejected=rejected,
         balances=result.balances,
     )
 

@@ -6,12 +6,14 @@ in Redis together with its user's committed balance (never older than the
 snapshot already there); only then does the consumer acknowledge the batch.
 A crash between any two steps replays the batch: the charge is a no-op the
 second time, and the settlement is repeated with the balance read again.
+Events arrive decoded (`shared.usage_event`); a batch that fails on its data
+is split by the stream consumer until the event at fault is set aside.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter
@@ -19,6 +21,7 @@ from prometheus_client import CollectorRegistry, Counter
 from services.billing import snapshots
 from services.billing.charging import charge_batch
 from shared.holds import Holds, Snapshot, settle_many
+from shared.usage_event import UsageEvent
 
 
 class ChargeMetrics:
@@ -39,7 +42,7 @@ class BillingConsumer:
         self._holds = holds
         self._metrics = metrics
 
-    async def handle(self, events: list[dict[str, Any]]) -> None:
+    async def handle(self, events: list[UsageEvent]) -> None:
         result = await charge_batch(self._db, events)
         for charged in result.charged:
             self._metrics.charged.inc(float(charged.charged))
@@ -47,16 +50,11 @@ class BillingConsumer:
         await settle_many(self._holds, await self._settlements(events))
 
     async def _settlements(
-        self, events: Sequence[Mapping[str, Any]]
+        self, events: Sequence[UsageEvent]
     ) -> list[tuple[uuid.UUID, str | None, Snapshot]]:
         by_user: dict[uuid.UUID, list[str | None]] = {}
         for event in events:
-            try:
-                user_id = uuid.UUID(str(event["user_id"]))
-            except (KeyError, ValueError):
-                continue
-            hold = event.get("hold_id")
-            by_user.setdefault(user_id, []).append(hold if isinstance(hold, str) else None)
+            by_user.setdefault(event.user_id, []).append(event.hold_id)
         found = await snapshots.read(self._db, by_user)
         return [
             (user_id, hold_id, found.get(user_id, snapshots.ZERO))

@@ -8,8 +8,6 @@ the process serves the read side only and leaves the stream to other replicas.
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
 
 from services.usage.recording import record_batch
@@ -18,6 +16,7 @@ from services.usage.settings import Settings
 from shared.consuming import consuming
 from shared.service import DB, base_app
 from shared.stream_consumer import Handler
+from shared.usage_event import UsageEvent
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -29,7 +28,7 @@ def create_app(settings: Settings) -> web.Application:
 
 
 def _handler(app: web.Application) -> Handler:
-    async def handle(events: list[dict[str, Any]]) -> None:
+    async def handle(events: list[UsageEvent]) -> None:
         await record_batch(app[DB], events)
 
     return handle

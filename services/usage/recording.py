@@ -1,7 +1,8 @@
 """Recording usage events: records and daily aggregates, exactly once.
 
-`record_batch` is what the usage stream consumer calls with a batch of decoded
-events. Rules it keeps:
+`record_batch` is what the usage stream consumer calls with a batch of events
+decoded by `shared.usage_event` (one that cannot be read never gets here: the
+consumer dead-letters it). Rules it keeps:
 
 - One transaction per batch, one set-based statement: the events travel as
   one array per column (`unnest`), records are inserted with
@@ -14,24 +15,23 @@ events. Rules it keeps:
   two consumers with overlapping batches lock rows in the same order; a
   deadlock or serialization failure that still happens is retried here, which
   is safe because the whole batch is idempotent.
-- Events that cannot be recorded (see `events.read_event`) are skipped with a
-  warning that names the event id and the field, never the event's content.
 - Database trouble propagates as asyncpg's own errors (`PostgresError`) or
-  `OSError`, the ones the stream consumer backs off on: nothing of the batch
-  is committed, and its entries stay pending for a retry.
+  `OSError`: nothing of the batch is committed, and the stream consumer
+  decides whether to retry the batch or split it to find an event at fault.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from operator import attrgetter
 from typing import Any
 
 import asyncpg
 
-from services.usage.events import InvalidEvent, UsageRecord, read_event
+from services.usage.events import UsageRecord, record_of
+from shared.usage_event import UsageEvent
 
 _log = logging.getLogger(__name__)
 
@@ -90,36 +90,24 @@ class RecordResult:
 
     recorded: int  # newly inserted, and added to the daily aggregates
     duplicates: int  # recorded before, or repeated within the batch
-    invalid: int  # refused by validation and logged
 
 
-async def record_batch(pool: Any, events: Sequence[Mapping[str, Any]]) -> RecordResult:
+async def record_batch(pool: Any, events: Sequence[UsageEvent]) -> RecordResult:
     """Record a batch of decoded usage events in one transaction."""
-    records, invalid = _readable(events)
+    records = _unique(events)
     if not records:
-        return RecordResult(recorded=0, duplicates=len(events) - invalid, invalid=invalid)
-    columns = _column_arrays(records)
-    recorded = await _insert(pool, columns)
-    return RecordResult(
-        recorded=recorded, duplicates=len(events) - invalid - recorded, invalid=invalid
-    )
+        return RecordResult(recorded=0, duplicates=len(events))
+    recorded = await _insert(pool, _column_arrays(records))
+    return RecordResult(recorded=recorded, duplicates=len(events) - recorded)
 
 
-def _readable(events: Sequence[Mapping[str, Any]]) -> tuple[list[UsageRecord], int]:
-    """The batch's valid events, first of each id, sorted by id; and the invalid count."""
+def _unique(events: Sequence[UsageEvent]) -> list[UsageRecord]:
+    """The first record of each event id, sorted by id."""
     by_id: dict[str, UsageRecord] = {}
-    invalid = 0
     for event in events:
-        try:
-            record = read_event(event)
-        except InvalidEvent as exc:
-            invalid += 1
-            _log.warning(
-                "usage event skipped", extra={"event_id": exc.event_id, "field": exc.field}
-            )
-            continue
-        by_id.setdefault(record.event_id, record)
-    return [by_id[event_id] for event_id in sorted(by_id)], invalid
+        if event.event_id not in by_id:
+            by_id[event.event_id] = record_of(event)
+    return [by_id[event_id] for event_id in sorted(by_id)]
 
 
 def _column_arrays(records: list[UsageRecord]) -> list[list[Any]]:

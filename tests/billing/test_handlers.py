@@ -12,6 +12,7 @@ import redis.asyncio as aioredis
 
 from services.billing.charging import charge_batch
 from shared.holds import Holds, Snapshot
+from shared.usage_event import read
 from tests.accounts import create_key, sign_up
 from tests.billing.conftest import EPOCH, Billing, add_price, fund, price, usage_event
 from tests.conftest import Stack
@@ -56,7 +57,7 @@ async def test_the_statement_lists_entries_newest_first_in_pages(
     user = uuid.uuid4()
     await fund(pool, user, "2")
     event = usage_event(user_id=user, ts=EPOCH + timedelta(days=1), output_tokens=250_000)
-    await charge_batch(pool, [event])
+    await charge_batch(pool, [read(event)])
     await fund(pool, user, "0.125")
     first = await (await billing.request("GET", "/api/billing/ledger?limit=2", user_id=user)).json()
     assert [(e["kind"], e["amount"], e["balance_after"]) for e in first["data"]] == [

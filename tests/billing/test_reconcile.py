@@ -14,6 +14,7 @@ from typing import Any
 from services.billing import ledger
 from services.billing.charging import charge_batch
 from services.billing.reconcile import check_ledger
+from shared.usage_event import read
 from tests.billing.conftest import EPOCH, add_price, fund, price, usage_event
 
 
@@ -25,7 +26,7 @@ async def _activity(pool: Any) -> tuple[uuid.UUID, str]:
         usage_event(user_id=user, ts=EPOCH + timedelta(days=1), input_tokens=400_000)
         for _ in range(3)
     ]
-    await charge_batch(pool, events)
+    await charge_batch(pool, [read(event) for event in events])
     return user, events[0]["event_id"]
 
 

@@ -1,4 +1,4 @@
-"""Reading usage events for charging: what is priced, and what is refused."""
+"""What billing charges for a usage event: the projection of the shared decoder."""
 
 from __future__ import annotations
 
@@ -54,7 +54,6 @@ def test_missing_counts_are_zero() -> None:
         ({"cache_read_tokens": "3"}, "cache_read_tokens"),
         ({"cache_write_tokens": True}, "cache_write_tokens"),
         ({"web_search_requests": 10**13}, "web_search_requests"),
-        ({"requested_model": 12}, "requested_model"),
     ],
 )
 def test_unreadable_events_are_refused_never_guessed(
@@ -67,3 +66,10 @@ def test_unreadable_events_are_refused_never_guessed(
 def test_a_utc_z_suffix_is_read() -> None:
     event = read_event({**usage_event(user_id=USER), "ts": "2025-03-01T10:00:00Z"})
     assert event.ts == datetime(2025, 3, 1, 10, tzinfo=UTC)
+
+
+def test_a_malformed_model_is_repaired_never_refused() -> None:
+    raw = {**usage_event(user_id=USER), "upstream_model": "real"}
+    assert read_event({**raw, "requested_model": 12}).model == "real"
+    assert read_event({**raw, "requested_model": "\x00"}).model == "real"
+    assert read_event({**raw, "requested_model": "a\x00" + "b" * 300}).model == "a" + "b" * 199

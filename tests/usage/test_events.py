@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from services.usage.events import InvalidEvent, UsageRecord, read_event
+from services.usage.events import UsageRecord, read_event
+from shared.usage_event import UsageEventError
 from tests.usage.factory import usage_event
 
 USER = uuid.uuid4()
@@ -77,13 +78,11 @@ def test_missing_counts_are_zero_and_cost_may_be_absent() -> None:
         ({"input_tokens": -1}, "input_tokens"),
         ({"output_tokens": "12"}, "output_tokens"),
         ({"cache_read_tokens": True}, "cache_read_tokens"),
-        ({"reasoning_tokens": 2**63}, "reasoning_tokens"),
-        ({"http_status": "200"}, "http_status"),
-        ({"http_status": None}, "http_status"),
+        ({"web_search_requests": 2**63}, "web_search_requests"),
     ],
 )
 def test_an_event_that_cannot_be_recorded_is_refused(overrides: dict[str, Any], field: str) -> None:
-    with pytest.raises(InvalidEvent) as refused:
+    with pytest.raises(UsageEventError) as refused:
         read_event(usage_event(USER, "req_bad", **overrides))
     assert refused.value.field == field
     assert refused.value.event_id == "req_bad"
@@ -93,7 +92,7 @@ def test_an_event_that_cannot_be_recorded_is_refused(overrides: dict[str, Any], 
 def test_an_event_without_a_usable_id_is_refused(event_id: Any) -> None:
     event = usage_event(USER)
     event["event_id"] = event_id
-    with pytest.raises(InvalidEvent) as refused:
+    with pytest.raises(UsageEventError) as refused:
         read_event(event)
     assert refused.value.field == "event_id" and refused.value.event_id is None
 
@@ -101,9 +100,26 @@ def test_an_event_without_a_usable_id_is_refused(event_id: Any) -> None:
 def test_a_missing_user_id_is_refused_naming_the_event() -> None:
     event = usage_event(USER, "req_orphan")
     del event["user_id"]
-    with pytest.raises(InvalidEvent) as refused:
+    with pytest.raises(UsageEventError) as refused:
         read_event(event)
     assert (refused.value.event_id, refused.value.field) == ("req_orphan", "user_id")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "attribute", "repaired"),
+    [
+        ({"http_status": "200"}, "http_status", 0),
+        ({"http_status": None}, "http_status", 0),
+        ({"reasoning_tokens": 2**63}, "reasoning_tokens", 0),
+        ({"endpoint": "\x00"}, "endpoint", "unknown"),
+        ({"status": 5}, "status", "unknown"),
+        ({"latency_ms": "slow"}, "latency_ms", 0.0),
+    ],
+)
+def test_a_malformed_detail_of_a_not_null_column_gets_its_default(
+    overrides: dict[str, Any], attribute: str, repaired: object
+) -> None:
+    assert getattr(read_event(usage_event(USER, **overrides)), attribute) == repaired
 
 
 @pytest.mark.parametrize(

@@ -7,19 +7,23 @@ from the events themselves, independently of the SQL under test.
 from __future__ import annotations
 
 import asyncio
-import logging
 import uuid
 from collections import defaultdict
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-import pytest
-
-from services.usage.recording import RecordResult, record_batch
+from services.usage.recording import RecordResult
+from services.usage.recording import record_batch as record_decoded
+from shared.usage_event import read
 from tests.usage.factory import BASE_TIME, series, usage_event
 
 SUMMED = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
+
+
+async def record_batch(pool: Any, events: list[dict[str, Any]]) -> RecordResult:
+    """`record_batch` given the events as the stream consumer gives them: decoded."""
+    return await record_decoded(pool, [read(event) for event in events])
 
 
 async def _daily(db: Any) -> dict[tuple[str, str, str], dict[str, Any]]:
@@ -31,7 +35,7 @@ async def test_the_same_event_twice_in_a_batch_is_recorded_once(pool: Any) -> No
     user = uuid.uuid4()
     event = usage_event(user, "req_twice")
     result = await record_batch(pool, [event, dict(event), usage_event(user, "req_other")])
-    assert result == RecordResult(recorded=2, duplicates=1, invalid=0)
+    assert result == RecordResult(recorded=2, duplicates=1)
     assert await pool.fetchval("SELECT count(*) FROM usage.records") == 2
     assert await pool.fetchval("SELECT sum(requests) FROM usage.daily") == 2
 
@@ -42,7 +46,7 @@ async def test_a_redelivered_batch_changes_nothing(pool: Any) -> None:
     assert (await record_batch(pool, events)).recorded == 10
     before = await _daily(pool)
     again = await record_batch(pool, events[5:] + [usage_event(user, "req_new")])
-    assert again == RecordResult(recorded=1, duplicates=5, invalid=0)
+    assert again == RecordResult(recorded=1, duplicates=5)
     after = await _daily(pool)
     (key,) = after
     assert after[key]["requests"] == before[key]["requests"] + 1 == 11
@@ -114,29 +118,19 @@ async def test_daily_aggregates_add_up_per_user_day_and_model(pool: Any) -> None
         assert {name: daily[key][name] for name in row} == row, key
 
 
-async def test_an_event_that_cannot_be_recorded_is_skipped_and_logged_by_id(
-    pool: Any, caplog: pytest.LogCaptureFixture
-) -> None:
+async def test_the_nul_model_event_of_a_refused_request_is_recorded(pool: Any) -> None:
+    """Issue 15: a client's model "\\u0000" reaches the event; the record keeps the rest."""
     user = uuid.uuid4()
-    orphan = usage_event(user, "req_orphan", user_agent="secret-agent/1.0")
-    del orphan["user_id"]
-    events = [usage_event(user, "req_good"), orphan, usage_event(user, "req_v2", v=2)]
-    with caplog.at_level(logging.WARNING, logger="services.usage.recording"):
-        result = await record_batch(pool, events)
-    assert result == RecordResult(recorded=1, duplicates=0, invalid=2)
-    skipped = [r for r in caplog.records if r.getMessage() == "usage event skipped"]
-    assert [(r.__dict__["event_id"], r.__dict__["field"]) for r in skipped] == [
-        ("req_orphan", "user_id"),
-        ("req_v2", "v"),
-    ]
-    assert "secret-agent" not in caplog.text
-    assert await pool.fetchval("SELECT array_agg(event_id) FROM usage.records") == ["req_good"]
+    event = usage_event(user, "req_nul", model="\x00", user_agent="a\x00b\ud800")
+    event.update(upstream_model=None, status="rejected", http_status=404, error_code="\x00")
+    assert await record_batch(pool, [event]) == RecordResult(recorded=1, duplicates=0)
+    row = await pool.fetchrow("SELECT model, user_agent, error_code, status FROM usage.records")
+    assert tuple(row) == ("", "ab", None, "rejected")
+    assert await record_batch(pool, [event]) == RecordResult(recorded=0, duplicates=1)
 
 
-async def test_an_empty_or_all_invalid_batch_touches_nothing(pool: Any) -> None:
-    assert await record_batch(pool, []) == RecordResult(recorded=0, duplicates=0, invalid=0)
-    bad = usage_event(uuid.uuid4(), v=0)
-    assert await record_batch(pool, [bad]) == RecordResult(recorded=0, duplicates=0, invalid=1)
+async def test_an_empty_batch_touches_nothing(pool: Any) -> None:
+    assert await record_batch(pool, []) == RecordResult(recorded=0, duplicates=0)
     assert await pool.fetchval("SELECT count(*) FROM usage.records") == 0
 
 
