@@ -34,7 +34,8 @@ TOLLGATE_HEADERS = (
     USER_AGENT_HEADER,
 )
 
-PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+# `/metrics` is on the metrics port, not here (shared/service.py).
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz"})
 
 INTERNAL_TOKEN = web.AppKey("internal_token", str)
 

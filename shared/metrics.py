@@ -2,7 +2,9 @@
 
 A registry per application (not the global one) lets tests build many apps in
 one process. The route label is the matched route's template, never the raw
-path, so label cardinality stays bounded.
+path, so label cardinality stays bounded. `/metrics` is served by an
+application of its own (`metrics_app`), listening on the metrics port only
+(see `shared/service.py`), never among a service's routes.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
 from prometheus_client.exposition import generate_latest
 
 from shared.loop_metrics import LoopCounter, LoopHistogram
+from shared.response_headers import stamp
 
 
 class HttpMetrics:
@@ -72,3 +75,12 @@ async def metrics_handler(request: web.Request) -> web.Response:
         catch_up()
     body = generate_latest(metrics.registry)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def metrics_app(served: web.Application) -> web.Application:
+    """The application the metrics port serves: `GET /metrics` of `served`, nothing else."""
+    app = web.Application()
+    app[METRICS] = served[METRICS]
+    app.on_response_prepare.append(stamp)
+    app.router.add_get("/metrics", metrics_handler)
+    return app

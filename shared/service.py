@@ -3,8 +3,17 @@
 `base_app` builds the application shell a service adds its routes to. The
 PostgreSQL pool and the Redis client are each one cleanup context, kept under
 typed app keys. `/healthz` says the process is up; `/readyz` says its
-PostgreSQL and Redis answer. `run` serves one process; with
-`TOLLGATE_REUSE_PORT` several processes of a service share its port.
+PostgreSQL and Redis answer; every answer carries the headers of
+`response_headers`. `run` serves one process; with `TOLLGATE_REUSE_PORT`
+several processes of a service share its port (and its metrics port).
+
+`/metrics` is not on the service's port: `serving` opens a second listener,
+`metrics_host:metrics_port` (127.0.0.1 and 9180 to 9183 by default, none
+in dev mode unless set; compose binds it inside the stack's network,
+unpublished), that serves only
+`/metrics`, where Prometheus scrapes it. Channel names, breaker states and
+per-model counts are the operator's, not the public's: the gateway's public
+port, which any client reaches, answers `/metrics` with 404.
 """
 
 from __future__ import annotations
@@ -15,16 +24,18 @@ import logging
 import signal
 import sys
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from shared import db, logs, redis_conn
+from shared import db, http_server, logs, redis_conn
 from shared.errors import ServiceUnavailable, error_middleware
 from shared.internal import INTERNAL_TOKEN, internal_token_middleware
-from shared.metrics import METRICS, HttpMetrics, metrics_handler, metrics_middleware
+from shared.metrics import METRICS, HttpMetrics, metrics_app, metrics_middleware
 from shared.request_id import request_id_middleware
+from shared.response_headers import stamp
 from shared.settings import Common, SettingsError
 
 DB = web.AppKey("db", Any)  # an asyncpg.Pool; asyncpg ships no type information
@@ -51,9 +62,9 @@ def base_app(
     app[INTERNAL_TOKEN] = common.internal_token
     app[METRICS] = HttpMetrics(CollectorRegistry())
     app.cleanup_ctx.append(_stores(common))
+    app.on_response_prepare.append(stamp)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
-    app.router.add_get("/metrics", metrics_handler)
     return app
 
 
@@ -113,27 +124,52 @@ def run(app: web.Application, common: Common, service: str) -> None:
 
 
 async def _serve(app: web.Application, common: Common) -> None:
-    # Not web.run_app: when start-up fails half-way, it leaves the contexts
-    # already entered (pools, clients) to the garbage collector.
-    # handler_cancellation: a client that hangs up cancels its handler, so the
-    # relay closes the upstream request at once instead of streaming to no one.
-    runner = web.AppRunner(
-        app, access_log_class=logs.AccessLogger, shutdown_timeout=10, handler_cancellation=True
-    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    try:
-        await runner.setup()
-        await web.TCPSite(runner, common.host, common.port, reuse_port=common.reuse_port).start()
+    async with serving(app, common):
         logging.getLogger(__name__).info(
-            "serving", extra={"host": common.host, "port": common.port}
+            "serving",
+            extra={"host": common.host, "port": common.port, "metrics_port": common.metrics_port},
         )
         # What start-up made (modules, tables, pools) lives as long as the
         # process: out of the collector's sight, full collections under load
         # scan only what requests allocate.
         gc.freeze()
         await stop.wait()
+
+
+@asynccontextmanager
+async def serving(app: web.Application, common: Common) -> AsyncIterator[None]:
+    """`app` on `common.host:port`, its `/metrics` on `metrics_host:metrics_port`.
+
+    Not web.run_app: when start-up fails half-way, it leaves the contexts
+    already entered (pools, clients) to the garbage collector.
+    handler_cancellation: a client that hangs up cancels its handler, so the
+    relay closes the upstream request at once instead of streaming to no one.
+    """
+    runner = http_server.Runner(
+        app,
+        head_timeout=common.head_timeout,
+        access_log_class=logs.AccessLogger,
+        shutdown_timeout=10,
+        handler_cancellation=True,
+    )
+    # Scrapes are not logged: one line per service every 15 s says nothing.
+    scrapes = http_server.Runner(
+        metrics_app(app), head_timeout=common.head_timeout, access_log=None
+    )
+    try:
+        await runner.setup()
+        await web.TCPSite(runner, common.host, common.port, reuse_port=common.reuse_port).start()
+        if common.metrics_port:
+            await scrapes.setup()
+            await web.TCPSite(
+                scrapes, common.metrics_host, common.metrics_port, reuse_port=common.reuse_port
+            ).start()
+        yield
     finally:
+        if scrapes.server is not None:
+            await scrapes.cleanup()
         await runner.cleanup()

@@ -180,6 +180,11 @@ class Common:
     # Bind with SO_REUSEPORT, so several processes of one service share its
     # port and the kernel spreads connections between them.
     reuse_port: bool = False
+    # `/metrics` is served only here, never on the service's own port; 0: not served.
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = 0
+    # Seconds a client has to send a whole request head (shared/http_server.py).
+    head_timeout: float = 10.0
 
 
 def common(env: Environ, *, port_var: str, default_port: int) -> Common:
@@ -206,4 +211,16 @@ def common(env: Environ, *, port_var: str, default_port: int) -> Common:
         log_level=level,
         instance=env.get("TOLLGATE_INSTANCE") or socket.gethostname(),
         reuse_port=flag(env, "TOLLGATE_REUSE_PORT", False),
+        metrics_host=env.get("TOLLGATE_METRICS_HOST", "127.0.0.1"),
+        # GATEWAY_PORT 8080 -> GATEWAY_METRICS_PORT 9180, and so on. Dev and
+        # test mode run many stacks on one machine (`tollgate dev`, the
+        # tests): no listener there unless asked for, so none collide.
+        metrics_port=integer(
+            env,
+            port_var.removesuffix("_PORT") + "_METRICS_PORT",
+            0 if run_mode.dev else default_port + 1100,
+            low=0,
+            high=65535,
+        ),
+        head_timeout=integer(env, "TOLLGATE_HEAD_TIMEOUT", 10, low=1, high=300),
     )

@@ -22,7 +22,11 @@ Upstream -> client is an allowlist: an upstream's headers describe the
 operator's provider account (rate-limit budgets, organisation, request ids,
 its servers), so only what tells the client how to read and retry the answer
 passes. Framing headers (`content-length`, `content-encoding`,
-`transfer-encoding`) are the gateway's own, since it streams.
+`transfer-encoding`) are the gateway's own, since it streams. So is
+`Cache-Control`: a relayed answer is a user's prompt and completion, which
+no cache may keep, whatever the provider says of its own edge; every answer
+gets `no-store` (and `nosniff`, `Server: tollgate`) from
+`shared/response_headers.py`.
 
 Header names come out lower-case; repeated headers are joined with ", ".
 """
@@ -32,6 +36,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from services.gateway.wire import Family
+from shared.client_input import encodable
 
 ANTHROPIC_VERSION = "2023-06-01"
 
@@ -60,7 +65,7 @@ _REPLACED = frozenset({"accept-encoding"})
 _NOT_FORWARDED = HOP_BY_HOP | CREDENTIALS | _CLIENT_NETWORK | _BILLED_ACCOUNT | _REPLACED
 
 CLIENT_RESPONSE_HEADERS = frozenset(
-    {"content-type", "cache-control", "retry-after", "retry-after-ms", "x-accel-buffering"}
+    {"content-type", "retry-after", "retry-after-ms", "x-accel-buffering"}
 )
 
 
@@ -99,7 +104,7 @@ def upstream_request_headers(
     """The headers to send a channel of `family`, from the client's (any casing)."""
     hop_by_hop = _connection_tokens(client_headers)
     headers = _joined(
-        (name.lower(), value)
+        (name.lower(), encodable(value))  # an undecodable byte cannot be sent on as is
         for name, value in client_headers.items()
         if _forwarded(name.lower(), hop_by_hop)
     )

@@ -17,6 +17,7 @@ from services.gateway.keys import CHANNEL_STORE
 from tests.accounts import Account, Client
 from tests.conftest import AiohttpClient
 from tests.gateway.providers import CHAT, Providers, Routed, outage
+from tests.scrape import scrape
 
 CHANNELS = "/api/admin/channels"
 
@@ -33,14 +34,14 @@ async def _chat(gateway: Client, routed: Routed) -> int:
 
 
 async def _gauge(gateway: Client, name: str, channel_id: object) -> float:
-    text = await (await gateway.get("/metrics")).text()
+    text = await scrape(gateway.app)
     found = re.search(rf'^{name}{{channel_id="{channel_id}",[^}}]*}} (\S+)$', text, re.M)
     assert found, f"{name} for {channel_id} not in /metrics"
     return float(found.group(1))
 
 
 async def _counter(gateway: Client, name: str, labels: str) -> float:
-    text = await (await gateway.get("/metrics")).text()
+    text = await scrape(gateway.app)
     found = re.search(rf"^{name}{{{labels}}} (\S+)$", text, re.M)
     return float(found.group(1)) if found else 0.0
 

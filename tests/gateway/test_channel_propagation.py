@@ -43,6 +43,7 @@ def _environment(stack: Stack, port: int, data_dir: Path) -> dict[str, str]:
         "BILLING_URL": settings.billing_url,
         "USAGE_URL": settings.usage_url,
         "GATEWAY_PORT": str(port),
+        "GATEWAY_METRICS_PORT": "0",  # not scraped; two gateways would share the default
         "GATEWAY_SPOOL_DIR": str(data_dir / f"spool-{port}"),
         "LOG_LEVEL": "WARNING",
     }

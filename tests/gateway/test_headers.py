@@ -204,7 +204,6 @@ UPSTREAM_ANSWER = {
 def test_only_the_allowlist_reaches_the_client() -> None:
     assert client_response_headers(UPSTREAM_ANSWER) == {
         "content-type": "text/event-stream; charset=utf-8",
-        "cache-control": "no-cache",
         "retry-after": "3",
         "retry-after-ms": "2500",
         "x-accel-buffering": "no",

@@ -11,6 +11,7 @@ from openai.types.chat import ChatCompletionMessageParam, ChatCompletionToolPara
 from services.mockprovider import tokens
 from tests.conftest import Stack
 from tests.relay import Relay, relay_for, usage_results
+from tests.scrape import scrape
 
 MESSAGES: list[ChatCompletionMessageParam] = [
     {"role": "system", "content": "Be brief."},
@@ -156,7 +157,7 @@ async def test_relay_metrics(stack: Stack) -> None:
         )
         async for _ in stream:
             pass
-    text = await (await stack.gateway.get("/metrics")).text()
+    text = await scrape(stack.gateway.app)
     assert (
         'tollgate_relay_requests_total{endpoint="openai_chat",gen_ai_request_model="gpt-4o-mini",'
         'http_status="200",status="ok"} 2.0' in text

@@ -90,6 +90,7 @@ def _service_env(service: str, port: int, common: Common) -> dict[str, str]:
         "DATABASE_URL": common.database_url,
         "REDIS_URL": common.redis_url,
         f"{service.upper()}_PORT": str(port),
+        f"{service.upper()}_METRICS_PORT": "0",  # not scraped; free of the default port
         "TOLLGATE_INTERNAL_TOKEN": INTERNAL_TOKEN,
         # Fixed: a restarted process is the same consumer and re-reads its pending entries.
         "TOLLGATE_INSTANCE": f"{service}-under-test",
