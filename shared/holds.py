@@ -32,6 +32,14 @@ stay, and the balance keeps bounding spending: clients get 402, not free
 calls. An unknown watermark (billing never ran, Redis lost it) expires
 nothing. The scripts read only the user's own keys (one cluster slot): the
 caller passes the purge time in ARGV, never a global key.
+
+Where the rule is weaker: expiries are on the gateway's clock and stream ids
+on Redis's, so a gateway clock behind Redis's by a large part of the TTL
+could let a hold go before its event is charged; an event that waited in a
+gateway's spool longer than the TTL enters the stream after its hold's
+expiry; an event set aside as a dead letter counts as committed. Each lets
+at most that one request's cost go unbounded, and billing writes off what a
+balance then cannot pay.
 """
 
 from __future__ import annotations

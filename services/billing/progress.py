@@ -14,6 +14,8 @@ script on the stream key (`_MEASURE`):
   at or above it).
 
 No group (billing never ran, or Redis lost the stream) means no watermark.
+(With the stream split into shards, DESIGN.md section 10, it would be the
+lowest of the shards' watermarks.)
 Each consuming process (`TOLLGATE_CONSUMER`) measures it about every second
 and stores it (`WATERMARK_KEY`) with a max, so it never moves backwards
 whichever replica wrote last; a value once true stays true, because
@@ -73,7 +75,7 @@ return {now, now}
 
 # KEYS[1] the watermark; ARGV[1] a new one -> the one stored (never lower).
 _ADVANCE = """
-local old = tonumber(redis.call('GET', KEYS[1]) or '0')
+local old = tonumber(redis.call('GET', KEYS[1])) or 0
 local new = tonumber(ARGV[1])
 if new > old then
   redis.call('SET', KEYS[1], ARGV[1])

@@ -114,6 +114,9 @@ async def test_the_stored_watermark_never_moves_backwards(redis: aioredis.Redis)
     stepped = await progress.step()
     assert stepped is not None and stepped.watermark_ms == 1000
     assert await read_watermark(redis) == 1000
+    await redis.set(WATERMARK_KEY, b"garbage")  # not ours: replaced
+    stepped = await progress.step()
+    assert stepped is not None and stepped.watermark_ms == 1000
     await redis.set(WATERMARK_KEY, 5000)  # another replica measured later
     stepped = await progress.step()
     assert stepped is not None and stepped.watermark_ms == 5000
