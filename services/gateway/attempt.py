@@ -20,7 +20,7 @@ import asyncio
 import functools
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
@@ -110,7 +110,9 @@ async def attempt(
     path: str,
     client_headers: Mapping[str, str],
     timeouts: Timeouts,
+    on_sent: Callable[[], object] | None = None,
 ) -> Answer:
+    """`on_sent` is called once the request is written to the upstream's connection."""
     if not channel.allow_private_network and _literal_refusal(channel.base_url) is not None:
         raise UpstreamFailure(
             FailureKind.ADDRESS_REFUSED,
@@ -132,6 +134,7 @@ async def attempt(
                 ),
                 headers=upstream_request_headers(client_headers, api.family, channel.api_key),
                 connect_timeout=timeouts.connect,
+                on_sent=on_sent,
             )
             if response.status >= 300:
                 raise await _failure(response)

@@ -12,10 +12,18 @@ usage event as estimated. Rules this module keeps:
   token), and under-counts CJK and other scripts of 3-byte UTF-8 characters
   (often a token per character). No tokenizer runs on the hot path.
 - Input is the client's request body as received (`prompt_bytes`), JSON
-  syntax included, which leans towards over-counting; output is only the
-  content bytes the relay measured as delivered (`output_bytes`). Nothing is
-  counted as cache reads, cache writes or reasoning: only the provider knows
-  those.
+  syntax included, which leans towards over-counting (the hold counts the
+  prompt the same way); output is only the content the client was sent
+  (`output_bytes`: text, tool arguments, reasoning, measured by `delivered`,
+  never the events' JSON). Nothing is counted as cache reads, cache writes or
+  reasoning: only the provider knows those.
+- A call cut short (DESIGN.md §6: input plus delivered output) is billed by
+  `cut_short`: the input and cache counts the provider reported before the
+  cut where it reported any (Anthropic's `message_start`, Gemini's running
+  `usageMetadata`), else the estimated input; the output estimated from what
+  was delivered, never less than an output count the provider had already
+  reported for streamed content. A request that reached the upstream and
+  delivered nothing is billed its input (`output_bytes=0`).
 - APIs that produce no output tokens (embeddings) estimate input only; the
   token-counting endpoints are free and estimate to zero.
 - No IO.
@@ -48,3 +56,26 @@ def estimate(api: Api, *, prompt_bytes: int, output_bytes: int) -> TokenUsage:
     if api in _INPUT_ONLY:
         return TokenUsage(input_tokens=input_tokens)
     return TokenUsage(input_tokens=input_tokens, output_tokens=output_tokens)
+
+
+def cut_short(estimated: TokenUsage, reported: TokenUsage | None) -> TokenUsage:
+    """Usage of an answer cut short, by the rule in the module docstring.
+
+    `estimated` is `estimate(...)` of the request and the delivered output;
+    `reported` is what the provider reported before its end, or None.
+    """
+    if reported is None:
+        return estimated
+    output = max(reported.output_tokens, estimated.output_tokens)
+    reported_input = (
+        reported.input_tokens + reported.cache_read_tokens + reported.cache_write_tokens
+    )
+    return TokenUsage(
+        # A provider that reported counts but no input at all has not told it yet.
+        input_tokens=reported.input_tokens if reported_input else estimated.input_tokens,
+        cache_read_tokens=reported.cache_read_tokens,
+        cache_write_tokens=reported.cache_write_tokens,
+        output_tokens=output,
+        reasoning_tokens=min(reported.reasoning_tokens, output),
+        web_search_requests=reported.web_search_requests,
+    )

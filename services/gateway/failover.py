@@ -102,6 +102,7 @@ class Router:
             tried.add(channel.id)
             meter.attempts = number
             meter.channel_id, meter.upstream_model = channel.id, channel.upstream_model(model)
+            meter.reached_upstream = False  # a failed attempt before this one is not billed
             health.begin(channel, now)
             started = time.perf_counter()
             try:
@@ -114,6 +115,7 @@ class Router:
                     path=path,
                     client_headers=client_headers,
                     timeouts=channel.timeouts(self._policy.timeouts),
+                    on_sent=meter.sent_upstream,
                 )
             except UpstreamFailure as failure:
                 self._failed(channel, failure, number, time.perf_counter() - started)

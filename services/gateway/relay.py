@@ -9,6 +9,9 @@ PostgreSQL on this path. Whatever happens, exactly one
 `UsageResult` is made, in a `finally` that also runs when the client
 hangs up (the handler is cancelled then, which closes the upstream request);
 a whole answer is sent before that, so the client never waits for it.
+A client that hangs up once its request has reached an upstream (before any
+answer byte included: the provider has the prompt) is billed that input,
+estimated as the hold estimates it, and marked partial (`usage_result`).
 The result is handed over (`UsagePublisher.record_soon`) and recorded just
 after the gateway's next Redis write goes out, while it waits for the reply:
 the handler returns at once, so a keep-alive client's next request is read
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 
 import aiohttp
 from aiohttp import web
@@ -27,8 +31,9 @@ from aiohttp import web
 from services.gateway import wire
 from services.gateway.api_proxy import client_ip
 from services.gateway.attempt import UpstreamFailure, WholeAnswer
+from services.gateway.channels import Channel
 from services.gateway.client_errors import error_body
-from services.gateway.estimate import tokens_for
+from services.gateway.estimate import estimate, tokens_for
 from services.gateway.keys import (
     CHANNEL_CACHE,
     HOLD_GATE,
@@ -147,6 +152,25 @@ async def _relay(request: web.Request, api: Api, meter: Meter) -> web.StreamResp
         raise NotFound(f"the model {inspected.model} does not exist or is not available")
     if api not in FREE_APIS:
         await _reserve(request, api, model, inspected, meter)
+    try:
+        return await _open_and_relay(request, api, inspected, model, candidates, meter)
+    except asyncio.CancelledError:
+        if meter.reached_upstream and meter.estimated_usage is None:
+            # The client hung up on a request the upstream has, before any answer.
+            meter.estimated_usage = estimate(
+                api, prompt_bytes=inspected.prompt_bytes, output_bytes=0
+            )
+        raise
+
+
+async def _open_and_relay(
+    request: web.Request,
+    api: Api,
+    inspected: Inspected,
+    model: str,
+    candidates: Sequence[Channel],
+    meter: Meter,
+) -> web.StreamResponse:
     channel, answer = await request.app[ROUTER].open(
         api,
         inspected,

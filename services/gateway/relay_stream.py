@@ -6,6 +6,11 @@ and the complete events it finished are written at once, byte for byte (the
 extra usage chunk the gateway asked for is the only one held back). A failure
 of the upstream after the first byte ends the stream with an error event in
 the client's format; a client that hangs up ends the upstream request.
+
+What a stream is billed when its final usage never comes (`usage_result`):
+the content bytes of the events written to the client (`delivered`: text,
+tool arguments, reasoning; counted once a write went through, not when the
+event was parsed), and what the provider reported on the way.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import aiohttp
 import orjson
 from aiohttp import web
 
-from services.gateway import usage
+from services.gateway import delivered, usage
 from services.gateway.client_errors import stream_error_event
 from services.gateway.estimate import estimate
 from services.gateway.headers import client_response_headers
@@ -65,19 +70,28 @@ class _Forwarder:
     """Chooses which parsed events go to the client and counts what they carry."""
 
     def __init__(self, api: Api, inspected: Inspected) -> None:
-        self.tracker = usage.tracker_for(api.tracker_name or "")
+        name = api.tracker_name or ""
+        self.tracker = usage.tracker_for(name)
+        self._content_of = delivered.counter_for(name)
         self.hide_usage_chunk = inspected.hidden_usage
-        self.content_bytes = 0
+        self._taken_bytes = 0  # content in events taken, not yet written
+        self.delivered_bytes = 0
 
     def take(self, events: list[SseEvent]) -> bytes:
         out = []
+        content_of = self._content_of
         for event in events:
             self.tracker.feed(event)
             if self.hide_usage_chunk and usage.is_usage_only_chunk(event):
                 continue
-            self.content_bytes += len(event.data)
+            self._taken_bytes += content_of(event)
             out.append(event.raw)
         return b"".join(out)
+
+    def written(self) -> None:
+        """What `take` returned reached the client's connection."""
+        self.delivered_bytes += self._taken_bytes
+        self._taken_bytes = 0
 
 
 async def relay_stream(
@@ -103,9 +117,11 @@ async def relay_stream(
         while chunk:
             if data := forwarder.take(parser.feed(chunk)):
                 await _send(client, data)
+                forwarder.written()
             chunk = await next_chunk(upstream, idle_seconds)
         if data := forwarder.take(parser.close()):
             await _send(client, data)
+            forwarder.written()
         meter.status = Outcome.OK
     except (UpstreamBroke, SseError) as broke:
         code = broke.code if isinstance(broke, UpstreamBroke) else "upstream_bad_stream"
@@ -122,9 +138,10 @@ async def relay_stream(
         meter.fail(Outcome.CLIENT_DISCONNECTED, upstream.status, "client_disconnected")
         upstream.close()
     finally:
-        meter.upstream_usage = forwarder.tracker.usage
+        tracker = forwarder.tracker
+        meter.upstream_usage, meter.partial_usage = tracker.usage, tracker.partial_usage
         meter.estimated_usage = estimate(
-            api, prompt_bytes=inspected.prompt_bytes, output_bytes=forwarder.content_bytes
+            api, prompt_bytes=inspected.prompt_bytes, output_bytes=forwarder.delivered_bytes
         )
     if meter.status is not Outcome.CLIENT_DISCONNECTED:
         try:

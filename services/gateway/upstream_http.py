@@ -31,6 +31,7 @@ import functools
 import ssl
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit
 
@@ -88,8 +89,12 @@ class UpstreamClient:
         body: bytes = b"",
         headers: dict[str, str],
         connect_timeout: float | None,
+        on_sent: Callable[[], object] | None = None,
     ) -> UpstreamResponse:
-        """Send the request; return once the answer's head is in (cancel: the connection closes)."""
+        """Send the request; return once the answer's head is in (cancel: the connection closes).
+
+        `on_sent` is called when the request has been written to the connection.
+        """
         origin, target = _split(url, query)
         lines = [f"{method} {target} HTTP/1.1\r\nHost: {origin.host_header}\r\n"]
         for name, value in headers.items():
@@ -101,7 +106,10 @@ class UpstreamClient:
         head = "".join(lines).encode("utf-8") + b"\r\n"
         connection = self._reusable(origin) or await self._connect(origin, connect_timeout)
         try:
-            return await connection.send(head, body)
+            head_received = connection.send(head, body)
+            if on_sent is not None:
+                on_sent()
+            return await head_received
         except BaseException:
             connection.abort()
             raise

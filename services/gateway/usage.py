@@ -17,11 +17,19 @@ Rules this module keeps:
   name or of the bytes comes first, and only events that can carry usage are
   parsed. `feed()` never raises: an event that fails to decode or to read is
   skipped for usage, and the relay keeps streaming.
+- A stream's `usage` is the provider's final count, and only that: it is set
+  by the event that ends the answer (the chat usage chunk, Responses'
+  `response.completed`/`incomplete`/`failed`, Anthropic's `message_delta`,
+  a Gemini chunk at or after a `finishReason`). What a provider reports on
+  the way (Anthropic's `message_start`, whose `output_tokens` is a
+  placeholder; Gemini's `usageMetadata` on every chunk) is `partial_usage`:
+  the input and cache counts of a stream cut short, never its bill.
 - No IO.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -196,7 +204,19 @@ class UsageTracker(Protocol):
     def feed(self, event: SseEvent) -> None: ...
 
     @property
-    def usage(self) -> TokenUsage | None: ...
+    def usage(self) -> TokenUsage | None:
+        """The provider's final usage; None until the event that ends the answer."""
+        ...
+
+    @property
+    def partial_usage(self) -> TokenUsage | None:
+        """What the provider reported before its end, for a stream cut short.
+
+        Its input and cache counts are the provider's; its output counts only
+        what was already streamed (0 where the provider's figure is a
+        placeholder). None when the format reports nothing on the way.
+        """
+        ...
 
 
 # JSON may put whitespace around the colon; `"usage":null` must not match.
@@ -207,6 +227,8 @@ _RESPONSES_FINAL_EVENTS = frozenset(
 _RESPONSES_FINAL_TYPE = re.compile(rb'"type"\s*:\s*"response\.(?:completed|incomplete|failed)"')
 _ANTHROPIC_USAGE_EVENTS = frozenset({"message_start", "message_delta"})
 _ANTHROPIC_USAGE_TYPE = re.compile(rb'"type"\s*:\s*"message_(?:start|delta)"')
+# A key with a string value: inside a JSON string every quote is escaped.
+_GEMINI_FINISH = re.compile(rb'"finishReason"\s*:\s*"')
 
 
 def _decode(data: bytes) -> JsonObject | None:
@@ -249,6 +271,8 @@ def is_usage_only_chunk(event: SseEvent) -> bool:
 class OpenAIChatUsageTracker:
     """Chat completions: usage comes in the last chunk; the others say `"usage":null`."""
 
+    partial_usage = None  # nothing on the way: usage is only in the last chunk
+
     def __init__(self) -> None:
         self._usage: TokenUsage | None = None
 
@@ -266,6 +290,8 @@ class OpenAIChatUsageTracker:
 
 class OpenAIResponsesUsageTracker:
     """Responses API: usage comes with the final `response.*` event."""
+
+    partial_usage = None  # `response.created` and the rest carry `"usage": null`
 
     def __init__(self) -> None:
         self._usage: TokenUsage | None = None
@@ -291,15 +317,26 @@ class AnthropicUsageTracker:
     `message_delta.usage` is cumulative: every field it carries replaces the
     one held so far (server-side tools raise the input and cache counts there),
     and a field it leaves out, or sends as null, keeps its earlier value.
+    It comes after the last content block, so the first one makes the usage
+    final; until then only `partial_usage` is known: `message_start`'s input
+    and cache counts, with its `output_tokens` (a placeholder: 1, or whatever
+    the provider guessed) left out.
     """
 
     def __init__(self) -> None:
         self._fields: dict[str, object] = {}
         self._usage: TokenUsage | None = None
+        self._final = False
 
     @property
     def usage(self) -> TokenUsage | None:
-        return self._usage
+        return self._usage if self._final else None
+
+    @property
+    def partial_usage(self) -> TokenUsage | None:
+        if self._usage is None or self._final:
+            return self._usage
+        return dataclasses.replace(self._usage, output_tokens=0, reasoning_tokens=0)
 
     def feed(self, event: SseEvent) -> None:
         if not _may_be_one_of(event, _ANTHROPIC_USAGE_EVENTS, _ANTHROPIC_USAGE_TYPE):
@@ -324,19 +361,32 @@ class AnthropicUsageTracker:
         except UsageError:
             return
         self._fields, self._usage = fields, usage
+        self._final = self._final or kind == "message_delta"
 
 
 class GeminiUsageTracker:
-    """Gemini `alt=sse`: any chunk may carry `usageMetadata`; the last one wins whole."""
+    """Gemini `alt=sse`: any chunk may carry `usageMetadata`; the last one wins whole.
+
+    Every chunk carries the counts so far, so they are final only from the
+    chunk that carries a `finishReason` on: before it they are `partial_usage`
+    (the prompt counts, and the output, thoughts included, already streamed).
+    """
 
     def __init__(self) -> None:
         self._usage: TokenUsage | None = None
+        self._finished = False
 
     @property
     def usage(self) -> TokenUsage | None:
+        return self._usage if self._finished else None
+
+    @property
+    def partial_usage(self) -> TokenUsage | None:
         return self._usage
 
     def feed(self, event: SseEvent) -> None:
+        if not self._finished and _GEMINI_FINISH.search(event.data) is not None:
+            self._finished = True
         if b'"usageMetadata"' not in event.data:
             return
         usage = _readable(from_gemini, _decode(event.data))

@@ -5,6 +5,20 @@ counts, it measures nothing itself); `Meter.finish` freezes them into a
 `UsageResult`, whatever the outcome: success, upstream failure, client
 disconnect, or refusal before any upstream call. The metering step publishes
 this object as the usage event; nothing here holds prompt or completion text.
+
+Which counts are billed (DESIGN.md §2.4 and §6):
+
+- the provider's final usage when it came (`usage_source` `upstream`), even
+  if the client left after it;
+- else, for an answer that began or a request the upstream received before
+  the client hung up (`estimated_usage` set by the relay), the estimate:
+  for a call cut short (the client hung up, the upstream broke, or a stream
+  ended without the event that carries its usage), `estimate.cut_short` of
+  it and of what the provider reported on the way (`partial_usage`), marked
+  `partial` (input plus delivered output); `usage_source` is `estimated`,
+  since the output is;
+- else nothing: refused, or failed upstream before any answer began (the
+  provider bills no failed call, and the client was told it failed).
 """
 
 from __future__ import annotations
@@ -17,7 +31,12 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
+from services.gateway.estimate import cut_short
 from services.gateway.usage import TokenUsage
+from shared.client_input import recordable
+
+# A user agent is recorded as sent, less NUL and undecodable bytes, cut to this.
+USER_AGENT_MAX = 512
 
 # The same users, keys and channels come back request after request: their ids'
 # text is made once (UUID.__str__ costs about 0.8 us, three times per result).
@@ -59,6 +78,7 @@ class UsageResult:
     hold_id: str | None = None
     hold_amount: Decimal | None = None
     attempts: int = 0
+    partial: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         """Plain JSON types, for logs and events."""
@@ -82,6 +102,7 @@ class UsageResult:
             "reasoning_tokens": self.tokens.reasoning_tokens,
             "web_search_requests": self.tokens.web_search_requests,
             "usage_source": self.usage_source.value,
+            "partial": self.partial,
             "ttfb_ms": self.ttfb_ms,
             "latency_ms": self.latency_ms,
             "client_ip": self.client_ip,
@@ -112,8 +133,12 @@ class Meter:
     http_status: int = 500
     error_code: str | None = None
     first_byte: float | None = None
-    upstream_usage: TokenUsage | None = None
-    estimated_usage: TokenUsage | None = None
+    upstream_usage: TokenUsage | None = None  # the provider's final usage
+    partial_usage: TokenUsage | None = None  # what it reported before its end
+    estimated_usage: TokenUsage | None = None  # set once the upstream has the request
+    # The current attempt's request was written to the upstream: a client
+    # hanging up from here on is billed its input.
+    reached_upstream: bool = False
     hold_id: str | None = None
     hold_amount: Decimal | None = None
     attempts: int = 0
@@ -121,12 +146,21 @@ class Meter:
     def fail(self, status: Outcome, http_status: int, error_code: str) -> None:
         self.status, self.http_status, self.error_code = status, http_status, error_code
 
+    def sent_upstream(self) -> None:
+        self.reached_upstream = True
+
     def finish(self, now: float) -> UsageResult:
+        partial = False
         if self.upstream_usage is not None:
             tokens, source = self.upstream_usage, UsageSource.UPSTREAM
+        elif self.estimated_usage is None:
+            tokens, source = TokenUsage(), UsageSource.ESTIMATED
+        elif self.status is Outcome.OK and self.partial_usage is None:
+            # A whole answer, or a stream that ended in order, without usage.
+            tokens, source = self.estimated_usage, UsageSource.ESTIMATED
         else:
-            tokens = self.estimated_usage or TokenUsage()
-            source = UsageSource.ESTIMATED
+            tokens = cut_short(self.estimated_usage, self.partial_usage)
+            source, partial = UsageSource.ESTIMATED, True
         return UsageResult(
             request_id=self.request_id,
             endpoint=self.endpoint,
@@ -147,8 +181,9 @@ class Meter:
             else round((self.first_byte - self.started) * 1000, 3),
             latency_ms=round((now - self.started) * 1000, 3),
             client_ip=self.client_ip,
-            user_agent=self.user_agent,
+            user_agent=recordable(self.user_agent, USER_AGENT_MAX),
             hold_id=self.hold_id,
             hold_amount=self.hold_amount,
             attempts=self.attempts,
+            partial=partial,
         )

@@ -204,7 +204,8 @@ def test_anthropic_web_search_counts_come_from_the_last_message_delta() -> None:
     tracker = AnthropicUsageTracker()
 
     tracker.feed(events[0])
-    assert tracker.usage == TokenUsage(input_tokens=3, output_tokens=1, cache_write_tokens=2399)
+    assert tracker.usage is None  # message_start's counts are not the bill
+    assert tracker.partial_usage == TokenUsage(input_tokens=3, cache_write_tokens=2399)
     for event in events[1:]:
         tracker.feed(event)
 
@@ -240,7 +241,8 @@ def test_anthropic_ignores_other_events_and_bad_deltas() -> None:
     tracker.feed(sse_event({"type": "message_delta", "usage": {"output_tokens": "9"}}))
     tracker.feed(SseEvent(event="message_delta", data=b'{"type":"message_delta",', raw=b""))
 
-    assert tracker.usage == TokenUsage(input_tokens=5)
+    assert tracker.usage is None  # no readable message_delta: the answer never ended
+    assert tracker.partial_usage == TokenUsage(input_tokens=5)
 
 
 def test_anthropic_non_streaming_server_tool_use() -> None:
@@ -369,8 +371,11 @@ def test_responses_without_event_lines_falls_back_to_the_type() -> None:
 def test_gemini_last_usage_metadata_wins_whole() -> None:
     tracker = GeminiUsageTracker()
 
+    finished = {"candidates": [{"finishReason": "STOP"}]}
     tracker.feed(sse_event({"usageMetadata": {"promptTokenCount": 9, "candidatesTokenCount": 5}}))
-    tracker.feed(sse_event({"usageMetadata": {"promptTokenCount": 8, "thoughtsTokenCount": 2}}))
+    tracker.feed(
+        sse_event(finished | {"usageMetadata": {"promptTokenCount": 8, "thoughtsTokenCount": 2}})
+    )
     tracker.feed(sse_event({"usageMetadata": {"promptTokenCount": 1.5}}))
 
     assert tracker.usage == TokenUsage(input_tokens=8, output_tokens=2, reasoning_tokens=2)
