@@ -3,7 +3,11 @@
 Pure: a table and two functions. The gateway forwards only paths in this
 table; `/internal/*` is in no row, so no client can reach it. API keys, made
 for model traffic, may read the account (profile, balance, usage) but not
-manage it: key management and admin routes need a login (JWT).
+manage it: key management and admin routes need a login (JWT). The security
+log (`/api/me/security-events`: logins, failed logins, key changes, with IP
+addresses and user agents) needs a login too, as the README documents: it is
+what a person reads to see whether a key leaked, so a leaked key must not
+read it (nor learn where its owner logs in from).
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from services.gateway.principals import Principal
+from shared.client_input import cap
 from shared.errors import Forbidden, NotFound, Unauthorized
 
 
@@ -36,6 +41,7 @@ ROUTES = (
     ApiRoute("/api/auth/login", Owner.AUTH, public=True),
     ApiRoute("/api/auth/jwks", Owner.AUTH, public=True),
     ApiRoute("/api/me", Owner.AUTH, api_key_reads=True),
+    ApiRoute("/api/me/security-events", Owner.AUTH),
     ApiRoute("/api/keys", Owner.AUTH),
     ApiRoute("/api/billing", Owner.BILLING, api_key_reads=True),
     ApiRoute("/api/usage", Owner.USAGE, api_key_reads=True),
@@ -46,14 +52,14 @@ ROUTES = (
 
 def route_for(path: str) -> ApiRoute:
     if "//" in path or any(part in {".", ".."} for part in path.split("/")):
-        raise NotFound(f"no route for {path}")
+        raise NotFound(f"no route for {cap(path)}")
     best: ApiRoute | None = None
     for route in ROUTES:
         if path == route.prefix or path.startswith(route.prefix + "/"):
             if best is None or len(route.prefix) > len(best.prefix):
                 best = route
     if best is None:
-        raise NotFound(f"no route for {path}")
+        raise NotFound(f"no route for {cap(path)}")
     return best
 
 

@@ -8,6 +8,11 @@ Anthropic `{"type": "error", "error": {type, message}}`, Gemini
 - Pure rendering: these functions render what they are given. The relay
   passes an upstream's error message on only through `safe_message()`, which
   strips URLs, addresses and keys, so the operator's account never shows.
+- Whether to retry is said by a header, not the body: every answer whose
+  status retrying cannot fix (401, 402, 403, 404, 422, ...) carries
+  `x-should-retry: false`, set for every family (and `/api`) by
+  `shared/response_headers.py`, which the official SDKs' `_should_retry`
+  obeys before its own status rules.
 - Before the first byte, a failure is a whole response (`error_body()`).
   After it, the status line is gone, so the stream ends with one error event
   in the client's format (`stream_error_event()`), which each official SDK's

@@ -1,14 +1,25 @@
-"""The gateway as the public edge: request ids, client identity, health, metrics."""
+"""The gateway as the public edge: request ids, client identity, health, metrics,
+what an API key may read, and the gateway as `run` serves it (malformed HTTP,
+half-sent heads, the metrics port)."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import aiohttp
+import orjson
+import pytest
 
+from services.gateway.app import create_app as create_gateway
 from shared.internal import CLIENT_IP_HEADER, ROLE_HEADER, USER_HEADER
-from tests.accounts import sign_up
+from shared.service import serving
+from tests.accounts import create_key, sign_up
 from tests.conftest import Stack
+from tests.ports import free_ports
+from tests.relay import relay_for
 from tests.scrape import scrape
 
 
@@ -76,3 +87,94 @@ async def test_metrics_use_route_templates_not_raw_paths(stack: Stack) -> None:
     text = await scrape(stack.auth.app)
     assert 'route="/api/keys/{key_id}"' in text
     assert "http_server_request_duration_seconds_bucket" in text
+
+
+async def test_security_events_need_a_login_not_an_api_key(stack: Stack) -> None:
+    """On 0c207e1 an API key read them: logins, failed logins, IPs, user agents."""
+    account = await sign_up(stack.gateway)
+    key = await create_key(stack.gateway, account)
+    with_key = await stack.gateway.get(
+        "/api/me/security-events", headers={"Authorization": f"Bearer {key['key']}"}
+    )
+    assert with_key.status == 403
+    assert (await with_key.json())["error"]["message"] == (
+        "this route needs a login token, not an API key"
+    )
+    assert with_key.headers["x-should-retry"] == "false"
+    with_login = await stack.gateway.get("/api/me/security-events", headers=account.headers)
+    assert with_login.status == 200 and (await with_login.json())["data"]
+    # The rest of /api/me stays readable with a key.
+    me = await stack.gateway.get("/api/me", headers={"x-api-key": key["key"]})
+    assert me.status == 200
+
+
+@pytest.fixture
+async def served(stack: Stack) -> AsyncIterator[tuple[int, int]]:
+    """The gateway as `run` serves it: its port and its metrics port, a 1 s head timeout."""
+    port, metrics_port = free_ports(2)
+    common = replace(stack.common, port=port, metrics_port=metrics_port, head_timeout=1)
+    app = create_gateway(replace(stack.gateway_settings, common=common))
+    async with serving(app, common):
+        yield port, metrics_port
+
+
+async def _raw(port: int, sent: bytes) -> bytes:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(sent)
+        return await asyncio.wait_for(reader.read(), 30)
+    finally:
+        writer.close()
+
+
+async def test_the_served_gateway_keeps_metrics_off_its_public_port(
+    stack: Stack, served: tuple[int, int]
+) -> None:
+    port, metrics_port = served
+    await relay_for(stack)
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"http://127.0.0.1:{port}/metrics") as public:
+            assert public.status == 404
+        async with session.get(f"http://127.0.0.1:{port}/healthz") as health:
+            assert health.status == 200
+        async with session.get(f"http://127.0.0.1:{metrics_port}/metrics") as scraped:
+            text = await scraped.text()
+            assert scraped.status == 200 and scraped.headers["Server"] == "tollgate"
+        async with session.get(f"http://127.0.0.1:{metrics_port}/healthz") as other:
+            assert other.status == 404  # the metrics port serves /metrics only
+    assert 'route="/healthz"' in text and "tollgate_channel_" in text
+
+
+async def test_the_served_gateway_answers_malformed_http_in_json(
+    served: tuple[int, int],
+) -> None:
+    """On 0c207e1: a text/plain 400 quoting the bytes sent."""
+    port, _ = served
+    answer = await _raw(port, b"GET /v1/models HTTP/1.1\r\nHost: x\r\nBad<Header>: SECRET\r\n\r\n")
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.split(b" ", 2)[1] == b"400"
+    assert orjson.loads(body) == {
+        "error": {"code": "bad_request", "message": "malformed HTTP request"}
+    }
+    assert b"SECRET" not in answer and b"aiohttp" not in answer
+
+
+async def test_the_served_gateway_closes_half_sent_heads(served: tuple[int, int]) -> None:
+    """On 0c207e1 200 such connections stayed open 35 s and more (keep-alive's 75 s)."""
+    port, _ = served
+    half_open = [await asyncio.open_connection("127.0.0.1", port) for _ in range(200)]
+    try:
+        for _, writer in half_open:
+            writer.write(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n")
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(f"http://127.0.0.1:{port}/healthz") as health,
+        ):
+            assert health.status == 200
+        closed = await asyncio.gather(
+            *(asyncio.wait_for(reader.read(), 30) for reader, _ in half_open)
+        )
+        assert closed == [b""] * 200
+    finally:
+        for _, writer in half_open:
+            writer.close()
