@@ -3,42 +3,83 @@
 It finds (or starts) PostgreSQL and Redis, migrates, starts every service as
 a child process with its log lines prefixed and coloured, waits until each is
 ready, prints where things are and what to do next, and on Ctrl-C or SIGTERM
-stops every child (and any private store it started) cleanly.
+stops every child (and any private store it started).
+
+The rules it keeps, whatever the children do:
+
+- Every child's output is copied for as long as the child runs, whatever its
+  line lengths or bytes, and whether or not dev's own output keeps up
+  (`child_output`): a child blocked on a full pipe stops serving.
+- One Ctrl-C or SIGTERM stops everything within a few seconds (`children`:
+  SIGTERM, then SIGKILL after a grace time, SIGSTOPped and hung children
+  included); another while stopping kills at once. Services stop before the
+  stores they use.
+- What it prints to paste in another shell works when pasted as printed: the
+  admin commands carry the settings this run uses (its data directory, where
+  the dev secrets are, and its stores).
 """
 
 from __future__ import annotations
 
 import asyncio
+import shlex
 import signal
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
 
-from services.cli import local_stores, seed
+from services.cli import child_output, children, local_stores, seed
 from shared import migrations, tasks
 from shared import settings as read
 
 COLOURS = {"gateway": "36", "auth": "35", "billing": "33", "usage": "32", "mockprovider": "34"}
 PORTS = {"gateway": 8080, "auth": 8081, "billing": 8082, "usage": 8083, "mockprovider": 8090}
+# Each service but the mock serves /metrics on a port of its own (shared.settings.common).
+METRICS_PORTS = {"gateway": 9180, "auth": 9181, "billing": 9182, "usage": 9183}
 _PORT_VARIABLE = {"mockprovider": "MOCK_PROVIDER_PORT"}
+ROOT = Path(__file__).resolve().parents[2]
+COPY_END_SECONDS = 2.0  # after the children are gone, for the copies to reach their end
 
 
-@dataclass
-class Child:
-    name: str
-    process: asyncio.subprocess.Process
+class Shutdown:
+    """Ctrl-C and SIGTERM: the first cancels the run (whose `finally` blocks stop
+    the children and the stores); one that comes while stopping kills at once."""
+
+    def __init__(self, run: asyncio.Task[int], terminal: child_output.Terminal) -> None:
+        self.requested = False
+        self.stopping = False
+        self.kill_now = asyncio.Event()
+        self._run = run
+        self._terminal = terminal
+
+    def install(self) -> None:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, self._signalled)
+
+    def _signalled(self) -> None:
+        if self.requested or self.stopping:
+            if not self.kill_now.is_set():
+                _say(self._terminal, "stopping now (SIGKILL)")
+            self.kill_now.set()
+            return
+        self.requested = True
+        _say(self._terminal, "stopping (again to kill at once)")
+        self._run.cancel()
 
 
 def run() -> int:
     env = read.environ()
     data_dir = Path(env.get("TOLLGATE_DATA_DIR", ".data")).resolve()
+    terminal = child_output.Terminal()
     try:
-        return asyncio.run(_main(env, data_dir))
+        return asyncio.run(_main(env, data_dir, terminal))
     except KeyboardInterrupt:
         return 130
+    finally:
+        terminal.close()
 
 
 def _environment(database_url: str, redis_url: str, data_dir: Path) -> dict[str, str]:
@@ -54,10 +95,28 @@ def _environment(database_url: str, redis_url: str, data_dir: Path) -> dict[str,
         variable = _PORT_VARIABLE.get(name, f"{name.upper()}_PORT")
         env.setdefault(variable, str(port))
         env.setdefault(f"{name.upper()}_URL", f"http://127.0.0.1:{env[variable]}")
+    for name, port in METRICS_PORTS.items():
+        env.setdefault(f"{name.upper()}_METRICS_PORT", str(port))
     return env
 
 
-async def _main(env: read.Environ, data_dir: Path) -> int:
+async def _main(env: read.Environ, data_dir: Path, terminal: child_output.Terminal) -> int:
+    task = asyncio.current_task()
+    assert task is not None
+    shutdown = Shutdown(task, terminal)
+    shutdown.install()
+    try:
+        return await _run(env, data_dir, terminal, shutdown)
+    except asyncio.CancelledError:
+        if not shutdown.requested:
+            raise
+        task.uncancel()
+        return 0
+
+
+async def _run(
+    env: read.Environ, data_dir: Path, terminal: child_output.Terminal, shutdown: Shutdown
+) -> int:
     database_url = env.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/tollgate")
     redis_url = env.get("REDIS_URL", "redis://127.0.0.1:6379/0")
     try:
@@ -68,19 +127,21 @@ async def _main(env: read.Environ, data_dir: Path) -> int:
     try:
         await migrations.ensure_database(postgres.url)
         applied = await migrations.apply(postgres.url)
-        _say(f"database {postgres.url} migrated ({len(applied)} new migration(s))")
-        env = _environment(postgres.url, redis_store.url, data_dir)
-        demo_key = await _seed(env)
-        return await _supervise(env, demo_key)
+        _say(terminal, f"database {postgres.url} migrated ({len(applied)} new migration(s))")
+        child_env = _environment(postgres.url, redis_store.url, data_dir)
+        demo_key = await _seed(child_env, terminal)
+        return await _supervise(child_env, demo_key, terminal, shutdown)
     except migrations.MigrationError as exc:
         print(f"tollgate dev: {exc}", file=sys.stderr)
         return 1
     finally:
-        redis_store.stop()
-        postgres.stop()
+        shutdown.stopping = True
+        await redis_store.stop(shutdown.kill_now)
+        await postgres.stop(shutdown.kill_now)
+        _say(terminal, "stopped")
 
 
-async def _seed(env: dict[str, str]) -> str | None:
+async def _seed(env: dict[str, str], terminal: child_output.Terminal) -> str | None:
     """Channels, prices and a demo account for the mock provider; the demo key."""
     mode = read.mode(env)
     keys = read.fernet_keys(
@@ -91,113 +152,142 @@ async def _seed(env: dict[str, str]) -> str | None:
         env["DATABASE_URL"], keys, pepper, env["MOCKPROVIDER_URL"]
     )
     if channels:
-        _say(f"added {channels} channels for the mock provider at {env['MOCKPROVIDER_URL']}")
+        _say(
+            terminal,
+            f"added {channels} channels for the mock provider at {env['MOCKPROVIDER_URL']}",
+        )
     if prices:
-        _say(f"added prices for {prices} mock models")
+        _say(terminal, f"added prices for {prices} mock models")
     # Dev mode only: the demo key is kept beside the dev secrets so the curl
     # line printed at every start keeps working.
     demo_file = mode.data_dir / "demo-key"
     if key is not None:
         demo_file.write_text(key + "\n")
         demo_file.chmod(0o600)
-        _say(f"created the demo account {seed.DEMO_EMAIL} with {seed.DEMO_CREDIT} USD of credit")
+        _say(
+            terminal,
+            f"created the demo account {seed.DEMO_EMAIL} with {seed.DEMO_CREDIT} USD of credit",
+        )
     return demo_file.read_text().strip() if demo_file.exists() else None
 
 
-async def _supervise(env: dict[str, str], demo_key: str | None) -> int:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    children = [await _start(name, env) for name in PORTS]
-    # Read every child's output from the start: a pipe nobody reads fills up,
-    # and a service blocked writing a log line stops serving.
-    pumps = [tasks.spawn(_pump(child), name=f"pump-{child.name}") for child in children]
-    exits = [asyncio.ensure_future(child.process.wait()) for child in children]
+async def _supervise(
+    env: dict[str, str], demo_key: str | None, terminal: child_output.Terminal, shutdown: Shutdown
+) -> int:
+    running: list[children.Child] = []
+    copies: list[asyncio.Task[None]] = []
     try:
-        if await _ready(env, stop):
-            _print_next_steps(env, demo_key)
-        stopped = asyncio.ensure_future(stop.wait())
-        done, _ = await asyncio.wait([stopped, *exits], return_when=asyncio.FIRST_COMPLETED)
-        failed = [c.name for c, e in zip(children, exits, strict=True) if e in done]
-        if failed:
-            _say(f"{', '.join(failed)} exited; stopping the stack")
-        stopped.cancel()
-        return 1 if failed else 0
+        for name in PORTS:
+            child = _start(name, env)
+            running.append(child)
+            # Read every child's output from the start: a pipe nobody reads
+            # fills up, and a service blocked writing a log line stops serving.
+            copies.append(tasks.spawn(_copy(child, terminal), name=f"copy-{name}"))
+        if await _ready(env, running, terminal):
+            _print_next_steps(env, demo_key, terminal)
+        gone = await children.first_exit(running)
+        _say(terminal, f"{', '.join(c.name for c in gone)} exited; stopping the stack")
+        return 1
     finally:
-        await _stop_all(children)
-        await asyncio.gather(*pumps, return_exceptions=True)
+        shutdown.stopping = True
+        for child in await children.stop(running, kill_now=shutdown.kill_now):
+            _say(terminal, f"{child.name} (pid {child.process.pid}) did not exit after SIGKILL")
+        if copies:
+            _, late = await asyncio.wait(copies, timeout=COPY_END_SECONDS)
+            for copy in late:  # a pipe a grandchild still holds open
+                copy.cancel()
+            await asyncio.gather(*copies, return_exceptions=True)
 
 
-async def _start(name: str, env: dict[str, str]) -> Child:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        f"services.{name}",
+def _start(name: str, env: dict[str, str]) -> children.Child:
+    return children.start(
+        name,
+        [sys.executable, "-m", f"services.{name}"],
         env=env,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
-        start_new_session=True,  # Ctrl-C reaches us only; we stop the children in order
     )
-    return Child(name, process)
 
 
-async def _pump(child: Child) -> None:
+async def _copy(child: children.Child, terminal: child_output.Terminal) -> None:
     colour = COLOURS.get(child.name, "0")
-    prefix = (
-        f"\033[{colour}m{child.name:>8} |\033[0m " if sys.stdout.isatty() else f"{child.name:>8} | "
-    )
+    label = f"{child.name:>8} |"
+    prefix = f"\033[{colour}m{label}\033[0m " if _is_terminal() else f"{label} "
     assert child.process.stdout is not None
-    async for line in child.process.stdout:
-        sys.stdout.write(prefix + line.decode(errors="replace"))
-        sys.stdout.flush()
+    await child_output.copy_pipe(child.process.stdout, prefix, terminal)
 
 
-async def _ready(env: dict[str, str], stop: asyncio.Event, seconds: float = 30) -> bool:
+def _is_terminal() -> bool:
+    try:
+        return sys.stdout.isatty()
+    except ValueError:  # closed
+        return False
+
+
+async def _ready(
+    env: dict[str, str],
+    running: list[children.Child],
+    terminal: child_output.Terminal,
+    seconds: float = 30,
+) -> bool:
+    """Wait until every service answers its probe; False after `seconds` or when one exited."""
     deadline = time.monotonic() + seconds
     pending = set(PORTS)
-    async with aiohttp.ClientSession() as session:
-        while pending and time.monotonic() < deadline and not stop.is_set():
+    probe_timeout = aiohttp.ClientTimeout(total=2)
+    async with aiohttp.ClientSession(timeout=probe_timeout) as session:
+        while pending and time.monotonic() < deadline:
+            if any(not child.running for child in running):
+                return False
             for name in sorted(pending):
                 try:
                     probe = "/healthz" if name == "mockprovider" else "/readyz"
                     async with session.get(f"{env[f'{name.upper()}_URL']}{probe}") as response:
                         if response.status == 200:
                             pending.discard(name)
-                except aiohttp.ClientError:
+                except (aiohttp.ClientError, TimeoutError):
                     pass
             await asyncio.sleep(0.2)
     if pending:
-        _say(f"not ready after {seconds:.0f} s: {', '.join(sorted(pending))}")
+        _say(terminal, f"not ready after {seconds:.0f} s: {', '.join(sorted(pending))}")
     return not pending
 
 
-async def _stop_all(children: list[Child]) -> None:
-    for child in children:
-        if child.process.returncode is None:
-            child.process.send_signal(signal.SIGTERM)
-    for child in children:
-        try:
-            await asyncio.wait_for(child.process.wait(), timeout=15)
-        except TimeoutError:
-            child.process.kill()
-            await child.process.wait()
-    _say("stopped")
+def _say(terminal: child_output.Terminal, message: str) -> None:
+    terminal.write(f"tollgate | {message}\n")
 
 
-def _say(message: str) -> None:
-    print(f"tollgate | {message}", flush=True)
+def _metrics_urls(env: dict[str, str]) -> str:
+    ports = [env[f"{name.upper()}_METRICS_PORT"] for name in METRICS_PORTS]
+    return "   ".join(f"http://127.0.0.1:{port}/metrics" for port in ports if port != "0")
 
 
-def _print_next_steps(env: dict[str, str], demo_key: str | None) -> None:
+def _admin_command() -> str:
+    """How to run `tollgate` from any directory: the script beside this Python, if any."""
+    script = Path(sys.executable).with_name("tollgate")
+    if script.exists():
+        return shlex.quote(str(script))
+    return f"cd {shlex.quote(str(ROOT))} && {shlex.quote(sys.executable)} -m services.cli.main"
+
+
+def _admin_environment(env: dict[str, str]) -> str:
+    """The settings an admin command needs to reach this run's stores and secrets."""
+    names = ("TOLLGATE_ENV", "TOLLGATE_DATA_DIR", "DATABASE_URL", "REDIS_URL")
+    return " ".join(f"{name}={shlex.quote(env[name])}" for name in names)
+
+
+def _print_next_steps(
+    env: dict[str, str], demo_key: str | None, terminal: child_output.Terminal
+) -> None:
     gateway = env["GATEWAY_URL"]
     key = demo_key or "<a tg-... key>"
+    token = "python3 -c 'import json,sys; print(json.load(sys.stdin)[\"access_token\"])'"
     _say(
+        terminal,
         f"""ready.
   gateway  {gateway}   (the public edge: /api/*, /v1/*, /v1beta/*)
   auth     {env["AUTH_URL"]}   billing {env["BILLING_URL"]}   usage {env["USAGE_URL"]}   (internal)
   mock     {env["MOCKPROVIDER_URL"]}   (the mock provider: the default channels' upstream)
-  metrics  {gateway}/metrics and /metrics on every service
+  metrics  {_metrics_urls(env)}   (Prometheus's, not on the public edge)
 
 try it (the demo account's key, {seed.DEMO_CREDIT} USD of credit):
   curl -s {gateway}/v1/chat/completions -H "authorization: Bearer {key}" \\
@@ -205,12 +295,13 @@ try it (the demo account's key, {seed.DEMO_CREDIT} USD of credit):
        -d '{{"model": "gpt-4o-mini", "messages": [{{"role": "user", "content": "Hello"}}]}}'
   curl -s {gateway}/api/billing/balance -H "authorization: Bearer {key}"
 
-your own admin and keys, in another shell:
-  tollgate admin create-user --email admin@example.com --username admin --admin
-  curl -s {gateway}/api/auth/login -H 'content-type: application/json' \\
-       -d '{{"login": "admin", "password": "<the password>"}}'
-  curl -s {gateway}/api/keys -H "authorization: Bearer <the access_token>" \\
+your own admin and keys, in another shell (the first line: this run's settings):
+  export {_admin_environment(env)}
+  {_admin_command()} admin create-user --email admin@example.com --username admin --admin
+  TOKEN=$(curl -s {gateway}/api/auth/login -H 'content-type: application/json' \\
+       -d '{{"login": "admin", "password": "<the password>"}}' | {token})
+  curl -s {gateway}/api/keys -H "authorization: Bearer $TOKEN" \\
        -H 'content-type: application/json' -d '{{"name": "my laptop"}}'
 
-Ctrl-C stops everything."""
+Ctrl-C stops everything.""",
     )

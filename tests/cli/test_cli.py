@@ -107,24 +107,66 @@ def test_a_missing_secret_outside_dev_stops_with_a_clear_message() -> None:
     assert "Traceback" not in result.stderr
 
 
+def _dev_env(tmp_path: Path, database_url: str) -> dict[str, str]:
+    """The environment of a dev run on free ports: GATEWAY_PORT and the others."""
+    services = ("GATEWAY", "AUTH", "BILLING", "USAGE")
+    ports = iter(free_ports(9))  # at once: nine distinct ports
+    return {
+        **os.environ,
+        **{f"{name}_PORT": str(next(ports)) for name in services},
+        **{f"{name}_METRICS_PORT": str(next(ports)) for name in services},
+        "MOCK_PROVIDER_PORT": str(next(ports)),
+        "DATABASE_URL": database_url,
+        "REDIS_URL": REDIS_URL,
+        "TOLLGATE_DATA_DIR": str(tmp_path),
+        # The run's database already holds signing keys sealed with the test key set.
+        "TOLLGATE_SECRET_KEYS": ",".join(SECRET_KEYS),
+    }
+
+
+def _pasted(lines: list[str], stdin: str = "") -> str:
+    """`lines` pasted into a fresh shell that knows nothing of the dev run."""
+    result = subprocess.run(
+        ["bash", "-c", "set -e\n" + "\n".join(lines)],
+        env={"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/")},
+        cwd="/",
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def _block(printed: list[str], header: str) -> list[str]:
+    """The indented lines under the line starting with `header`, up to a blank one."""
+    start = next(n for n, line in enumerate(printed) if line.startswith(header)) + 1
+    end = printed.index("", start)
+    return [line.strip() for line in printed[start:end]]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _children_of(pid: int) -> list[int]:
+    with open(f"/proc/{pid}/task/{pid}/children") as listing:
+        return [int(child) for child in listing.read().split()]
+
+
 async def test_dev_starts_the_stack_and_stops_it_on_sigterm(
     tmp_path: Path, database_url: str, db: Any
 ) -> None:
     """`db`: what dev seeds (channels, prices, the demo account) is removed afterwards."""
-    gateway, auth, billing, usage, mock = free_ports(5)
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "REDIS_URL": REDIS_URL,
-        "TOLLGATE_DATA_DIR": str(tmp_path),
-        "GATEWAY_PORT": str(gateway),
-        "AUTH_PORT": str(auth),
-        "BILLING_PORT": str(billing),
-        "USAGE_PORT": str(usage),
-        "MOCK_PROVIDER_PORT": str(mock),
-        # The run's database already holds signing keys sealed with the test key set.
-        "TOLLGATE_SECRET_KEYS": ",".join(SECRET_KEYS),
-    }
+    env = _dev_env(tmp_path, database_url)
+    gateway, auth, billing, usage = (
+        env[f"{n}_PORT"] for n in ("GATEWAY", "AUTH", "BILLING", "USAGE")
+    )
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -170,6 +212,68 @@ async def test_dev_starts_the_stack_and_stops_it_on_sigterm(
         assert await asyncio.wait_for(process.wait(), timeout=30) == 0
         assert "".join(output).count('"path":"/healthz"') >= 2000
         assert "tollgate | stopped" in "".join(output)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+async def test_dev_prints_lines_that_work_when_pasted_and_stops_with_frozen_children(
+    tmp_path: Path, database_url: str, db: Any
+) -> None:
+    """What dev prints to paste works pasted as printed (the admin lines in a
+    shell with none of dev's settings; the one placeholder, the password,
+    filled in); then, with every service frozen by SIGSTOP, one SIGINT stops
+    dev and every child."""
+    env = _dev_env(tmp_path, database_url)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "services.cli.main",
+        "dev",
+        cwd=ROOT,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    printed: list[str] = []
+    try:
+        assert process.stdout is not None
+        while "Ctrl-C stops everything." not in printed:
+            line = await asyncio.wait_for(process.stdout.readline(), timeout=60)
+            assert line, "\n".join(printed)
+            printed.append(line.decode().rstrip("\n"))
+        rest = asyncio.ensure_future(process.stdout.read())
+
+        metrics = next(line for line in printed if line.strip().startswith("metrics"))
+        for url in metrics.split()[1:5]:
+            async with aiohttp.ClientSession() as session, session.get(url) as scraped:
+                assert scraped.status == 200
+                assert "http_server_requests_total" in await scraped.text()
+
+        try_it = _block(printed, "try it")
+        chat, balance = try_it[:3], try_it[3:]
+        assert '"object":"chat.completion"' in await asyncio.to_thread(_pasted, chat)
+        assert '"available"' in await asyncio.to_thread(_pasted, balance)
+
+        admin = _block(printed, "your own admin")
+        settings, create_user, login, keys = admin[:1], admin[1:2], admin[2:4], admin[4:]
+        created = await asyncio.to_thread(_pasted, settings + create_user)  # stdin: no terminal
+        assert "created admin admin <admin@example.com>" in created
+        password = created.split("password (shown once): ")[1].split()[0]
+        login = [line.replace("<the password>", password) for line in login]
+        made = await asyncio.to_thread(_pasted, settings + login + keys)
+        assert '"key": "tg-' in made
+
+        services = _children_of(process.pid)
+        assert len(services) == 5
+        for pid in services:
+            os.kill(pid, signal.SIGSTOP)
+        process.send_signal(signal.SIGINT)
+        assert await asyncio.wait_for(process.wait(), timeout=60) == 0
+        output = (await asyncio.wait_for(rest, timeout=10)).decode()
+        assert "tollgate | stopped" in output
+        assert [pid for pid in services if _alive(pid)] == []
     finally:
         if process.returncode is None:
             process.kill()
