@@ -37,6 +37,7 @@ from services.usage.app import create_app as create_usage
 from services.usage.settings import Settings as UsageSettings
 from shared import migrations
 from shared.settings import Common
+from tests.ports import free_ports
 
 T = TypeVar("T")
 PG_SERVER = os.environ.get("TOLLGATE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432")
@@ -166,7 +167,12 @@ async def stack(
     aiohttp_client: AiohttpClient,
 ) -> Stack:
     mock = await aiohttp_server(create_mock(MockSettings()))
-    billing = await aiohttp_server(create_billing(BillingSettings(common=common)))
+    # Billing asks auth whether a credited user exists, and auth asks billing
+    # for balances: auth's port is chosen first, so each knows the other's URL.
+    (auth_port,) = free_ports(1)
+    billing = await aiohttp_server(
+        create_billing(BillingSettings(common=common, auth_url=f"http://127.0.0.1:{auth_port}"))
+    )
     usage = await aiohttp_server(create_usage(UsageSettings(common=common)))
     auth_settings = AuthSettings(
         common=common,
@@ -179,7 +185,7 @@ async def stack(
         login_failures_per_ip=20,
         login_window_seconds=60,
     )
-    auth = await aiohttp_server(create_auth(auth_settings))
+    auth = await aiohttp_server(create_auth(auth_settings), port=auth_port)
     gateway_settings = GatewaySettings(
         common=common,
         auth_url=str(auth.make_url("")).rstrip("/"),

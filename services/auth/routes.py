@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from services.auth import handlers, key_handlers
+from services.auth import handlers, key_handlers, user_lookup
 
 
 def setup_routes(app: web.Application) -> None:
@@ -21,3 +21,4 @@ def setup_routes(app: web.Application) -> None:
     router.add_delete("/api/keys/{key_id}", key_handlers.revoke_key)
     router.add_post("/api/keys/{key_id}/rotate", key_handlers.rotate_key)
     router.add_post("/internal/keys/verify", key_handlers.verify_key)
+    router.add_get("/internal/users/{user_id}", user_lookup.get_user)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from services.billing import progress
+from services.billing import progress, user_directory
 from services.billing.consumer import BillingConsumer, ChargeMetrics
 from services.billing.routes import setup_routes
 from services.billing.settings import Settings
@@ -26,6 +26,9 @@ from shared.stream_consumer import Handler
 
 def create_app(settings: Settings) -> web.Application:
     app = base_app("billing", settings.common, internal=True)
+    app.cleanup_ctx.append(
+        user_directory.directory(settings.auth_url, settings.common.internal_token)
+    )
     if settings.consumer:
         app.cleanup_ctx.append(consuming("billing", settings.common, _handler, trims=True))
         app.cleanup_ctx.append(progress.publishing(settings.lag_alert_seconds))

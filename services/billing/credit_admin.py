@@ -4,7 +4,9 @@ Body `{user_id, amount, reason, idempotency_key}`; `amount` is a positive
 decimal string (never a JSON number) of at most 12 decimal places and at most
 `MAX_CREDIT`. The answer is 201 with the new balance and the ledger
 transaction id, and the same answer again for a retry with the same key and
-body (see `credits`). Admin role only.
+body (see `credits`). Admin role only. A user id auth does not know is 404,
+and nothing is written (`user_directory`): billing would otherwise open an
+account, and a balance, for any id it is given.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ from aiohttp import web
 
 from services.billing import credits, snapshots
 from services.billing.money_fields import decimal_string, money
+from services.billing.user_directory import USER_DIRECTORY
 from shared.bodies import Fields, read_object
+from shared.errors import NotFound
 from shared.holds import Holds
 from shared.internal import caller
 from shared.service import DB, REDIS
@@ -25,6 +29,7 @@ from shared.service import DB, REDIS
 # A sanity bound against a slipped finger; far below the ledger's columns.
 MAX_CREDIT = Decimal(1_000_000_000)
 _FIELDS = frozenset({"user_id", "amount", "reason", "idempotency_key"})
+UNKNOWN_USER = "user_id: no user has this id; no credit was made"
 
 
 def read_credit(body: dict[str, Any], *, created_by: uuid.UUID | None) -> credits.CreditRequest:
@@ -63,6 +68,8 @@ def read_credit(body: dict[str, Any], *, created_by: uuid.UUID | None) -> credit
 async def post_credit(request: web.Request) -> web.Response:
     admin = caller(request).require_admin()
     credit = read_credit(await read_object(request), created_by=admin)
+    if not await request.app[USER_DIRECTORY].exists(credit.user_id):
+        raise NotFound(UNKNOWN_USER)
     pool: Any = request.app[DB]
     async with pool.acquire() as connection:
         answer = await credits.grant(connection, credit)

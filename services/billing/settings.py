@@ -17,6 +17,8 @@ class Settings:
     # Billing's lag (now minus its watermark: services/billing/progress.py) past
     # which it logs a warning; the Prometheus rule compares against it too.
     lag_alert_seconds: int = 300
+    # Asked whether a user exists before a credit (services/billing/user_directory.py).
+    auth_url: str = "http://127.0.0.1:8081"
 
     @classmethod
     def from_env(cls, env: Environ) -> Settings:
@@ -26,4 +28,5 @@ class Settings:
             lag_alert_seconds=read.integer(
                 env, "BILLING_LAG_ALERT_SECONDS", 300, low=1, high=7 * 24 * 3600
             ),
+            auth_url=read.url(env, "AUTH_URL", "http://127.0.0.1:8081", schemes=("http", "https")),
         )

@@ -3,9 +3,13 @@
 The same rules as `POST /api/admin/credits`, through the same code: the
 request is validated by `credit_admin.read_credit` (a positive decimal amount
 of at most 12 places) and posted by `credits.grant`, once per idempotency
-key. Billing knows users only by id, so the user is given as a user id.
+key. Billing knows users only by id, so the user is given as a user id,
+and an id no user has is refused (`NotFound`) before anything is written, as
+the API refuses it. The API's billing asks auth over HTTP; the CLI has no
+running auth to ask, so it asks auth's own code (`services.auth.store`, as
+`create-user` does): billing's code still never reads auth's schema.
 Problems raise `shared.errors.ApiError`s (`Unprocessable` with `details`,
-`IdempotencyKeyReused`) whose `message` is fit to print.
+`NotFound`, `IdempotencyKeyReused`) whose `message` is fit to print.
 """
 
 from __future__ import annotations
@@ -13,9 +17,11 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from services.auth import store as auth_store
 from services.billing import credits
-from services.billing.credit_admin import read_credit
+from services.billing.credit_admin import UNKNOWN_USER, read_credit
 from shared import db
+from shared.errors import NotFound
 
 
 async def credit(
@@ -37,4 +43,6 @@ async def credit(
         created_by=None,
     )
     async with db.pool(database_url, min_size=1, max_size=1) as pool, pool.acquire() as connection:
+        if await auth_store.user_by_id(connection, request.user_id) is None:
+            raise NotFound(UNKNOWN_USER)
         return await credits.grant(connection, request)

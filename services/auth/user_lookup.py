@@ -1,0 +1,29 @@
+"""`GET /internal/users/{user_id}`: whether a user exists, for the other services.
+
+Auth owns the users; billing, which knows users only by id, asks here before
+it opens an account for one (an admin's credit to a mistyped id must not
+create a balance nobody owns). Internal only (the internal token), never
+routed by the gateway. The answer says only what the caller needs: the id
+and the role, or 404.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from aiohttp import web
+
+from services.auth import store
+from shared.errors import NotFound
+from shared.service import DB
+
+
+async def get_user(request: web.Request) -> web.Response:
+    try:
+        user_id = uuid.UUID(request.match_info["user_id"])
+    except ValueError:
+        raise NotFound("no such user") from None
+    user = await store.user_by_id(request.app[DB], user_id)
+    if user is None:
+        raise NotFound("no such user")
+    return web.json_response({"id": str(user.id), "role": user.role})
