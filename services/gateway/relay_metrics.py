@@ -45,6 +45,12 @@ class RelayMetrics:
             ["gen_ai_request_model", "gen_ai_token_type", "usage_source"],
             registry=registry,
         )
+        self.partial = LoopCounter(
+            "tollgate_relay_partial_calls",
+            "Calls cut short and billed input plus delivered output, by endpoint and outcome.",
+            ["endpoint", "status"],
+            registry=registry,
+        )
         self.holds_open = Gauge(
             "tollgate_holds_open",
             "Holds this process placed for requests still in flight.",
@@ -67,6 +73,8 @@ class RelayMetrics:
         self.duration.labels(result.endpoint, model).observe(result.latency_ms / 1000)
         if result.ttfb_ms is not None:
             self.first_token.labels(result.endpoint, model).observe(result.ttfb_ms / 1000)
+        if result.partial:
+            self.partial.labels(result.endpoint, result.status.value).inc()
         source = result.usage_source.value
         for kind, count in (
             ("input", result.tokens.input_tokens),

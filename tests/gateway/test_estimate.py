@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.gateway.estimate import BYTES_PER_TOKEN, estimate, tokens_for
+from services.gateway.estimate import BYTES_PER_TOKEN, cut_short, estimate, tokens_for
 from services.gateway.usage import TokenUsage
 from services.gateway.wire import Api
 
@@ -53,3 +53,37 @@ def test_embeddings_have_no_output_tokens() -> None:
 @pytest.mark.parametrize("api", [Api.ANTHROPIC_COUNT_TOKENS, Api.GEMINI_COUNT_TOKENS])
 def test_token_counting_is_free(api: Api) -> None:
     assert estimate(api, prompt_bytes=4000, output_bytes=30) == TokenUsage()
+
+
+# ---- calls cut short -----------------------------------------------------------
+
+
+def test_cut_short_without_provider_counts_is_the_estimate() -> None:
+    estimated = estimate(Api.OPENAI_CHAT, prompt_bytes=400, output_bytes=650)
+
+    assert cut_short(estimated, None) == TokenUsage(input_tokens=100, output_tokens=163)
+
+
+def test_cut_short_takes_the_providers_input_and_the_delivered_output() -> None:
+    estimated = estimate(Api.ANTHROPIC_MESSAGES, prompt_bytes=400, output_bytes=650)
+    reported = TokenUsage(input_tokens=17, cache_read_tokens=300, cache_write_tokens=20)
+
+    assert cut_short(estimated, reported) == TokenUsage(
+        input_tokens=17, cache_read_tokens=300, cache_write_tokens=20, output_tokens=163
+    )
+
+
+def test_cut_short_never_bills_less_output_than_the_provider_already_counted() -> None:
+    # Gemini counts thinking it streamed only as summaries: its count so far stands.
+    estimated = estimate(Api.GEMINI_STREAM, prompt_bytes=400, output_bytes=400)
+    reported = TokenUsage(input_tokens=30, output_tokens=755, reasoning_tokens=755)
+
+    assert cut_short(estimated, reported) == reported
+
+
+def test_cut_short_with_provider_counts_but_no_input_estimates_the_input() -> None:
+    estimated = estimate(Api.GEMINI_STREAM, prompt_bytes=400, output_bytes=40)
+
+    assert cut_short(estimated, TokenUsage(output_tokens=3)) == TokenUsage(
+        input_tokens=100, output_tokens=10
+    )

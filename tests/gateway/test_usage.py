@@ -196,6 +196,87 @@ def test_every_streamed_api_in_the_fixtures_has_a_tracker() -> None:
     assert {api_of(entry) for entry in INDEX if entry["stream"]} == STREAMING_APIS
 
 
+# ---- streams cut short ---------------------------------------------------------
+
+# The event that ends each format's answer, and so makes its usage final.
+ENDING = {
+    "openai_chat": b'"usage":{',
+    "openai_responses": b'"type":"response.completed"',
+    "anthropic_messages": b'"type":"message_delta"',
+    "gemini": b'"finishReason"',
+}
+
+
+@pytest.mark.parametrize(
+    "entry", [e for e in INDEX if e["stream"]], ids=lambda entry: entry["file"]
+)
+def test_a_stream_cut_before_its_ending_event_has_no_final_usage(entry: dict[str, Any]) -> None:
+    api = api_of(entry)
+    events = fixture_events(entry["file"])
+    ending = next(
+        (i for i, e in enumerate(events) if ENDING[api] in e.data.replace(b" ", b"")), None
+    )
+    if ending is None:  # an error body answering a stream: never any usage
+        assert tracked(api, events) is None
+        return
+
+    for cut in range(ending):
+        tracker = tracker_for(api)
+        for event in events[:cut]:
+            tracker.feed(event)
+        assert tracker.usage is None, (cut, tracker.usage)
+    assert tracked(api, events[: ending + 1]) is not None
+
+
+def test_anthropic_cut_short_keeps_message_starts_input_not_its_placeholder_output() -> None:
+    events = fixture_events("anthropic_messages/stream_parallel_tool_use.sse")
+    tracker = AnthropicUsageTracker()
+    for event in events:
+        if event.event == "message_delta":
+            break
+        tracker.feed(event)
+
+    # message_start says output_tokens 62 here: a figure, not what was streamed.
+    assert tracker.usage is None
+    assert tracker.partial_usage == TokenUsage(input_tokens=542)
+
+
+def test_gemini_cut_short_keeps_the_counts_so_far() -> None:
+    events = fixture_events("gemini/stream_sse_thinking_no_candidates_count.sse")
+    tracker = GeminiUsageTracker()
+    for event in events[:2]:
+        tracker.feed(event)
+
+    assert tracker.usage is None
+    assert tracker.partial_usage == TokenUsage(
+        input_tokens=30, output_tokens=755, reasoning_tokens=755
+    )
+
+
+def test_gemini_finish_reason_quoted_in_text_does_not_end_the_answer() -> None:
+    text = {"text": 'the key "finishReason": "STOP" appears here'}
+    chunk = {
+        "candidates": [{"content": {"parts": [text]}}],
+        "usageMetadata": {"promptTokenCount": 4},
+    }
+    tracker = GeminiUsageTracker()
+
+    tracker.feed(sse_event(chunk))
+
+    assert tracker.usage is None and tracker.partial_usage == TokenUsage(input_tokens=4)
+
+
+def test_openai_trackers_report_nothing_on_the_way() -> None:
+    created = {"type": "response.created", "response": {"usage": None}}
+    responses = OpenAIResponsesUsageTracker()
+    responses.feed(sse_event(created, "response.created"))
+    chat = OpenAIChatUsageTracker()
+    chat.feed(sse_event({"choices": [{"delta": {"content": "hi"}}], "usage": None}))
+
+    assert responses.usage is None and responses.partial_usage is None
+    assert chat.usage is None and chat.partial_usage is None
+
+
 # ---- Anthropic -----------------------------------------------------------------
 
 

@@ -98,12 +98,14 @@ async def _charged(db: Any, event_id: str) -> Decimal:
 
 def _price_of(model: str, result: dict[str, Any]) -> Decimal:
     input_, output, cache_read, cache_write = (Decimal(rate) for rate in MOCK_PRICES[model])
-    return (
-        result["input_tokens"] * input_
-        + result["output_tokens"] * output
-        + result["cache_read_tokens"] * cache_read
-        + result["cache_write_tokens"] * cache_write
-    ) / 1_000_000
+    counts = (
+        Decimal(result[field])
+        for field in ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
+    )
+    rates = (input_, output, cache_read, cache_write)
+    return sum((count * rate for count, rate in zip(counts, rates, strict=True)), Decimal(0)) / (
+        1_000_000
+    )
 
 
 async def _assert_charged(db: Any, model: str, result: dict[str, Any]) -> None:
@@ -116,7 +118,7 @@ async def test_an_anthropic_stream_the_client_closes_after_100_of_200_deltas(
 ) -> None:
     """Input from `message_start`, exactly; output from the ~100 deltas read (+0..slack)."""
     body = {"model": "claude-haiku-4-5", "max_tokens": 1000, "stream": True, "messages": PROMPT}
-    parser, received = SseParser(), []
+    parser, received = SseParser(), list[dict[str, Any]]()
     async with aiohttp.ClientSession() as session:
         response = await session.post(
             relay.stack.gateway.make_url("/v1/messages"),
@@ -124,7 +126,7 @@ async def test_an_anthropic_stream_the_client_closes_after_100_of_200_deltas(
             headers=_headers(relay, chunks="200", delay_ms="10"),
         )
         assert response.status == 200
-        while sum(1 for p in received if p["type"] == "content_block_delta") < 100:
+        while sum(p["type"] == "content_block_delta" for p in received) < 100:
             chunk = await response.content.readany()
             assert chunk, "the stream ended before 100 deltas"
             received += _payloads(parser.feed(chunk))
