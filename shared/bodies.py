@@ -1,19 +1,24 @@
 """Reading and validating JSON request bodies.
 
 Every `/api/*` body goes through `read_object`: a size limit checked before
-decoding, then a JSON object or a 400 that says what is wrong. The `Fields`
-reader collects every problem in one pass so a client sees all its mistakes in
-one 422 instead of fixing them one request at a time.
+decoding, then a JSON object or a 400 that says what is wrong, and a 422 for
+a NUL anywhere in it (no `/api` value may hold one: see `client_input`). The
+`Fields` reader collects every problem in one pass so a client sees all its
+mistakes in one 422 instead of fixing them one request at a time; its text
+and times are checked by `client_input`'s rules, and a problem never quotes
+the client's value (a field name it does not know is quoted capped).
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
 import orjson
 from aiohttp import web
 
+from shared.client_input import Controls, cap, holds_nul, text_problem, time_problem
 from shared.errors import BadRequest, PayloadTooLarge, Unprocessable
 
 API_BODY_LIMIT = 1024 * 1024
@@ -48,7 +53,21 @@ async def read_object(request: web.Request, limit: int = API_BODY_LIMIT) -> dict
         raise BadRequest(f"request body is not valid JSON: {exc}") from None
     if not isinstance(body, dict):
         raise BadRequest(f"request body must be a JSON object, got {type(body).__name__}")
+    if holds_nul(body):
+        raise Unprocessable("request body is invalid", details=_nul_problems(body))
     return body
+
+
+def _nul_problems(body: dict[str, Any]) -> list[str]:
+    """One line per top-level field holding a NUL, in its name or anywhere in its value."""
+    problems = [
+        f"{cap(name)}: must not contain NUL characters"
+        for name, value in body.items()
+        if "\x00" not in name and holds_nul(value)
+    ]
+    if any("\x00" in name for name in body):
+        problems.append("field names: must not contain NUL characters")
+    return problems
 
 
 class Fields:
@@ -61,7 +80,21 @@ class Fields:
     def has(self, name: str) -> bool:
         return name in self._body
 
-    def string(self, name: str, *, required: bool = True, max_length: int = 1000) -> str | None:
+    def refuse_unknown(self, accepted: Collection[str], problem: str = "unknown field") -> None:
+        """A problem for each field not in `accepted`, its name quoted capped."""
+        unknown = sorted(name for name in self._body if name not in accepted)
+        self.problems.extend(f"{cap(name)}: {problem}" for name in unknown)
+
+    def string(
+        self,
+        name: str,
+        *,
+        required: bool = True,
+        max_length: int = 1000,
+        controls: Controls = "lines",
+    ) -> str | None:
+        """A text field; `controls` says which control characters it may hold
+        (`client_input.text_problem`): "none" for names, "any" for secrets."""
         value = self._body.get(name)
         if value is None:
             if required:
@@ -70,8 +103,9 @@ class Fields:
         if not isinstance(value, str):
             self.problems.append(f"{name}: must be a string")
             return None
-        if len(value) > max_length:
-            self.problems.append(f"{name}: at most {max_length} characters")
+        problem = text_problem(value, max_length=max_length, controls=controls)
+        if problem is not None:
+            self.problems.append(f"{name}: {problem}")
             return None
         return value
 
@@ -98,7 +132,10 @@ class Fields:
             return None
         return value
 
-    def string_list(self, name: str, *, max_items: int = 500) -> list[str] | None:
+    def string_list(
+        self, name: str, *, max_items: int = 500, max_length: int = 1000
+    ) -> list[str] | None:
+        """A list of names: each item at most `max_length` characters, no control characters."""
         value = self._body.get(name)
         if value is None:
             return None
@@ -108,6 +145,11 @@ class Fields:
         if len(value) > max_items:
             self.problems.append(f"{name}: at most {max_items} items")
             return None
+        for index, item in enumerate(value):
+            problem = text_problem(item, max_length=max_length, controls="none")
+            if problem is not None:
+                self.problems.append(f"{name}: item {index} {problem}")
+                return None
         return list(value)
 
     def timestamp(self, name: str) -> datetime | None:
@@ -122,8 +164,9 @@ class Fields:
         except ValueError:
             self.problems.append(f"{name}: not an ISO 8601 timestamp")
             return None
-        if parsed.tzinfo is None:
-            self.problems.append(f"{name}: must carry a time zone (for example Z)")
+        problem = time_problem(parsed)
+        if problem is not None:
+            self.problems.append(f"{name}: {problem}")
             return None
         return parsed
 

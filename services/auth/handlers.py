@@ -24,9 +24,9 @@ from shared.service import DB
 
 async def signup(request: web.Request) -> web.Response:
     fields = Fields(await read_object(request))
-    email = fields.string("email", max_length=254)
-    username = fields.string("username", max_length=64)
-    password = fields.string("password", max_length=MAX_LENGTH + 1)
+    email = fields.string("email", max_length=254, controls="none")
+    username = fields.string("username", max_length=64, controls="none")
+    password = fields.string("password", max_length=MAX_LENGTH + 1, controls="any")
     fields.check()
     assert email is not None and username is not None and password is not None
     email = accounts.normalise_email(email)
@@ -46,8 +46,8 @@ async def signup(request: web.Request) -> web.Response:
 
 async def login(request: web.Request) -> web.Response:
     fields = Fields(await read_object(request))
-    login_name = fields.string("login", max_length=254)
-    password = fields.string("password", max_length=MAX_LENGTH)
+    login_name = fields.string("login", max_length=254, controls="none")
+    password = fields.string("password", max_length=MAX_LENGTH, controls="any")
     fields.check()
     assert login_name is not None and password is not None
     app, who = request.app, caller(request)
@@ -98,11 +98,10 @@ async def update_me(request: web.Request) -> web.Response:
     user_id = caller(request).require_user()
     body = await read_object(request)
     fields = Fields(body)
-    unknown = sorted(set(body) - {"username", "display_name"})
-    fields.problems.extend(f"{name}: cannot be changed here" for name in unknown)
+    fields.refuse_unknown({"username", "display_name"}, "cannot be changed here")
     changes: dict[str, str | None] = {}
     if fields.has("username"):
-        username = fields.string("username", max_length=64)
+        username = fields.string("username", max_length=64, controls="none")
         if username is not None:
             fields.problems.extend(accounts.username_problems(username))
             changes["username"] = username

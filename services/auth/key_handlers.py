@@ -15,6 +15,7 @@ from services.auth import api_keys, key_store, store
 from services.auth.keys import KEY_HASHER
 from shared import api_key_format
 from shared.bodies import Fields, read_object
+from shared.client_input import MODEL_NAME_MAX
 from shared.errors import Conflict, NotFound, Unauthorized
 from shared.internal import Caller, caller
 from shared.service import DB, REDIS
@@ -65,8 +66,8 @@ async def create_key(request: web.Request) -> web.Response:
     who = caller(request)
     who.require_user()
     fields = Fields(await read_object(request))
-    name = fields.string("name", max_length=100)
-    models = fields.string_list("models")
+    name = fields.string("name", max_length=100, controls="none")
+    models = fields.string_list("models", max_length=MODEL_NAME_MAX)
     expires_at = fields.timestamp("expires_at")
     if name is not None and not name.strip():
         fields.problems.append("name: must not be blank")
@@ -133,7 +134,7 @@ async def rotate_key(request: web.Request) -> web.Response:
 async def verify_key(request: web.Request) -> web.Response:
     """Internal: the gateway asks who a key belongs to and what it may do."""
     fields = Fields(await read_object(request))
-    key = fields.string("key", max_length=200)
+    key = fields.string("key", max_length=200, controls="none")
     fields.check()
     assert key is not None
     if not api_key_format.is_well_formed(key):

@@ -31,7 +31,8 @@ from services.billing.money_fields import decimal_string, money
 from services.billing.pricing import Price, price_at
 from shared import invalidation
 from shared.bodies import Fields, read_object
-from shared.errors import NotFound
+from shared.client_input import name_problem
+from shared.errors import NotFound, Unprocessable
 from shared.internal import caller
 from shared.service import DB, REDIS
 
@@ -56,7 +57,12 @@ def price_json(price: Price) -> dict[str, Any]:
 
 
 def _model(request: web.Request) -> str:
+    """The model in the path: 422 for text no model name can hold, 404 for any
+    other name outside the rule."""
     model = request.match_info["model"]
+    problem = name_problem(model)
+    if problem is not None:
+        raise Unprocessable("invalid model in the path", details=[f"model: {problem}"])
     if not _MODEL.fullmatch(model):
         raise NotFound("no such model")
     return model
@@ -65,7 +71,7 @@ def _model(request: web.Request) -> str:
 def read_version(body: dict[str, Any]) -> tuple[dict[str, Decimal], int, datetime | None]:
     """(rates, max_output_tokens, effective_from) from a PUT body, or a 422."""
     fields = Fields(body)
-    fields.problems.extend(f"{name}: unknown field" for name in sorted(set(body) - _FIELDS))
+    fields.refuse_unknown(_FIELDS)
     rates: dict[str, Decimal | None] = {
         name: decimal_string(
             body, name, fields.problems, places=9, whole_digits=11, required=name != "web_search"

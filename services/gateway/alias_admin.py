@@ -3,7 +3,9 @@
 `PUT /api/admin/model-aliases/{alias}` `{"model": ...}` sets one (201 when new,
 200 when changed), `GET /api/admin/model-aliases` lists them, `DELETE` removes
 one. Admin login only. An alias resolves once: it may not name another alias,
-nor be the model of one. Changes are announced like channel changes.
+nor be the model of one. Both names follow `client_input.name_problem` (the
+alias in the path too: a `%00` there is a 422). Changes are announced like
+channel changes.
 """
 
 from __future__ import annotations
@@ -14,14 +16,19 @@ from services.gateway.alias_store import AliasStore
 from services.gateway.channel_admin import require_admin
 from services.gateway.keys import CHANNEL_CACHE, CHANNEL_SWITCH
 from shared.bodies import Fields, read_object
-from shared.errors import NotFound
+from shared.client_input import cap, name_problem
+from shared.errors import NotFound, Unprocessable
 from shared.service import DB
 
 MAX_NAME = 200
 
 
 def _alias(request: web.Request) -> str:
-    return request.match_info["alias"]
+    alias = request.match_info["alias"]
+    problem = name_problem(alias, max_length=MAX_NAME)
+    if problem is not None:
+        raise Unprocessable("invalid alias in the path", details=[f"alias: {problem}"])
+    return alias
 
 
 async def list_aliases(request: web.Request) -> web.Response:
@@ -34,9 +41,7 @@ async def put_alias(request: web.Request) -> web.Response:
     await require_admin(request)
     alias = _alias(request)
     fields = Fields(await read_object(request))
-    model = fields.string("model", max_length=MAX_NAME)
-    if not alias.strip() or len(alias) > MAX_NAME:
-        fields.problems.append(f"alias: 1 to {MAX_NAME} characters")
+    model = fields.string("model", max_length=MAX_NAME, controls="none")
     if model is not None:
         aliases = request.app[CHANNEL_CACHE].table.aliases
         if not model.strip():
@@ -45,10 +50,10 @@ async def put_alias(request: web.Request) -> web.Response:
             fields.problems.append("model: an alias cannot name itself")
         elif model in aliases:
             fields.problems.append(
-                f"model: {model} is itself an alias; name the model it stands for"
+                f"model: {cap(model)} is itself an alias; name the model it stands for"
             )
         if alias in aliases.values():
-            fields.problems.append(f"alias: {alias} is the model of another alias")
+            fields.problems.append(f"alias: {cap(alias)} is the model of another alias")
     fields.check()
     assert model is not None
     created = await AliasStore(request.app[DB]).put(alias, model)

@@ -23,6 +23,7 @@ from services.gateway.channels import Channel
 from services.gateway.keys import CHANNEL_STORE, CHANNEL_SWITCH, UPSTREAMS
 from services.gateway.wire import Family
 from shared.bodies import Fields, read_object
+from shared.client_input import cap
 from shared.errors import Forbidden, NotFound, Unauthorized, Unprocessable
 
 
@@ -118,9 +119,10 @@ async def test_channel(request: web.Request) -> web.Response:
     channel = await _stored(request)
     body = await read_object(request) if request.body_exists else {}
     fields = Fields(body)
-    model = fields.string("model", required=False, max_length=200) or channel.models[0]
+    model = fields.string("model", required=False, max_length=200, controls="none")
+    model = model or channel.models[0]
     if model not in channel.models:
-        fields.problems.append(f"model: {model} is not one of the channel's models")
+        fields.problems.append(f"model: {cap(model)} is not one of the channel's models")
     fields.check()
     result, reenabled = await request.app[CHANNEL_SWITCH].test(channel, model)
     return web.json_response(

@@ -21,6 +21,7 @@ from yarl import URL
 from services.gateway.channels import DISABLED_BY_OPERATOR, normalise_base_url
 from services.gateway.wire import Family
 from shared.bodies import Fields
+from shared.client_input import name_problem
 
 KINDS = tuple(family.value for family in Family)
 TIMEOUTS = ("connect_timeout_ms", "first_byte_timeout_ms", "idle_timeout_ms")
@@ -66,21 +67,28 @@ def _model_map(body: Mapping[str, Any], problems: list[str]) -> dict[str, str] |
     ):
         problems.append("model_map: an object from model names to non-empty upstream names")
         return None
-    if len(value) > 500 or any(len(v) > MAX_MODEL_NAME for v in value.values()):
-        problems.append(f"model_map: at most 500 entries of {MAX_MODEL_NAME} characters")
+    if len(value) > 500 or any(
+        name_problem(name, max_length=MAX_MODEL_NAME) is not None
+        for pair in value.items()
+        for name in pair
+    ):
+        problems.append(
+            f"model_map: at most 500 entries of {MAX_MODEL_NAME} characters, "
+            "with no control characters"
+        )
         return None
     return dict(value)
 
 
 def read_fields(body: dict[str, Any], *, creating: bool) -> dict[str, Any]:
     fields = Fields(body)
-    fields.problems.extend(f"{name}: unknown field" for name in sorted(set(body) - ACCEPTED))
+    fields.refuse_unknown(ACCEPTED)
     values: dict[str, Any] = {
-        "name": fields.string("name", required=creating, max_length=100),
-        "kind": fields.string("kind", required=creating, max_length=20),
-        "base_url": fields.string("base_url", required=creating, max_length=2000),
-        "api_key": fields.string("api_key", required=creating, max_length=4000),
-        "models": fields.string_list("models"),
+        "name": fields.string("name", required=creating, max_length=100, controls="none"),
+        "kind": fields.string("kind", required=creating, max_length=20, controls="none"),
+        "base_url": fields.string("base_url", required=creating, max_length=2000, controls="none"),
+        "api_key": fields.string("api_key", required=creating, max_length=4000, controls="any"),
+        "models": fields.string_list("models", max_length=MAX_MODEL_NAME),
         "model_map": _model_map(body, fields.problems),
         "priority": fields.integer("priority", low=-1000, high=1000),
         "weight": fields.integer("weight", low=1, high=10000),

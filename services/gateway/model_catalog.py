@@ -17,6 +17,7 @@ from aiohttp import web
 from services.gateway.keys import CHANNEL_CACHE
 from services.gateway.relay import authenticate_key, error_response
 from services.gateway.wire import Family
+from shared.client_input import cap
 from shared.errors import ApiError, NotFound
 
 _CREATED = int(time.mktime((2024, 1, 1, 0, 0, 0, 0, 0, 0)))
@@ -85,7 +86,7 @@ async def get_model(request: web.Request) -> web.Response:
     name = request.match_info["model"].removeprefix("models/")
     try:
         if name not in await _allowed(request, family):
-            raise NotFound(f"the model {name} does not exist or is not available")
+            raise NotFound(f"the model {cap(name)} does not exist or is not available")
     except ApiError as error:
         return error_response(family, error.status, error.message, error.code, error.headers())
     render = {
@@ -99,4 +100,6 @@ async def get_model(request: web.Request) -> web.Response:
 async def unknown_route(request: web.Request) -> web.Response:
     """Anything else under `/v1` or `/v1beta`: a 404 the client's SDK can read."""
     family = _family(request)
-    return error_response(family, 404, f"no route for {request.method} {request.path}", "not_found")
+    return error_response(
+        family, 404, f"no route for {cap(request.method, 20)} {cap(request.path)}", "not_found"
+    )

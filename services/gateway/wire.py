@@ -23,6 +23,10 @@ this module keeps:
   `Inspected.hidden_usage`, so the relay hides the extra usage-only chunk.
 - Gemini names the model in the path (`models/{model}:method`); it is checked
   to be a plain model name, so it can never rewrite the upstream path.
+- A model name is client text that reaches logs, errors and the usage event
+  (PostgreSQL): one over `MODEL_NAME_MAX` characters or holding a control
+  character (NUL included) is refused with 400 (`model_problem`), and an
+  error quotes a model name only capped.
 """
 
 from __future__ import annotations
@@ -35,6 +39,8 @@ from typing import Any
 from urllib.parse import quote
 
 import orjson
+
+from shared.client_input import MODEL_NAME_MAX, cap, name_problem
 
 JsonObject = dict[str, Any]
 
@@ -173,14 +179,22 @@ def _decode(body: bytes) -> JsonObject:
     return decoded
 
 
+def model_problem(model: str) -> str | None:
+    """Why `model` cannot be a model name (empty, too long, a control character), or None."""
+    if not model.strip():
+        return "must not be empty"
+    return name_problem(model, max_length=MODEL_NAME_MAX)
+
+
 def _model_field(fields: JsonObject) -> str:
     model = fields.get("model")
     if model is None:
         raise WireError("model: field required.")
     if not isinstance(model, str):
         raise WireError("model: must be a string.")
-    if not model.strip():
-        raise WireError("model: must not be empty.")
+    problem = model_problem(model)
+    if problem is not None:
+        raise WireError(f"model: {problem}.")
     return model
 
 
@@ -188,8 +202,11 @@ def _path_model(path_model: str | None) -> str:
     model = (path_model or "").removeprefix("models/")
     if not model:
         raise WireError("No model named in the request path.", error_status_hint=404)
+    problem = model_problem(model)
+    if problem is not None:
+        raise WireError(f"The model in the path: {problem}.")
     if _GEMINI_MODEL.fullmatch(model) is None:
-        raise WireError(f"{model!r} is not a valid model name.")
+        raise WireError(f"{cap(model)!r} is not a valid model name.")
     return model
 
 

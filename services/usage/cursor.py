@@ -3,7 +3,10 @@
 Pure. A cursor is the position of the last record of a page, (occurred_at,
 event_id), as URL-safe base64 of a small JSON array. It is opaque to clients
 but not secret: it only moves a position inside the caller's own records,
-which every query filters by the caller's id whatever the cursor says.
+which every query filters by the caller's id whatever the cursor says. A
+forged cursor is still client text: its event id and time are checked as
+any parameter is (`client_input`), so it can never reach a query with a NUL
+or a time PostgreSQL or Python cannot hold.
 """
 
 from __future__ import annotations
@@ -15,7 +18,10 @@ from datetime import UTC, datetime
 
 import orjson
 
+from shared.client_input import text_problem, time_problem
+
 MAX_LENGTH = 512
+MAX_EVENT_ID = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +52,8 @@ def decode(text: str) -> Cursor:
     ):
         raise ValueError("cursor has the wrong shape")
     occurred_at = datetime.fromisoformat(value[0])  # ValueError when malformed
-    if occurred_at.tzinfo is None:
-        raise ValueError("cursor time has no zone")
-    return Cursor(occurred_at, value[1])
+    if time_problem(occurred_at) is not None:
+        raise ValueError("cursor time has no zone or is out of range")
+    if text_problem(value[1], max_length=MAX_EVENT_ID, controls="none") is not None:
+        raise ValueError("cursor event id is not one")
+    return Cursor(occurred_at.astimezone(UTC), value[1])

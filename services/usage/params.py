@@ -9,6 +9,9 @@ parameter (in the message and, one line each, in `details`). Rules:
   twice is an error. Unknown parameters are ignored (the gateway may forward
   a `key` credential in the query; it is never echoed).
 - `limit` is 1..500 (default 50); `cursor` must be one this API issued.
+- Every value is client text (`client_input`): a NUL, a control character or
+  a lone surrogate is a 422, never a query; times must lie in the range both
+  PostgreSQL and Python hold. A problem never quotes the value.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from multidict import MultiMapping
 
 from services.usage import cursor
 from services.usage.cursor import Cursor
+from shared.client_input import text_problem, time_problem
 from shared.errors import Unprocessable
 
 DEFAULT_LIMIT = 50
@@ -81,8 +85,9 @@ class QueryParams:
             self.problems[name] = "given more than once"
             return None
         value = values[0] if values else ""
-        if len(value) > max_length:
-            self.problems[name] = f"at most {max_length} characters"
+        problem = text_problem(value, max_length=max_length, controls="none")
+        if problem is not None:
+            self.problems[name] = problem
             return None
         return value or None
 
@@ -105,10 +110,15 @@ class QueryParams:
             return None
         try:
             parsed = datetime.fromisoformat(raw)
-            return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
-        except (ValueError, OverflowError):
+        except ValueError:
             self.problems[name] = "must be an ISO 8601 time or date, such as 2025-01-31T00:00:00Z"
             return None
+        parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        problem = time_problem(parsed)
+        if problem is not None:
+            self.problems[name] = problem
+            return None
+        return parsed.astimezone(UTC)
 
     def choice(self, name: str, options: tuple[str, ...]) -> str:
         """One of `options`; the first when the parameter is absent."""

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import logging
+import sys
 import time
+import uuid
+from datetime import UTC, datetime
 
 import orjson
 
@@ -59,3 +62,65 @@ def test_a_record_formatted_twice_gains_no_fields() -> None:
     logging.Formatter("%(asctime)s %(message)s").format(record)
     line = orjson.loads(JsonFormatter("gateway").format(record))
     assert set(line) == {"ts", "level", "service", "logger", "msg", "usage"}
+
+
+def test_a_client_string_in_an_extra_field_is_capped_and_marked() -> None:
+    """A 70,000-character model name once made one line longer than `tollgate dev`'s
+    64 KiB read limit."""
+    model = "m" * 70_000
+    line = JsonFormatter("gateway").format(
+        _record(time.time(), usage={"requested_model": model, "input_tokens": 3})
+    )
+    assert len(line) < 2_000
+    usage = orjson.loads(line)["usage"]
+    assert usage["requested_model"] == "m" * 1_000 + "…(+69000 chars)"
+    assert usage["input_tokens"] == 3
+
+
+def test_a_long_message_and_many_long_strings_are_capped() -> None:
+    logger = logging.getLogger("tollgate.test")
+    record = logger.makeRecord(
+        "tollgate.test",
+        logging.WARNING,
+        __file__,
+        1,
+        "path %s",
+        ("/" + "p" * 50_000,),
+        None,
+        extra={"parts": ["y" * 5_000] * 500, "table": {str(n): "z" * 5_000 for n in range(500)}},
+    )
+    line = JsonFormatter("gateway").format(record)
+    assert len(line) < 40_000
+    parsed = orjson.loads(line)
+    assert parsed["msg"].endswith("…(+49006 chars)")
+    assert "(+" in parsed["parts"] and "(+" in parsed["table"]
+
+
+def test_undecodable_text_and_huge_integers_do_not_lose_the_line() -> None:
+    """orjson refuses lone surrogates (an undecodable header byte) and integers past
+    64 bits: the line is written anyway."""
+    line = orjson.loads(
+        JsonFormatter("gateway").format(_record(time.time(), agent="a\udcffb", n=2**70))
+    )
+    assert line["agent"] == "a\ufffdb" and line["n"] == str(2**70)
+
+
+def test_a_long_traceback_keeps_its_end() -> None:
+    try:
+        raise ValueError("x" * 50_000 + "THE END")
+    except ValueError:
+        exc_info = sys.exc_info()
+    record = logging.getLogger("t").makeRecord("t", logging.ERROR, "f", 1, "m", (), exc_info)
+    line = orjson.loads(JsonFormatter("gateway").format(record))
+    assert line["exc"].startswith("…(") and line["exc"].endswith("THE END")
+    assert len(line["exc"]) < 17_000
+
+
+def test_ordinary_values_are_written_as_before() -> None:
+    when = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
+    ident = uuid.UUID(int=7)
+    line = orjson.loads(
+        JsonFormatter("gateway").format(_record(time.time(), at=when, id=ident, xs=[1, "a"]))
+    )
+    assert line["at"] == "2025-01-02T03:04:05+00:00"
+    assert line["id"] == str(ident) and line["xs"] == [1, "a"]
