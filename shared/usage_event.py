@@ -23,10 +23,12 @@ what they stored). Rules:
   calendar (years 1 to 9999) and PostgreSQL's timestamptz hold, with a day to
   spare at each end (so a day's arithmetic or another zone never overflows),
   is refused: `9999-12-31T23:59:59-14:00` is not a time to price at.
-- Details that are malformed become None: ids that are not UUIDs, an
-  address that is not an IP (a zone index is dropped: `inet` refuses it),
-  non-finite or negative milliseconds, costs outside `numeric(30, 12)`, a
-  `reasoning_tokens` that is not a count (display only) becomes 0.
+- Malformed details are repaired: ids that are not UUIDs, an address that
+  is not an IP (a zone index is dropped: `inet` refuses it), non-finite or
+  negative milliseconds, costs outside `numeric(30, 12)`, an `http_status`
+  or `attempts` out of range become None; flags (`stream`, `partial`) other
+  than `true` are false; a `reasoning_tokens` that is not a count (display
+  only) becomes 0.
 - JSON: orjson first; bytes it refuses (a lone surrogate escape, a number
   past a double, invalid UTF-8) are read again by the standard library, with
   invalid UTF-8 replaced, so the money fields still decide.
@@ -114,6 +116,7 @@ class UsageEvent:
     reasoning_tokens: int
     web_search_requests: int
     usage_source: str | None
+    partial: bool  # cut short, billed input plus delivered output; absent in older events
     ttfb_ms: float | None
     latency_ms: float | None
     client_ip: str | None
@@ -165,6 +168,7 @@ def read(fields: Mapping[str, object]) -> UsageEvent:
         error_code=texts["error_code"],
         reasoning_tokens=_reasoning(fields.get("reasoning_tokens")),
         usage_source=texts["usage_source"],
+        partial=fields.get("partial") is True,
         ttfb_ms=_milliseconds(fields.get("ttfb_ms")),
         latency_ms=_milliseconds(fields.get("latency_ms")),
         client_ip=_ip(fields.get("client_ip")),

@@ -22,7 +22,7 @@ DOCUMENTED = {  # docs/usage-event.md's table
     "v", "event_id", "ts", "user_id", "key_id", "channel_id", "endpoint",
     "requested_model", "upstream_model", "stream", "status", "http_status", "error_code",
     "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
-    "reasoning_tokens", "web_search_requests", "usage_source", "ttfb_ms", "latency_ms",
+    "reasoning_tokens", "web_search_requests", "usage_source", "partial", "ttfb_ms", "latency_ms",
     "client_ip", "user_agent", "hold_id", "hold_amount", "attempts", "cost",
 }  # fmt: skip
 
@@ -153,6 +153,8 @@ def test_a_refusal_never_quotes_the_value() -> None:
         ({"http_status": 10_000}, "http_status", None),
         ({"reasoning_tokens": "many"}, "reasoning_tokens", 0),
         ({"stream": "yes"}, "stream", False),
+        ({"partial": 1}, "partial", False),
+        ({"partial": True}, "partial", True),
     ],
 )
 def test_malformed_details_are_repaired(
