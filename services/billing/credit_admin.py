@@ -35,13 +35,13 @@ UNKNOWN_USER = "user_id: no user has this id; no credit was made"
 def read_credit(body: dict[str, Any], *, created_by: uuid.UUID | None) -> credits.CreditRequest:
     """The credit a body asks for, or one 422 listing every problem."""
     fields = Fields(body)
-    fields.problems.extend(f"{name}: unknown field" for name in sorted(set(body) - _FIELDS))
-    raw_user = fields.string("user_id", max_length=64)
+    fields.refuse_unknown(_FIELDS)
+    raw_user = fields.string("user_id", max_length=64, controls="none")
     amount = decimal_string(
         body, "amount", fields.problems, places=12, whole_digits=10, positive=True
     )
     reason = fields.string("reason", max_length=500)
-    key = fields.string("idempotency_key", max_length=200)
+    key = fields.string("idempotency_key", max_length=200, controls="none")
     user_id = None
     if raw_user is not None:
         try:
