@@ -40,6 +40,7 @@ import logging
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import BadHttpMethod
 from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 
@@ -104,9 +105,14 @@ class HeadTimeoutHandler(RequestHandler):
         message: str | None = None,
     ) -> web.StreamResponse:
         if status == 400:
-            # The parser's message quotes the client's bytes: only its class is logged.
-            _log.warning(
-                "malformed HTTP request", extra={"reason": type(exc).__name__ if exc else None}
+            # The parser's message quotes the client's bytes: only its class is
+            # logged. Not HTTP at all as a connection's first bytes (TLS, scanners)
+            # is the public internet's noise: debug, as aiohttp logs it.
+            noise = self._request_count == 1 and isinstance(exc, BadHttpMethod)
+            _log.log(
+                logging.DEBUG if noise else logging.WARNING,
+                "malformed HTTP request",
+                extra={"reason": type(exc).__name__ if exc else None},
             )
         else:
             self.log_exception("error handling a request", exc_info=exc)

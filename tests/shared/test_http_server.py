@@ -7,6 +7,7 @@ application: aiohttp's parser refuses the bytes, or never gets a whole head.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 
 import orjson
@@ -73,8 +74,13 @@ async def _closed(reader: asyncio.StreamReader) -> bytes:
         b"GET /ok HTTP/1.1\r\nContent-Length: SECRET-BYTES\r\n\r\n",
     ],
 )
-async def test_malformed_http_is_a_json_400_that_echoes_nothing(port: int, sent: bytes) -> None:
+async def test_malformed_http_is_a_json_400_that_echoes_nothing(
+    port: int, sent: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
     answer = await _exchange(port, sent)
+    assert "malformed HTTP request" in caplog.text
+    assert "SECRET-BYTES" not in caplog.text and "Traceback" not in caplog.text
     status, headers, body = _parts(answer)
     assert status.split(" ", 2)[1:] == ["400", "Bad Request"], answer
     assert headers["content-type"].startswith("application/json")

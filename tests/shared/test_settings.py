@@ -83,3 +83,26 @@ def test_reuse_port_is_off_unless_asked_for() -> None:
     assert GatewaySettings.from_env(env).common.reuse_port is True
     with pytest.raises(SettingsError, match="TOLLGATE_REUSE_PORT must be true or false"):
         AuthSettings.from_env({**PRODUCTION, "TOLLGATE_REUSE_PORT": "maybe"})
+
+
+def test_metrics_have_a_port_of_their_own(tmp_path: Path) -> None:
+    gateway = GatewaySettings.from_env(PRODUCTION).common
+    assert (gateway.metrics_host, gateway.metrics_port) == ("127.0.0.1", 9180)
+    assert AuthSettings.from_env(PRODUCTION).common.metrics_port == 9181
+    env = {**PRODUCTION, "AUTH_METRICS_PORT": "9999", "TOLLGATE_METRICS_HOST": "0.0.0.0"}
+    auth = AuthSettings.from_env(env).common
+    assert (auth.metrics_host, auth.metrics_port) == ("0.0.0.0", 9999)
+    assert AuthSettings.from_env({**PRODUCTION, "AUTH_METRICS_PORT": "0"}).common.metrics_port == 0
+    # Dev mode runs many stacks on one machine: no listener unless asked for.
+    dev = {"TOLLGATE_ENV": "dev", "TOLLGATE_DATA_DIR": str(tmp_path)}
+    assert GatewaySettings.from_env(dev).common.metrics_port == 0
+    with pytest.raises(SettingsError, match="GATEWAY_METRICS_PORT must be between 0 and 65535"):
+        GatewaySettings.from_env({**PRODUCTION, "GATEWAY_METRICS_PORT": "70000"})
+
+
+def test_the_head_timeout_is_ten_seconds_unless_set() -> None:
+    assert AuthSettings.from_env(PRODUCTION).common.head_timeout == 10
+    env = {**PRODUCTION, "TOLLGATE_HEAD_TIMEOUT": "3"}
+    assert GatewaySettings.from_env(env).common.head_timeout == 3
+    with pytest.raises(SettingsError, match="TOLLGATE_HEAD_TIMEOUT must be between 1 and 300"):
+        AuthSettings.from_env({**PRODUCTION, "TOLLGATE_HEAD_TIMEOUT": "0"})
