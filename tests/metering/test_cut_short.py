@@ -261,3 +261,28 @@ async def test_a_whole_stream_is_billed_the_providers_count_and_is_not_partial(
         final["output_tokens"],
     )
     await _assert_charged(db, "claude-haiku-4-5", result)
+
+
+async def test_a_gemini_stream_cut_after_100_pieces_bills_input_so_far_and_the_text(
+    relay: Relay, db: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Input is the last chunk's promptTokenCount, exactly; output the 100 words read, exactly
+    (more than the 100 candidate tokens counted so far, which would also stand)."""
+    body = {"contents": [{"role": "user", "parts": [{"text": "Tell me a long story"}]}]}
+    events = await _read_all(
+        relay,
+        "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse",
+        body,
+        chunks="200",
+        reset_after="100",
+    )
+    chunks = [p for p in _payloads(events) if "candidates" in p]
+    words = [part["text"] for c in chunks for part in c["candidates"][0]["content"]["parts"]]
+    assert len(words) == 100
+
+    result = await _result(caplog)
+
+    assert result["output_tokens"] == tokens_for(_text_bytes(words)) > 100, result
+    assert result["input_tokens"] == chunks[-1]["usageMetadata"]["promptTokenCount"]
+    assert result["status"] == "upstream_error" and result["partial"] is True
+    await _assert_charged(db, "gemini-2.5-flash", result)
