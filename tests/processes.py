@@ -1,11 +1,14 @@
-"""Real child processes for the tests that need them: services and a private Redis.
+"""Real child processes for the tests that need them: services, a private Redis
+and a private PostgreSQL.
 
 A service runs as `python -m services.<name>` with the environment an operator
 would give it; Redis runs as `redis-server` on its own port and data
 directory. Each can be killed with SIGKILL (no shutdown code runs) and started
 again on the same port (and for Redis the same directory, so its append-only
-file is replayed). Every wait is bounded; output goes to a log file whose tail
-is shown when a process does not come up.
+file is replayed). PostgreSQL is started as `tollgate dev` starts a private
+one, stopped with its fast shutdown and started again on the same directory.
+Every wait is bounded; output goes to a log file whose tail is shown when a
+process does not come up.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
+
+from services.cli import local_stores
 
 ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 30.0
@@ -165,3 +170,49 @@ class RedisProcess(ChildProcess):
             return False  # refused, or still loading its append-only file
         finally:
             await client.aclose()
+
+
+class PostgresProcess:
+    """A private PostgreSQL on its own port and data directory, started the way
+    `tollgate dev` starts one (`services.cli.local_stores`: initdb on first
+    start, run as the `postgres` user when the tests run as root). `stop` is
+    PostgreSQL's fast shutdown (what a restart does); `start` again reuses the
+    directory, so the data is all still there.
+
+    The directory must be one the `postgres` user can enter: not pytest's
+    `tmp_path`, which lives under a directory only root may enter.
+    """
+
+    def __init__(self, port: int, directory: Path) -> None:
+        self.directory = directory
+        self.port = port
+        self.stops = 0
+        self._store: local_stores.Store | None = None
+
+    @property
+    def url(self) -> str:
+        """The `tollgate` database on this server (created by the test)."""
+        return f"postgresql://postgres@127.0.0.1:{self.port}/tollgate"
+
+    @property
+    def log(self) -> Path:
+        return self.directory / "postgres" / "server.log"
+
+    async def start(self) -> None:
+        if self._store is not None:
+            raise RuntimeError("postgres is already running")
+        self._store = local_stores.start_postgres(self.directory, self.port)
+        try:
+            await local_stores.wait_until(
+                local_stores.postgres_answers, self._store, "PostgreSQL", START_TIMEOUT
+            )
+        except local_stores.StoreError as exc:
+            await self.stop()
+            raise ProcessFailed(str(exc)) from None
+
+    async def stop(self) -> None:
+        """Fast shutdown (SIGKILL if it takes longer than a few seconds)."""
+        store, self._store = self._store, None
+        if store is not None:
+            await store.stop()
+            self.stops += 1
