@@ -1,0 +1,62 @@
+"""Fixtures of the hostile suite: the Hypothesis profile, one stack per module,
+and the counts printed at the end of the run.
+
+The profile is deterministic (derandomized; each route's draw also carries a
+seed of its own, see `probes.draw`), keeps no example database (nothing is
+written to `.hypothesis/`) and has no deadline; how many probes a route gets
+is in `budget.py`. Each test module gets its own stack (`stack.py`), started once and torn
+down after its last test, so the modules neither see each other's state nor
+leave any behind.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+
+import pytest
+import pytest_asyncio
+from hypothesis import HealthCheck, Phase, settings
+
+from tests.hostile import budget
+from tests.hostile.stack import HostileStack, open_stack
+from tests.hostile.tally import TALLY
+
+settings.register_profile(
+    "tollgate-hostile",
+    max_examples=budget.API_EXAMPLES,
+    derandomize=True,
+    database=None,
+    deadline=None,
+    phases=(Phase.explicit, Phase.generate),
+    suppress_health_check=list(HealthCheck),
+    print_blob=False,
+)
+settings.load_profile("tollgate-hostile")
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def hostile_stack(
+    database_url: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> AsyncIterator[HostileStack]:
+    started = time.monotonic()
+    name = request.module.__name__.rsplit(".", 1)[-1]
+    async with AsyncExitStack() as exits:
+        yield await open_stack(exits, database_url, tmp_path_factory.mktemp(name))
+    TALLY.seconds[name] = time.monotonic() - started
+
+
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, exitstatus: int, config: pytest.Config
+) -> None:
+    if not TALLY.counts:
+        return
+    base = config._tmp_path_factory.getbasetemp()  # type: ignore[attr-defined]
+    path = base / "hostile-counts.txt"
+    text = f"{TALLY.table()}\n\n{TALLY.failure_report(limit=50)}\n"
+    path.write_text(text)
+    terminalreporter.section("hostile inputs: requests per route and outcome")
+    terminalreporter.write_line(TALLY.table())
+    terminalreporter.write_line(TALLY.failure_report())
+    terminalreporter.write_line(f"(written to {path})")

@@ -1,0 +1,297 @@
+"""Every route the public gateway answers, read from the services' own route tables,
+and what the suite needs to aim at each (its generator).
+
+The list is built when the tests are collected by calling each service's
+`setup_routes` on a bare application: a route added to any table is in the
+suite at once, and `test_every_route_has_a_generator` fails until it has a
+`Spec` here. `/api/*` routes come from the internal services' tables (the
+gateway forwards them by `services/gateway/api_routes.py`) and from the
+gateway's own; relay routes are the gateway's `/v1*` routes. HEAD twins of
+GET routes are left out (the catch-all routes get every method).
+
+A `Spec` names what lets a request reach the handler's code rather than stop
+at the first check: a valid-looking body (the strategies then spoil one field
+of it), the query parameters the handler reads (with good values where a bad
+one would only ever be refused), and known values for path parameters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from aiohttp import web
+
+from services.auth import routes as auth_routes
+from services.billing import routes as billing_routes
+from services.gateway import routes as gateway_routes
+from services.mockprovider.catalog import MODELS, Provider
+from services.usage import routes as usage_routes
+
+Family = Literal["api", "relay"]
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    method: str  # "*" for a catch-all
+    path: str  # aiohttp's canonical form: "/api/keys/{key_id}"
+    family: Family
+    table: str  # the service whose routes.py declares it
+
+    @property
+    def key(self) -> str:
+        return f"{self.method} {self.path}"
+
+    @property
+    def params(self) -> list[str]:
+        return [part[1:-1] for part in _pieces(self.path) if part.startswith("{")]
+
+
+def _pieces(path: str) -> list[str]:
+    """The path cut into literal text and `{name}` pieces."""
+    pieces, text = [], ""
+    index = 0
+    while index < len(path):
+        if path[index] == "{":
+            end = path.index("}", index)
+            if text:
+                pieces.append(text)
+            pieces.append(path[index : end + 1])
+            text, index = "", end + 1
+        else:
+            text += path[index]
+            index += 1
+    if text:
+        pieces.append(text)
+    return pieces
+
+
+def fill(path: str, values: dict[str, bytes]) -> bytes:
+    """The route's path with each `{name}` replaced by its raw bytes."""
+    out = b""
+    for piece in _pieces(path):
+        out += values[piece[1:-1]] if piece.startswith("{") else piece.encode()
+    return out
+
+
+Setup = Callable[[web.Application], None]
+_TABLES: dict[str, Setup] = {
+    "auth": auth_routes.setup_routes,
+    "billing": billing_routes.setup_routes,
+    "usage": usage_routes.setup_routes,
+    "gateway": gateway_routes.setup_routes,
+}
+
+
+def discover() -> list[Route]:
+    """Every public route, from the route tables as they are now."""
+    found: dict[str, Route] = {}
+    for table, setup in _TABLES.items():
+        app = web.Application()
+        setup(app)
+        for resource_route in app.router.routes():
+            method, path = resource_route.method, resource_route.resource.canonical  # type: ignore[union-attr]
+            if method == "HEAD":
+                continue
+            if table != "gateway" and not path.startswith("/api/"):
+                continue  # /internal/*: never forwarded, not public
+            # Anything not /v1* is sent like an /api route (and needs a spec like any).
+            family: Family = "relay" if path.startswith(("/v1/", "/v1beta/")) else "api"
+            route = Route(method, path, family, table)
+            found.setdefault(route.key, route)
+    return sorted(found.values(), key=lambda r: (r.family, r.path, r.method))
+
+
+# ---------------------------------------------------------------- what each route needs
+
+
+@dataclass(frozen=True, kw_only=True)
+class Known:
+    """Values of the running stack that let a request pass the first checks."""
+
+    user_id: str
+    username: str
+    key_ids: list[str]
+    channel_ids: list[str]
+    aliases: list[str]
+    mock_url: str
+
+
+Template = Callable[[Known], dict[str, Any]]
+Values = Callable[[Known], list[str]]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Spec:
+    body: Template | None = None  # None: the route reads no body (one is sometimes sent)
+    query: dict[str, list[str]] = field(default_factory=dict)  # name -> good values
+    params: dict[str, Values] = field(default_factory=dict)  # path parameter -> known values
+    methods: tuple[str, ...] = ()  # for a catch-all: the methods tried
+
+
+def _models(provider: Provider) -> Values:
+    names = [m.name for m in MODELS if m.provider is provider]
+    return lambda known: names
+
+
+_ALL_MODELS = [m.name for m in MODELS]
+_CHANNEL = {
+    "name": "hostile channel",
+    "kind": "openai",
+    "base_url": "https://api.openai.com",
+    "api_key": "sk-hostile",
+    "models": ["hostile-model"],
+    "model_map": {"hostile-model": "gpt-4o-mini"},
+    "priority": 0,
+    "weight": 1,
+    "enabled": False,
+    "allow_private_network": False,
+}
+_PRICE = {
+    "input": "0.15",
+    "output": "0.60",
+    "cache_read": "0.075",
+    "cache_write": "0",
+    "web_search": "0",
+    "max_output_tokens": 8192,
+    "effective_from": "2099-01-01T00:00:00Z",
+}
+_WINDOW = {
+    "from": ["2025-01-01", "2025-01-01T00:00:00Z"],
+    "to": ["2100-01-01T00:00:00Z"],
+    "model": ["gpt-4o-mini"],
+}
+_MESSAGES = [{"role": "user", "content": "Say hello"}]
+_CHAT = {"model": "gpt-4o-mini", "messages": _MESSAGES, "max_tokens": 16, "stream": False}
+_GEMINI = {
+    "contents": [{"role": "user", "parts": [{"text": "Say hello"}]}],
+    "generationConfig": {"maxOutputTokens": 16},
+}
+
+
+def _gemini_methods(known: Known) -> list[str]:
+    return ["generateContent", "streamGenerateContent", "countTokens"]
+
+
+_RELAY_METHODS = ("GET", "POST", "PUT", "DELETE", "OPTIONS", "HEAD", "FOO")
+
+
+def _const(value: dict[str, Any]) -> Template:
+    return lambda known: value
+
+
+SPECS: dict[str, Spec] = {
+    # auth
+    "POST /api/auth/signup": Spec(
+        body=_const(
+            {"email": "h@example.com", "username": "hostile", "password": "a long enough pass"}
+        )
+    ),
+    "POST /api/auth/login": Spec(
+        body=lambda known: {"login": known.username, "password": "not the password"}
+    ),
+    "GET /api/auth/jwks": Spec(),
+    "GET /api/me": Spec(),
+    "PATCH /api/me": Spec(body=_const({"display_name": "Hostile", "username": "hostile_me"})),
+    "GET /api/me/security-events": Spec(query={"limit": ["10"]}),
+    "POST /api/keys": Spec(
+        body=_const({"name": "k", "models": ["gpt-4o-mini"], "expires_at": "2099-01-01T00:00:00Z"})
+    ),
+    "GET /api/keys": Spec(),
+    "DELETE /api/keys/{key_id}": Spec(params={"key_id": lambda known: known.key_ids}),
+    "POST /api/keys/{key_id}/rotate": Spec(params={"key_id": lambda known: known.key_ids}),
+    # billing
+    "GET /api/billing/balance": Spec(),
+    "GET /api/billing/ledger": Spec(query={"limit": ["10"], "before": ["1"]}),
+    "POST /api/admin/credits": Spec(
+        body=lambda known: {
+            "user_id": known.user_id,
+            "amount": "0.01",
+            "reason": "hostile suite",
+            "idempotency_key": "hostile-1",
+        }
+    ),
+    "GET /api/admin/prices/{model}": Spec(params={"model": lambda known: _ALL_MODELS}),
+    "PUT /api/admin/prices/{model}": Spec(
+        body=_const(_PRICE), params={"model": lambda known: ["hostile-model"]}
+    ),
+    # usage
+    "GET /api/usage": Spec(query={**_WINDOW, "limit": ["10"], "cursor": []}),
+    "GET /api/usage/summary": Spec(query={**_WINDOW, "group_by": ["day", "model"]}),
+    "GET /api/usage/export": Spec(query={**_WINDOW, "format": ["csv", "json"]}),
+    # gateway admin
+    "GET /api/admin/channels": Spec(),
+    "POST /api/admin/channels": Spec(body=_const(_CHANNEL)),
+    "GET /api/admin/channels/{channel_id}": Spec(
+        params={"channel_id": lambda known: known.channel_ids}
+    ),
+    "PATCH /api/admin/channels/{channel_id}": Spec(
+        body=_const({k: _CHANNEL[k] for k in ("name", "priority", "weight", "model_map")}),
+        params={"channel_id": lambda known: known.channel_ids},
+    ),
+    "DELETE /api/admin/channels/{channel_id}": Spec(
+        params={"channel_id": lambda known: known.channel_ids}
+    ),
+    "POST /api/admin/channels/{channel_id}/test": Spec(
+        body=_const({"model": "gpt-4o-mini"}),
+        params={"channel_id": lambda known: known.channel_ids},
+    ),
+    "GET /api/admin/model-aliases": Spec(),
+    "PUT /api/admin/model-aliases/{alias}": Spec(
+        body=_const({"model": "gpt-4o-mini"}), params={"alias": lambda known: known.aliases}
+    ),
+    "DELETE /api/admin/model-aliases/{alias}": Spec(params={"alias": lambda known: known.aliases}),
+    "* /api/{tail}": Spec(
+        params={"tail": lambda known: ["internal/prices", "me/x", "admin", "keys/", "usage/"]},
+        methods=("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD", "FOO"),
+    ),
+    "GET /.well-known/jwks.json": Spec(),
+    # relay
+    "POST /v1/chat/completions": Spec(body=_const(_CHAT)),
+    "POST /v1/responses": Spec(
+        body=_const({"model": "gpt-4o-mini", "input": "Say hello", "max_output_tokens": 16})
+    ),
+    "POST /v1/embeddings": Spec(
+        body=_const({"model": "text-embedding-3-small", "input": ["Say hello"]})
+    ),
+    "POST /v1/messages": Spec(
+        body=_const({"model": "claude-haiku-4-5", "max_tokens": 16, "messages": _MESSAGES})
+    ),
+    "POST /v1/messages/count_tokens": Spec(
+        body=_const({"model": "claude-haiku-4-5", "messages": _MESSAGES})
+    ),
+    "POST /v1beta/models/{model}:{method}": Spec(
+        body=_const(_GEMINI),
+        query={"alt": ["sse"]},
+        params={"model": _models(Provider.GEMINI), "method": _gemini_methods},
+    ),
+    "POST /v1/models/{model}:{method}": Spec(
+        body=_const(_GEMINI),
+        query={"alt": ["sse"]},
+        params={"model": _models(Provider.GEMINI), "method": _gemini_methods},
+    ),
+    "GET /v1/models": Spec(query={"limit": ["10"], "after_id": [], "before_id": []}),
+    "GET /v1/models/{model}": Spec(params={"model": lambda known: _ALL_MODELS}),
+    "GET /v1beta/models": Spec(query={"pageSize": ["10"], "pageToken": []}),
+    "GET /v1beta/models/{model}": Spec(params={"model": _models(Provider.GEMINI)}),
+    "* /v1/{tail}": Spec(
+        params={"tail": lambda known: ["completions", "files", "models/x/y", "chat/completions/x"]},
+        methods=_RELAY_METHODS,
+    ),
+    "* /v1beta/{tail}": Spec(
+        params={"tail": lambda known: ["cachedContents", "models/x/y", "files"]},
+        methods=_RELAY_METHODS,
+    ),
+}
+
+
+ROUTES = discover()
+
+
+def routes(family: Family) -> list[Route]:
+    return [route for route in ROUTES if route.family == family]
+
+
+def spec_for(route: Route) -> Spec | None:
+    return SPECS.get(route.key)
