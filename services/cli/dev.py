@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import shlex
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -204,8 +205,8 @@ def _start(name: str, env: dict[str, str]) -> children.Child:
         name,
         [sys.executable, "-m", f"services.{name}"],
         env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
 
 

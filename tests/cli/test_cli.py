@@ -154,6 +154,20 @@ def _alive(pid: int) -> bool:
     return True
 
 
+async def _kill_dev(process: asyncio.subprocess.Process) -> None:
+    """After a failure: dev and its services (each in a process group of its own,
+    which dev's SIGKILL would leave running), all with SIGKILL."""
+    if process.returncode is not None:
+        return
+    for pid in _children_of(process.pid):
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    process.kill()
+    await process.wait()
+
+
 def _children_of(pid: int) -> list[int]:
     with open(f"/proc/{pid}/task/{pid}/children") as listing:
         return [int(child) for child in listing.read().split()]
@@ -213,9 +227,7 @@ async def test_dev_starts_the_stack_and_stops_it_on_sigterm(
         assert "".join(output).count('"path":"/healthz"') >= 2000
         assert "tollgate | stopped" in "".join(output)
     finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
+        await _kill_dev(process)
 
 
 async def test_dev_prints_lines_that_work_when_pasted_and_stops_with_frozen_children(
@@ -275,9 +287,7 @@ async def test_dev_prints_lines_that_work_when_pasted_and_stops_with_frozen_chil
         assert "tollgate | stopped" in output
         assert [pid for pid in services if _alive(pid)] == []
     finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
+        await _kill_dev(process)
 
 
 def test_auth_with_the_wrong_key_set_stops_with_a_clear_message(
