@@ -113,7 +113,8 @@ async def served(stack: Stack) -> AsyncIterator[tuple[int, int]]:
     """The gateway as `run` serves it: its port and its metrics port, a 1 s head timeout."""
     port, metrics_port = free_ports(2)
     common = replace(stack.common, port=port, metrics_port=metrics_port, head_timeout=1)
-    app = create_gateway(replace(stack.gateway_settings, common=common))
+    spool = stack.common.data_dir / "spool-served"  # its own: the spool file is per process
+    app = create_gateway(replace(stack.gateway_settings, common=common, spool_dir=spool))
     async with serving(app, common):
         yield port, metrics_port
 
