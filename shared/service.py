@@ -8,12 +8,13 @@ PostgreSQL and Redis answer; every answer carries the headers of
 several processes of a service share its port (and its metrics port).
 
 `/metrics` is not on the service's port: `serving` opens a second listener,
-`metrics_host:metrics_port` (127.0.0.1 and 9180 to 9183 by default, none
-in dev mode unless set; compose binds it inside the stack's network,
-unpublished), that serves only
-`/metrics`, where Prometheus scrapes it. Channel names, breaker states and
-per-model counts are the operator's, not the public's: the gateway's public
-port, which any client reaches, answers `/metrics` with 404.
+`metrics_host:metrics_port` (127.0.0.1 and 9180 to 9183 by default, none in
+dev mode unless set; compose binds it inside the stack's network,
+unpublished), that serves only `/metrics`, where Prometheus scrapes it.
+Channel names, breaker states and per-model counts are the operator's, not
+the public's: the gateway's public port, which any client reaches, answers
+`/metrics` with 404. Both listeners run `http_server`'s protocol (a
+head-read timeout, malformed HTTP answered in JSON).
 """
 
 from __future__ import annotations
