@@ -32,8 +32,9 @@ from datetime import UTC, datetime
 from typing import Literal
 
 # A model, alias or channel model name: far longer than any real one (the
-# longest in use are under 100), short enough to quote in an error.
-MODEL_NAME_MAX = 256
+# longest in use are under 100), short enough to quote in an error; the
+# limit of prices, channels, aliases and the usage event's model fields too.
+MODEL_NAME_MAX = 200
 # How much of a client's string an error message or log line quotes.
 QUOTE_MAX = 80
 

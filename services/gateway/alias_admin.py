@@ -16,11 +16,11 @@ from services.gateway.alias_store import AliasStore
 from services.gateway.channel_admin import require_admin
 from services.gateway.keys import CHANNEL_CACHE, CHANNEL_SWITCH
 from shared.bodies import Fields, read_object
-from shared.client_input import cap, name_problem
+from shared.client_input import MODEL_NAME_MAX, cap, name_problem
 from shared.errors import NotFound, Unprocessable
 from shared.service import DB
 
-MAX_NAME = 200
+MAX_NAME = MODEL_NAME_MAX
 
 
 def _alias(request: web.Request) -> str:

@@ -21,7 +21,7 @@ from yarl import URL
 from services.gateway.channels import DISABLED_BY_OPERATOR, normalise_base_url
 from services.gateway.wire import Family
 from shared.bodies import Fields
-from shared.client_input import name_problem
+from shared.client_input import MODEL_NAME_MAX, name_problem
 
 KINDS = tuple(family.value for family in Family)
 TIMEOUTS = ("connect_timeout_ms", "first_byte_timeout_ms", "idle_timeout_ms")
@@ -41,7 +41,7 @@ ACCEPTED = frozenset(
     }
 )
 MAX_TIMEOUT_MS = 3_600_000
-MAX_MODEL_NAME = 200
+MAX_MODEL_NAME = MODEL_NAME_MAX
 
 
 def _is_upstream_url(url: str) -> bool:

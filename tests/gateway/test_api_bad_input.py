@@ -7,6 +7,7 @@ import io
 from typing import Any
 
 import orjson
+import pytest
 
 from tests.accounts import PASSWORD, Account, sign_up
 from tests.conftest import Stack
@@ -74,10 +75,19 @@ async def test_unknown_routes_and_methods_are_json_4xx(stack: Stack) -> None:
     await _error(await stack.gateway.put("/api/me", json={}, headers=account.headers), 405)
 
 
-# ---- text and times from clients (issue 15: each of these was a 500) ------------
+# ---- text and times from clients (issue 15: each was a 500 on 0c207e1) ---------
 
 NUL = "a\u0000b"
 PAST_THE_CALENDAR = "9999-12-31T23:59:59-14:00"  # 10000-01-01 in UTC
+RATES = {"input": "1", "output": "2", "cache_read": "0", "cache_write": "0"}
+CHANNEL = {
+    "name": "c",
+    "kind": "openai",
+    "base_url": "http://127.0.0.1:9",
+    "api_key": "sk-x",
+    "models": ["gpt-4o"],
+    "allow_private_network": True,
+}
 
 
 async def _refused(response: Any, field: str) -> dict[str, Any]:
@@ -103,119 +113,130 @@ async def test_a_nul_at_sign_up_is_422(stack: Stack) -> None:
     await _refused(response, "email")
 
 
-async def test_key_fields_with_a_nul_or_past_the_calendar_are_422(stack: Stack) -> None:
-    account = await sign_up(stack.gateway)
-    for body, field in (
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
         ({"name": NUL}, "name"),
         ({"name": "k", "models": ["gpt-4o", NUL]}, "models"),
-        ({"name": "k", "models": ["m" * 300]}, "models"),
         ({"name": "k", "expires_at": PAST_THE_CALENDAR}, "expires_at"),
         ({"name": "k", "expires_at": "9999-12-31T23:59:59Z"}, "expires_at"),
-    ):
-        response = await stack.gateway.post("/api/keys", json=body, headers=account.headers)
-        await _refused(response, field)
+    ],
+)
+async def test_a_key_with_a_nul_or_past_the_calendar_is_422(
+    stack: Stack, body: dict[str, Any], field: str
+) -> None:
+    account = await sign_up(stack.gateway)
+    response = await stack.gateway.post("/api/keys", json=body, headers=account.headers)
+    await _refused(response, field)
+
+
+async def test_key_limits_at_the_edges(stack: Stack) -> None:
+    account = await sign_up(stack.gateway)
+    long_model = await stack.gateway.post(
+        "/api/keys", json={"name": "k", "models": ["m" * 201]}, headers=account.headers
+    )
+    await _refused(long_model, "models")
     far = await stack.gateway.post(
         "/api/keys",
-        json={"name": "k", "expires_at": "9999-01-01T00:00:00Z"},
+        json={"name": "k", "models": ["m" * 200], "expires_at": "9999-01-01T00:00:00Z"},
         headers=account.headers,
     )
     assert far.status == 201, await far.text()
 
 
-async def test_a_nul_in_a_profile_change_is_422(stack: Stack) -> None:
-    account = await sign_up(stack.gateway)
-    response = await stack.gateway.patch(
-        "/api/me", json={"display_name": NUL}, headers=account.headers
-    )
-    await _refused(response, "display_name")
-
-
-async def test_credit_fields_with_a_nul_are_422(stack: Stack, admin: Account) -> None:
+@pytest.mark.parametrize("field", ["reason", "idempotency_key"])
+async def test_a_credit_with_a_nul_is_422(stack: Stack, admin: Account, field: str) -> None:
     user = await sign_up(stack.gateway)
     good = {"user_id": user.id, "amount": "1", "reason": "r", "idempotency_key": "k1"}
-    for field in ("reason", "idempotency_key", "user_id"):
-        response = await stack.gateway.post(
-            "/api/admin/credits", json={**good, field: NUL}, headers=admin.headers
-        )
-        await _refused(response, field)
+    response = await stack.gateway.post(
+        "/api/admin/credits", json={**good, field: NUL}, headers=admin.headers
+    )
+    await _refused(response, field)
 
 
-async def test_price_fields_past_the_calendar_are_422(stack: Stack, admin: Account) -> None:
-    rates = {"input": "1", "output": "2", "cache_read": "0", "cache_write": "0"}
+async def test_a_price_past_the_calendar_is_422(stack: Stack, admin: Account) -> None:
     response = await stack.gateway.put(
         "/api/admin/prices/gpt-4o",
-        json={**rates, "effective_from": PAST_THE_CALENDAR},
+        json={**RATES, "effective_from": PAST_THE_CALENDAR},
         headers=admin.headers,
     )
     await _refused(response, "effective_from")
-    nul_path = await stack.gateway.put(
-        "/api/admin/prices/gpt%00", json=rates, headers=admin.headers
+
+
+async def test_a_price_path_with_a_nul_is_422(stack: Stack, admin: Account) -> None:
+    for method in ("GET", "PUT"):
+        response = await stack.gateway.request(
+            method, "/api/admin/prices/gpt%00", json=RATES, headers=admin.headers
+        )
+        await _refused(response, "model")
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"name": NUL}, "name"),
+        ({"models": [NUL]}, "models"),
+        ({"base_url": "http://127.0.0.1:9/a\u0000b"}, "base_url"),
+        ({"model_map": {"gpt-4o": NUL}}, "model_map"),
+        ({"api_key": NUL}, "api_key"),
+    ],
+)
+async def test_a_channel_with_a_nul_is_422(
+    stack: Stack, admin: Account, changes: dict[str, Any], field: str
+) -> None:
+    response = await stack.gateway.post(
+        "/api/admin/channels", json={**CHANNEL, **changes}, headers=admin.headers
     )
-    assert nul_path.status in (404, 422), await nul_path.text()
-
-
-async def test_channel_fields_with_a_nul_are_422(stack: Stack, admin: Account) -> None:
-    good = {
-        "name": "c",
-        "kind": "openai",
-        "base_url": "http://127.0.0.1:9",
-        "api_key": "sk-x",
-        "models": ["gpt-4o"],
-        "allow_private_network": True,
-    }
-    for body, field in (
-        ({**good, "name": NUL}, "name"),
-        ({**good, "models": [NUL]}, "models"),
-        ({**good, "base_url": "http://127.0.0.1:9/a\u0000b"}, "base_url"),
-        ({**good, "model_map": {"gpt-4o": NUL}}, "model_map"),
-        ({**good, "api_key": NUL}, "api_key"),
-    ):
-        response = await stack.gateway.post("/api/admin/channels", json=body, headers=admin.headers)
-        await _refused(response, field)
+    await _refused(response, field)
 
 
 async def test_an_unknown_field_name_is_quoted_capped(stack: Stack, admin: Account) -> None:
     long_name = "x" * 5000
     response = await stack.gateway.post(
-        "/api/admin/channels", json={long_name: 1}, headers=admin.headers
+        "/api/admin/channels", json={**CHANNEL, long_name: 1}, headers=admin.headers
     )
     error = await _error(response, 422)
-    assert long_name not in str(error) and "(+" in str(error)
+    assert error["details"] == ["x" * 80 + "…(+4920 chars): unknown field"]
 
 
-async def test_model_aliases_with_a_nul_are_422(stack: Stack, admin: Account) -> None:
+async def test_an_alias_naming_a_model_with_a_nul_is_422(stack: Stack, admin: Account) -> None:
     response = await stack.gateway.put(
         "/api/admin/model-aliases/x", json={"model": NUL}, headers=admin.headers
     )
     await _refused(response, "model")
-    for method in ("PUT", "DELETE"):
-        response = await stack.gateway.request(
-            method,
-            "/api/admin/model-aliases/pz%00",
-            json={"model": "gpt-4o"},
-            headers=admin.headers,
-        )
-        await _refused(response, "alias")
-    long_alias = await stack.gateway.put(
-        "/api/admin/model-aliases/" + "a" * 2000, json={"model": "gpt-4o"}, headers=admin.headers
+
+
+@pytest.mark.parametrize(
+    ("method", "alias"), [("PUT", "pz%00"), ("DELETE", "pz%00"), ("DELETE", "a" * 2000)]
+)
+async def test_an_alias_path_with_a_nul_or_too_long_is_422(
+    stack: Stack, admin: Account, method: str, alias: str
+) -> None:
+    response = await stack.gateway.request(
+        method, f"/api/admin/model-aliases/{alias}", json={"model": "gpt-4o"}, headers=admin.headers
     )
-    assert "a" * 300 not in await long_alias.text()
-    await _refused(long_alias, "alias")
+    await _refused(response, "alias")
+    assert "a" * 300 not in await response.text()
 
 
-async def test_usage_queries_with_a_nul_or_past_the_calendar_are_422(stack: Stack) -> None:
-    account = await sign_up(stack.gateway)
-    for path, query, field in (
+@pytest.mark.parametrize(
+    ("path", "query", "field"),
+    [
         ("/api/usage", {"model": "\u0000"}, "model"),
         ("/api/usage/summary", {"model": "\u0000"}, "model"),
         ("/api/usage/export", {"model": "\u0000"}, "model"),
         ("/api/usage/summary", {"to": "9999-12-31T12:00:00Z"}, "to"),
-        ("/api/usage", {"from": PAST_THE_CALENDAR}, "from"),
-        ("/api/usage", {"from": "0001-01-01T00:00:00+14:00"}, "from"),
         ("/api/usage/export", {"to": "9999-12-31"}, "to"),
-    ):
-        response = await stack.gateway.get(path, params=query, headers=account.headers)
-        await _refused(response, field)
+        ("/api/usage", {"from": "9999-12-31"}, "from"),
+    ],
+)
+async def test_a_usage_query_with_a_nul_or_past_the_calendar_is_422(
+    stack: Stack, path: str, query: dict[str, str], field: str
+) -> None:
+    """The export, too, refuses before its 200: it once sent 200 and then cut the body off."""
+    account = await sign_up(stack.gateway)
+    response = await stack.gateway.get(path, params=query, headers=account.headers)
+    await _refused(response, field)
 
 
 def _cursor(occurred_at: str, event_id: str) -> str:
@@ -223,21 +244,23 @@ def _cursor(occurred_at: str, event_id: str) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
-async def test_a_cursor_with_a_nul_or_past_the_calendar_is_422(stack: Stack) -> None:
-    account = await sign_up(stack.gateway)
-    for forged in (
+@pytest.mark.parametrize(
+    "forged",
+    [
         _cursor("2025-01-01T00:00:00+00:00", NUL),
         _cursor(PAST_THE_CALENDAR, "req_1"),
         _cursor("9999-12-31T23:59:59+00:00", "req_1"),
-        _cursor("2025-01-01T00:00:00+00:00", "r" * 300),
-    ):
-        response = await stack.gateway.get(
-            "/api/usage", params={"cursor": forged}, headers=account.headers
-        )
-        await _refused(response, "cursor")
+    ],
+)
+async def test_a_cursor_with_a_nul_or_past_the_calendar_is_422(stack: Stack, forged: str) -> None:
+    account = await sign_up(stack.gateway)
+    response = await stack.gateway.get(
+        "/api/usage", params={"cursor": forged}, headers=account.headers
+    )
+    await _refused(response, "cursor")
 
 
 async def test_an_unknown_api_path_is_quoted_capped(stack: Stack) -> None:
     response = await stack.gateway.get("/api/" + "p" * 5000)
     error = await _error(response, 404)
-    assert "p" * 200 not in error["message"]
+    assert "p" * 200 not in error["message"] and "(+" in error["message"]

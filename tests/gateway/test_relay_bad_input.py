@@ -165,7 +165,6 @@ async def _usage_stream(relay: Relay) -> list[dict[str, Any]]:
         ("/v1/messages", "anthropic", {"model": "m" * 70_000, "messages": [], "max_tokens": 5}),
         ("/v1/embeddings", "openai", {"model": "gpt\u0007x", "input": "hi"}),
         ("/v1beta/models/" + "m" * 7_000 + ":generateContent", "gemini", {"contents": []}),
-        ("/v1beta/models/a%00b:generateContent", "gemini", {"contents": []}),
     ],
 )
 async def test_a_long_or_control_model_name_is_400_and_never_echoed_whole(
@@ -195,17 +194,6 @@ async def test_a_long_or_control_model_name_is_400_and_never_echoed_whole(
     assert results and all(r["requested_model"] is None for r in results)
     lines = [JsonFormatter("gateway").format(record) for record in caplog.records]
     assert lines and all(len(line) < 4_000 for line in lines)
-
-
-async def test_an_unknown_model_of_the_longest_length_is_404_quoted_at_most_that(
-    relay: Relay,
-) -> None:
-    model = "m" * 256
-    response = await relay.stack.gateway.post(
-        "/v1/chat/completions", json={"model": model, "messages": []}, headers=_bearer(relay)
-    )
-    assert response.status == 404
-    assert len(await response.text()) < 600
 
 
 async def test_a_long_model_in_a_catalog_path_or_unknown_route_is_quoted_capped(

@@ -324,7 +324,7 @@ def test_non_object_bodies() -> None:
         ("\u0000", "model: must not contain NUL characters."),
         ("gpt\u0001", "model: must not contain control characters."),
         ("gpt-4o\n", "model: must not contain control characters."),
-        ("m" * 257, "model: at most 256 characters."),
+        ("m" * 201, "model: at most 200 characters."),
     ],
 )
 @pytest.mark.parametrize(
@@ -360,22 +360,22 @@ def test_a_gemini_model_cannot_rewrite_the_upstream_path(name: str) -> None:
 
 
 def test_a_model_name_of_the_longest_length_is_taken() -> None:
-    longest = "m" * 256
+    longest = "m" * 200
     assert inspect(Api.OPENAI_CHAT, dumps({**CHAT, "model": longest})).model == longest
 
 
 @pytest.mark.parametrize(
     ("name", "message"),
     [
-        ("m" * 70_000, "The model in the path: at most 256 characters."),
+        ("m" * 70_000, "The model in the path: at most 200 characters."),
         ("a\u0000b", "The model in the path: must not contain NUL characters."),
-        ("m" * 250 + "/", "is not a valid model name"),
+        ("m" * 150 + "/", "is not a valid model name"),
     ],
 )
 def test_a_gemini_path_model_is_refused_without_being_echoed_whole(name: str, message: str) -> None:
     error = bad(Api.GEMINI_GENERATE, dumps(GEMINI), path_model=name)
     assert error.error_status_hint == 400
-    assert message in error.message and len(error.message) < 200
+    assert message in error.message and "m" * 100 not in error.message
 
 
 @pytest.mark.parametrize("stream", [1, "true", [], {}])
