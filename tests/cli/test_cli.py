@@ -12,6 +12,7 @@ from typing import Any
 
 import aiohttp
 
+from services.cli.child_output import MAX_LINE_BYTES
 from shared.settings import fernet_secret, token_secret
 from tests.accounts import log_in
 from tests.conftest import REDIS_URL, SECRET_KEYS, Stack
@@ -173,11 +174,28 @@ def _children_of(pid: int) -> list[int]:
         return [int(child) for child in listing.read().split()]
 
 
+# Loaded by every Python that has its folder on PYTHONPATH: each service dev
+# starts writes, before anything else, a 100,000-byte line that is not UTF-8
+# and holds a terminal escape (a long client string in a log line did this).
+_LONG_LINE_AT_START = """
+import sys
+if sys.orig_argv[1:2] == ["-m"] and sys.orig_argv[2] != "services.cli.main":
+    sys.stdout.buffer.write(b"\\xff\\x1b[2J" + b"m" * 100_000 + b"\\n")
+    sys.stdout.flush()
+"""
+
+
 async def test_dev_starts_the_stack_and_stops_it_on_sigterm(
     tmp_path: Path, database_url: str, db: Any
 ) -> None:
-    """`db`: what dev seeds (channels, prices, the demo account) is removed afterwards."""
+    """Every service writes a 100,000-byte line first: its copy goes on, so the
+    2,000 requests after it are all answered (at 0c207e1 the copy stopped there,
+    the pipes filled and the services hung). `db`: what dev seeds (channels,
+    prices, the demo account) is removed afterwards."""
     env = _dev_env(tmp_path, database_url)
+    (tmp_path / "long_line").mkdir()
+    (tmp_path / "long_line" / "sitecustomize.py").write_text(_LONG_LINE_AT_START)
+    env["PYTHONPATH"] = str(tmp_path / "long_line")
     gateway, auth, billing, usage = (
         env[f"{n}_PORT"] for n in ("GATEWAY", "AUTH", "BILLING", "USAGE")
     )
@@ -190,6 +208,7 @@ async def test_dev_starts_the_stack_and_stops_it_on_sigterm(
         env=env,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
+        limit=1 << 20,  # the test's own reader: lines of any length dev might print
     )
     output: list[str] = []
     try:
@@ -225,6 +244,9 @@ async def test_dev_starts_the_stack_and_stops_it_on_sigterm(
         output.append((await asyncio.wait_for(rest, timeout=30)).decode())
         assert await asyncio.wait_for(process.wait(), timeout=30) == 0
         assert "".join(output).count('"path":"/healthz"') >= 2000
+        cut = f"{'m' * (MAX_LINE_BYTES - 5)} [... {100_000 + 5 - MAX_LINE_BYTES:,} more bytes cut]"
+        for name in ("gateway", "auth", "billing", "usage", "mockprovider"):
+            assert f"{name:>8} | \ufffd\\x1b[2J{cut}\n" in "".join(output)
         assert "tollgate | stopped" in "".join(output)
     finally:
         await _kill_dev(process)
