@@ -5,7 +5,8 @@ Relaying goes on (no PostgreSQL on the hot path: keys come from the gateway's
 cache, channels and prices from its tables in memory, holds and usage events
 from Redis); billing and usage back off and keep their entries pending; once
 PostgreSQL is back every event the gateway emitted is charged once and
-recorded once, and `reconcile` finds nothing wrong.
+recorded once, and `reconcile` finds nothing wrong. (A key's first use asks
+auth, which reads PostgreSQL: the test's key is used once before the outage.)
 
 The PostgreSQL is a private one (`tests.processes.PostgresProcess`, started
 as `tollgate dev` starts one), never the machine's cluster that other tests
@@ -31,6 +32,7 @@ from typing import Any
 import aiohttp
 import asyncpg
 import pytest
+import redis.asyncio as aioredis
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
@@ -45,6 +47,7 @@ from services.mockprovider.settings import Settings as MockSettings
 from shared import migrations
 from shared.request_id import HEADER as REQUEST_ID
 from shared.settings import Common
+from shared.stream_consumer import USAGE_STREAM
 from tests.accounts import create_key, sign_up
 from tests.conftest import INTERNAL_TOKEN, KEY_PEPPER, SECRET_KEYS
 from tests.ports import free_ports
@@ -221,6 +224,13 @@ async def _client(stack: OutageStack, key: str, stop: asyncio.Event, out: list[A
         await asyncio.sleep(PAUSE)
 
 
+async def _waiting(stack: OutageStack) -> dict[str, int]:
+    """Per consumer group: entries not acknowledged (pending plus not yet delivered)."""
+    async with aioredis.from_url(stack.common.redis_url) as redis:
+        groups: Any = await redis.xinfo_groups(USAGE_STREAM)
+    return {g["name"].decode(): int(g["pending"]) + int(g["lag"] or 0) for g in groups}
+
+
 def _log_size(process: ServiceProcess) -> int:
     return process.log.stat().st_size
 
@@ -268,6 +278,7 @@ async def test_postgres_down_ten_seconds_under_load_relays_on_and_charges_every_
     outage: list[float] = []
     logs = {p.name: _log_size(p) for p in (stack.billing, stack.usage)}
     backoffs: dict[str, str] = {}
+    waiting: dict[str, int] = {}
 
     async def restart_postgres() -> None:
         try:
@@ -279,6 +290,7 @@ async def test_postgres_down_ten_seconds_under_load_relays_on_and_charges_every_
             backoffs.update(
                 {p.name: _log_since(p, logs[p.name]) for p in (stack.billing, stack.usage)}
             )
+            waiting.update(await _waiting(stack))
             await stack.postgres.start()
             outage.append(time.monotonic())
             await asyncio.sleep(AFTER)
@@ -300,6 +312,8 @@ async def test_postgres_down_ten_seconds_under_load_relays_on_and_charges_every_
     for name, logged in backoffs.items():
         assert BACKING_OFF in logged, f"{name} logged no back-off while PostgreSQL was down"
     assert stack.billing.running and stack.usage.running
+    # What came in meanwhile waited in the stream: delivered and pending, or not yet read.
+    assert set(waiting) == {"billing", "usage"} and min(waiting.values()) > 0, waiting
     assert stack.billing.starts == stack.usage.starts == 1
 
     # Every event the gateway emitted charged once and recorded once.
