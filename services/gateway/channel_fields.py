@@ -21,7 +21,7 @@ from yarl import URL
 from services.gateway.channels import DISABLED_BY_OPERATOR, normalise_base_url
 from services.gateway.wire import Family
 from shared.bodies import Fields
-from shared.client_input import MODEL_NAME_MAX, name_problem
+from shared.client_input import MODEL_NAME_MAX, cap, name_problem
 
 KINDS = tuple(family.value for family in Family)
 TIMEOUTS = ("connect_timeout_ms", "first_byte_timeout_ms", "idle_timeout_ms")
@@ -127,4 +127,4 @@ def channel_problems(channel: Mapping[str, Any]) -> list[str]:
     """What is wrong with the channel as a whole (its fields each being valid)."""
     served = set(channel.get("models") or ())
     unknown = sorted(set(channel.get("model_map") or {}) - served)
-    return [f"model_map: {name} is not one of the channel's models" for name in unknown]
+    return [f"model_map: {cap(name)} is not one of the channel's models" for name in unknown]
