@@ -53,10 +53,16 @@ def _excerpt(line: str) -> str:
             parts.append(f"{key}={_cap(str(record[key]), 80)}")
     exc = record.get("exc")
     if isinstance(exc, str):
-        lines = [x for x in exc.strip().splitlines() if x.strip()]
-        where = [x.strip() for x in lines if x.strip().startswith("File ")][-1:]
-        parts.append("exc: " + " | ".join(where + lines[-1:]))
+        parts.append("exc: " + _gist(exc.splitlines()))
     return _cap(" ".join(parts), 400)
+
+
+def _gist(traceback: list[str]) -> str:
+    """A traceback's last frame and its exception line (not the caret lines)."""
+    lines = [x.strip() for x in traceback if x.strip() and set(x.strip()) - set("^~ ")]
+    where = [x for x in lines if x.startswith("File ")][-1:]
+    said = [x for x in lines if not x.startswith("File ")][-1:]
+    return " | ".join(where + said)
 
 
 def _bad(line: str) -> str | None:
@@ -81,10 +87,20 @@ def _bad(line: str) -> str | None:
 def log_problems(logs: dict[str, Path]) -> list[str]:
     problems: list[str] = []
     for service, path in logs.items():
-        for line in path.read_text(errors="replace").splitlines():
+        lines = path.read_text(errors="replace").splitlines()
+        for index, line in enumerate(lines):
             reason = _bad(line)
-            if reason is not None:
-                problems.append(f"{service}: {reason}: {_excerpt(line)}")
+            if reason is None:
+                continue
+            if line.startswith("Traceback"):  # written raw to stderr, not as a JSON line
+                block = [line]
+                for following in lines[index + 1 :]:
+                    block.append(following)
+                    if not following.startswith((" ", "\t")):
+                        break
+                problems.append(f"{service}: raw traceback: {_cap(_gist(block), 400)}")
+                continue
+            problems.append(f"{service}: {reason}: {_excerpt(line)}")
     return problems
 
 

@@ -11,18 +11,24 @@ leave any behind.
 
 from __future__ import annotations
 
+import tempfile
 import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
+from pathlib import Path
 
 import pytest
 import pytest_asyncio
 from hypothesis import HealthCheck, Phase, settings
+from hypothesis.configuration import set_hypothesis_home_dir
 
 from tests.hostile import budget
 from tests.hostile.stack import HostileStack, open_stack
 from tests.hostile.tally import TALLY
 
+# Hypothesis keeps caches (constants it finds in the code, Unicode tables) even
+# without an example database; they go to the temporary directory, not the repository.
+set_hypothesis_home_dir(Path(tempfile.gettempdir()) / "tollgate-hypothesis")
 settings.register_profile(
     "tollgate-hostile",
     max_examples=budget.API_EXAMPLES,
