@@ -16,6 +16,11 @@ def test_a_cursor_names_its_position_exactly() -> None:
     assert cursor.decode(cursor.encode(position)) == position
 
 
+def test_a_cursor_time_is_read_as_utc() -> None:
+    text = _b64(b'["2025-03-01T14:00:00+02:00", "req_1"]')
+    assert cursor.decode(text).occurred_at.tzinfo is UTC
+
+
 def _b64(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
@@ -33,6 +38,11 @@ def _b64(raw: bytes) -> str:
         _b64(b'["tomorrow", "req_1"]'),
         _b64(b'[1, "req_1"]'),
         "A" * 600,
+        _b64(b'["2025-03-01T12:00:00+00:00", "a\\u0000b"]'),
+        _b64(b'["2025-03-01T12:00:00+00:00", "' + b"r" * 201 + b'"]'),
+        _b64(b'["9999-12-31T23:59:59-14:00", "req_1"]'),
+        _b64(b'["9999-12-31T23:59:59+00:00", "req_1"]'),
+        _b64(b'["0001-01-01T00:00:00+14:00", "req_1"]'),
     ],
 )
 def test_anything_else_is_refused(text: str) -> None:

@@ -50,6 +50,9 @@ def test_empty_values_count_as_absent_and_unknown_names_are_ignored() -> None:
         ((("from", "0001-01-01T00:00:00+05:00"),), "from"),
         ((("cursor", "garbage"),), "cursor"),
         ((("model", "m" * 201),), "model"),
+        ((("model", "\x00"),), "model"),
+        ((("model", "gpt\x1b[2J"),), "model"),
+        ((("to", "9999-12-31T12:00:00Z"),), "to"),
     ],
 )
 def test_a_bad_page_parameter_is_named(pairs: tuple[tuple[str, str], ...], name: str) -> None:
@@ -57,6 +60,15 @@ def test_a_bad_page_parameter_is_named(pairs: tuple[tuple[str, str], ...], name:
         params.page_query(_query(*pairs))
     assert name in refused.value.message
     assert refused.value.details and refused.value.details[0].startswith(f"{name}: ")
+
+
+def test_a_problem_never_quotes_the_value() -> None:
+    with pytest.raises(Unprocessable) as refused:
+        params.export_query(_query(("model", "a\x00b"), ("to", "9999-12-31")))
+    assert refused.value.details == [
+        "to: outside the times this service keeps (0001-01-02 to 9999-12-30, in UTC)",
+        "model: must not contain NUL characters",
+    ]
 
 
 def test_every_bad_parameter_is_named_at_once() -> None:
