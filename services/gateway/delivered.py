@@ -1,4 +1,4 @@
-"""Output delivered: how many bytes of model output one stream event carries.
+"""Output delivered: how many bytes of model output stream events carry.
 
 When a stream is cut short (the client hangs up, the upstream breaks), the
 provider's final usage never comes and the output is billed as delivered
@@ -10,23 +10,23 @@ event at a time. Rules it keeps:
   argument (and name) deltas, reasoning or thinking deltas, refusals, code.
   Never the event's JSON around it (ids, model names, `sequence_number`, an
   empty `logprobs`), never a `*.done` event repeating deltas already counted,
-  never signatures, citations or audio (not text the model was billed for as
-  such), never the usage chunk.
-- Bytes are the UTF-8 bytes of the decoded text: a JSON string with escapes
-  (`\\"`, `\\n`, `\\u4e2d`) is decoded first, so escaping never inflates it.
-- Cheap tests first: the event name, or a byte search, picks the events that
-  can carry content; a string value is found with one regular expression over
-  the event's bytes and decoded only when it holds a backslash. A key with a
-  string value is found only where it is a key: inside a JSON string every
-  quote is escaped, so `"text":"` cannot match there. Gemini chunks, whose
-  parts nest and whose grounding metadata repeats text, are decoded whole.
+  never signatures, citations, grounding metadata or audio (not text the
+  model was billed for as such), never the usage chunk.
+- Bytes are the UTF-8 bytes of the decoded text, so JSON escaping (`\\"`,
+  `\\n`, `\\u4e2d`) never inflates them.
+- Cheap tests first: the event name, or one byte search, skips the events
+  that cannot carry content; the others are decoded (orjson decodes a small
+  event in less time than a pattern search over its bytes for several keys
+  takes, and a decoded event cannot be misread).
+- The relay need not measure events as they pass: a stream that ends with
+  the provider's usage never needs them (`relay_stream` measures late, in
+  bounded batches).
 - Never raises: an event that fails to decode counts as no content.
 - No IO.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Mapping
 
 import orjson
@@ -35,62 +35,57 @@ from services.gateway.sse import SseEvent
 
 ContentCounter = Callable[[SseEvent], int]
 
-# A JSON string's body, escapes included (the "unrolled loop": linear, no backtracking).
-_STRING_BODY = rb'"([^"\\]*(?:\\.[^"\\]*)*)"'
 
-
-def _string_values(*keys: str) -> re.Pattern[bytes]:
-    names = b"|".join(re.escape(key.encode()) for key in keys)
-    return re.compile(rb'"(?:' + names + rb')"\s*:\s*' + _STRING_BODY, re.DOTALL)
-
-
-def _text_bytes(escaped: bytes) -> int:
-    """UTF-8 bytes of a JSON string body as found in the event."""
-    if b"\\" not in escaped:
-        return len(escaped)
+def _decoded(data: bytes) -> Mapping[str, object] | None:
     try:
-        text = orjson.loads(b'"' + escaped + b'"')
+        value = orjson.loads(data)
     except orjson.JSONDecodeError:
-        return len(escaped)
-    return len(text.encode("utf-8", "surrogatepass")) if isinstance(text, str) else 0
+        return None
+    return value if isinstance(value, dict) else None
 
 
-def _sum_values(pattern: re.Pattern[bytes], data: bytes) -> int:
-    return sum(_text_bytes(match.group(1)) for match in pattern.finditer(data))
+def _utf8(value: object) -> int:
+    if not isinstance(value, str):
+        return 0
+    return len(value) if value.isascii() else len(value.encode("utf-8", "surrogatepass"))
 
 
-def _first_type(data: bytes) -> str | None:
-    """The event's `type`, for a stream whose proxy dropped the `event:` lines."""
-    match = _TYPE.search(data)
-    return None if match is None else match.group(1).decode("ascii", "replace")
+def _mapping(value: object) -> Mapping[str, object]:
+    return value if isinstance(value, Mapping) else {}
 
 
-_TYPE = re.compile(rb'"type"\s*:\s*"([A-Za-z0-9_.]*)"')
+def _items(value: object) -> list[object]:
+    return value if isinstance(value, list) else []
 
 
 # ---- OpenAI chat: choices[].delta -----------------------------------------------
 
 # `reasoning_content` and `reasoning` are what OpenAI-compatible servers
 # (DeepSeek, vLLM, OpenRouter) stream the reasoning in; OpenAI sends none.
-_CHAT_CONTENT = _string_values(
-    "content", "refusal", "reasoning_content", "reasoning", "arguments", "name"
-)
+_CHAT_TEXT_KEYS = ("content", "refusal", "reasoning_content", "reasoning")
 
 
 def openai_chat(event: SseEvent) -> int:
-    """A chunk's text, refusal, reasoning and tool-call name and argument deltas.
-
-    Only `delta` holds strings under these keys in a chunk (`logprobs.content`
-    is a list), so one search over the chunk finds them all, every choice's.
-    """
+    """Every choice's text, refusal, reasoning, and tool-call name and argument deltas."""
     if b'"delta"' not in event.data:
+        return 0  # the usage chunk, `[DONE]`
+    chunk = _decoded(event.data)
+    if chunk is None:
         return 0
-    return _sum_values(_CHAT_CONTENT, event.data)
+    total = 0
+    for choice in _items(chunk.get("choices")):
+        delta = _mapping(_mapping(choice).get("delta"))
+        for key in _CHAT_TEXT_KEYS:
+            total += _utf8(delta.get(key))
+        calls = [_mapping(call).get("function") for call in _items(delta.get("tool_calls"))]
+        for call in (*calls, delta.get("function_call")):
+            function = _mapping(call)
+            total += _utf8(function.get("name")) + _utf8(function.get("arguments"))
+    return total
 
 
 # ---- OpenAI Responses: response.*.delta events -----------------------------------
 
-_RESPONSES_DELTA = _string_values("delta")
 # Audio deltas are base64 of audio, not text; its transcript is counted.
 _RESPONSES_NOT_TEXT = frozenset({"response.audio.delta"})
 
@@ -98,21 +93,24 @@ _RESPONSES_NOT_TEXT = frozenset({"response.audio.delta"})
 def openai_responses(event: SseEvent) -> int:
     """The `delta` string of every `response.*.delta` event (text, arguments, reasoning)."""
     name = event.event
-    if name is None:
-        if b".delta" not in event.data:
-            return 0
-        name = _first_type(event.data)
-    if name is None or not name.endswith(".delta") or name in _RESPONSES_NOT_TEXT:
+    if name is not None and (not name.endswith(".delta") or name in _RESPONSES_NOT_TEXT):
         return 0
-    return _sum_values(_RESPONSES_DELTA, event.data)
+    if name is None and b".delta" not in event.data:
+        return 0
+    payload = _decoded(event.data)
+    if payload is None:
+        return 0
+    kind = payload.get("type")
+    if not isinstance(kind, str) or not kind.endswith(".delta") or kind in _RESPONSES_NOT_TEXT:
+        return 0
+    return _utf8(payload.get("delta"))
 
 
 # ---- Anthropic: content_block_delta ----------------------------------------------
 
 # text_delta, input_json_delta, thinking_delta; signature_delta and
 # citations_delta carry none of these keys.
-_ANTHROPIC_CONTENT = _string_values("text", "partial_json", "thinking")
-_ANTHROPIC_DELTA_TYPE = re.compile(rb'"type"\s*:\s*"content_block_delta"')
+_ANTHROPIC_KEYS = ("text", "partial_json", "thinking")
 
 
 def anthropic_messages(event: SseEvent) -> int:
@@ -120,9 +118,13 @@ def anthropic_messages(event: SseEvent) -> int:
     if event.event is not None:
         if event.event != "content_block_delta":
             return 0
-    elif _ANTHROPIC_DELTA_TYPE.search(event.data) is None:
+    elif b"content_block_delta" not in event.data:
         return 0
-    return _sum_values(_ANTHROPIC_CONTENT, event.data)
+    payload = _decoded(event.data)
+    if payload is None or payload.get("type") != "content_block_delta":
+        return 0
+    delta = _mapping(payload.get("delta"))
+    return sum(_utf8(delta.get(key)) for key in _ANTHROPIC_KEYS)
 
 
 # ---- Gemini: candidates[].content.parts[] ------------------------------------------
@@ -132,46 +134,25 @@ def gemini(event: SseEvent) -> int:
     """Every part's text (thoughts included), function call and code of one chunk."""
     if b'"parts"' not in event.data:
         return 0
-    try:
-        chunk = orjson.loads(event.data)
-    except orjson.JSONDecodeError:
+    chunk = _decoded(event.data)
+    if chunk is None:
         return 0
-    if not isinstance(chunk, Mapping):
-        return 0
-    return sum(_part_bytes(part) for part in _parts(chunk.get("candidates")))
+    return sum(_part_bytes(_mapping(part)) for part in _parts(chunk.get("candidates")))
 
 
 def _parts(candidates: object) -> Iterable[object]:
-    if not isinstance(candidates, list):
-        return
-    for candidate in candidates:
-        content = candidate.get("content") if isinstance(candidate, Mapping) else None
-        parts = content.get("parts") if isinstance(content, Mapping) else None
-        if isinstance(parts, list):
-            yield from parts
+    for candidate in _items(candidates):
+        yield from _items(_mapping(_mapping(candidate).get("content")).get("parts"))
 
 
-def _part_bytes(part: object) -> int:
-    if not isinstance(part, Mapping):
-        return 0
-    total = 0
-    text = part.get("text")
-    if isinstance(text, str):
-        total += _utf8_len(text)
+def _part_bytes(part: Mapping[str, object]) -> int:
+    total = _utf8(part.get("text"))
     call = part.get("functionCall")
     if isinstance(call, Mapping):
-        name = call.get("name")
-        total += _utf8_len(name) if isinstance(name, str) else 0
+        total += _utf8(call.get("name"))
         if call.get("args") is not None:
             total += len(orjson.dumps(call.get("args")))
-    code = part.get("executableCode")
-    if isinstance(code, Mapping) and isinstance(code.get("code"), str):
-        total += _utf8_len(code["code"])
-    return total
-
-
-def _utf8_len(text: str) -> int:
-    return len(text.encode("utf-8", "surrogatepass"))
+    return total + _utf8(_mapping(part.get("executableCode")).get("code"))
 
 
 _COUNTERS: dict[str, ContentCounter] = {

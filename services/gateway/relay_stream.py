@@ -10,7 +10,12 @@ the client's format; a client that hangs up ends the upstream request.
 What a stream is billed when its final usage never comes (`usage_result`):
 the content bytes of the events written to the client (`delivered`: text,
 tool arguments, reasoning; counted once a write went through, not when the
-event was parsed), and what the provider reported on the way.
+event was parsed), and what the provider reported on the way. A stream that
+ends with its usage never needs them, so they are measured late: the events
+written are kept (already in memory: their bytes, raw and data, count
+against `UNMEASURED_LIMIT`) and measured in a batch when that fills or when
+the stream ends without usage. A finished stream under the limit is never
+measured at all; what is kept stays bounded per stream.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from services.gateway.wire import Api, Inspected
 from shared.request_id import HEADER as REQUEST_ID_HEADER
 
 MAX_WHOLE_BODY = 64 * 1024 * 1024
+UNMEASURED_LIMIT = 64 * 1024  # bytes of written events kept unmeasured, per stream
 
 
 class UpstreamBroke(Exception):
@@ -74,24 +80,41 @@ class _Forwarder:
         self.tracker = usage.tracker_for(name)
         self._content_of = delivered.counter_for(name)
         self.hide_usage_chunk = inspected.hidden_usage
-        self._taken_bytes = 0  # content in events taken, not yet written
-        self.delivered_bytes = 0
+        self._taken: list[SseEvent] = []  # taken, not yet written
+        self._unmeasured: list[SseEvent] = []  # written, not yet measured
+        self._unmeasured_size = 0
+        self._measured_bytes = 0
 
     def take(self, events: list[SseEvent]) -> bytes:
         out = []
-        content_of = self._content_of
+        taken = self._taken
         for event in events:
             self.tracker.feed(event)
             if self.hide_usage_chunk and usage.is_usage_only_chunk(event):
                 continue
-            self._taken_bytes += content_of(event)
+            taken.append(event)
             out.append(event.raw)
         return b"".join(out)
 
     def written(self) -> None:
         """What `take` returned reached the client's connection."""
-        self.delivered_bytes += self._taken_bytes
-        self._taken_bytes = 0
+        for event in self._taken:
+            self._unmeasured_size += len(event.raw) + len(event.data)
+        self._unmeasured += self._taken
+        self._taken.clear()
+        if self._unmeasured_size > UNMEASURED_LIMIT:
+            self._measure()
+
+    def delivered_bytes(self) -> int:
+        """Content bytes in every event written to the client (measures what is left)."""
+        self._measure()
+        return self._measured_bytes
+
+    def _measure(self) -> None:
+        content_of = self._content_of
+        self._measured_bytes += sum(content_of(event) for event in self._unmeasured)
+        self._unmeasured.clear()
+        self._unmeasured_size = 0
 
 
 async def relay_stream(
@@ -140,9 +163,10 @@ async def relay_stream(
     finally:
         tracker = forwarder.tracker
         meter.upstream_usage, meter.partial_usage = tracker.usage, tracker.partial_usage
-        meter.estimated_usage = estimate(
-            api, prompt_bytes=inspected.prompt_bytes, output_bytes=forwarder.delivered_bytes
-        )
+        if meter.upstream_usage is None:  # else never used: not worth measuring
+            meter.estimated_usage = estimate(
+                api, prompt_bytes=inspected.prompt_bytes, output_bytes=forwarder.delivered_bytes()
+            )
     if meter.status is not Outcome.CLIENT_DISCONNECTED:
         try:
             await client.write_eof()
