@@ -15,6 +15,7 @@ client strings), so a test can report them all at once.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -179,8 +180,14 @@ async def settled(stack: HostileStack) -> list[str]:
             await asyncio.sleep(0.25)
 
 
+_WHERE = re.compile(r" method=\S+| path=.*?(?= status=| exc: |$)| status=\S+")
+
+
 def as_failure(where: str, problem: str) -> Failure:
-    return Failure(route=where, caller="-", kind="afterwards", outcome=problem)
+    """A problem as a failure whose outcome is its cause (the same traceback on
+    many paths is one line of the report); the whole problem is its excerpt."""
+    cause = _WHERE.sub("", problem)
+    return Failure(route=where, caller="-", kind="afterwards", outcome=cause, excerpt=problem)
 
 
 def summary(problems: list[str]) -> str:

@@ -87,15 +87,19 @@ class Tally:
         return "\n".join(lines)
 
     def failure_report(self, limit: int = FAILURES_SHOWN) -> str:
+        """Failures counted by route, caller and outcome (a problem found afterwards
+        by its cause), then the first `limit` answers that failed, with their kinds."""
         if not self.failures:
             return "no failures"
         by_outcome = Counter((f.route, f.caller, f.outcome) for f in self.failures)
         lines = [f"{len(self.failures)} failures:"]
-        lines += [
-            f"  {n} x {route} as {caller}: {o}" for (route, caller, o), n in by_outcome.items()
-        ]
-        lines.append("first ones:")
-        lines += [f"  {failure}" for failure in self.failures[:limit]]
+        for (route, caller, outcome), n in by_outcome.items():
+            who = "" if caller == "-" else f" as {caller}"
+            lines.append(f"  {n} x {route}{who}: {outcome}")
+        answers = [f for f in self.failures if f.kind != "afterwards"]
+        if answers:
+            lines.append(f"first {min(limit, len(answers))} of {len(answers)} failed answers:")
+            lines += [f"  {failure}" for failure in answers[:limit]]
         return "\n".join(lines)
 
 
