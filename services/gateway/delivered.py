@@ -17,7 +17,11 @@ event at a time. Rules it keeps:
 - Cheap tests first: the event name, or one byte search, skips the events
   that cannot carry content; the others are decoded (orjson decodes a small
   event in less time than a pattern search over its bytes for several keys
-  takes, and a decoded event cannot be misread).
+  takes, and a decoded event cannot be misread). The commonest content
+  events, an OpenAI chunk of one choice's text and a Responses delta, have a
+  byte-level fast path (`_plain_string_after`) taken only when the event can
+  hold nothing else: one such key, a string without escapes; anything else
+  is decoded.
 - The relay need not measure events as they pass: a stream that ends with
   the provider's usage never needs them (`relay_stream` measures late, in
   bounded batches).
@@ -44,6 +48,23 @@ def _decoded(data: bytes) -> Mapping[str, object] | None:
     return value if isinstance(value, dict) else None
 
 
+def _plain_string_after(data: bytes, key: bytes, start: int = 0) -> int:
+    """Bytes of the string value that follows `key` (ending in its opening quote), or -1.
+
+    -1 when the key is absent, the string holds an escape (a backslash) or is
+    unterminated: the caller decodes the event instead. Inside a JSON string
+    every quote is escaped, so a `key` ending in `":"` is found only as a key.
+    """
+    at = data.find(key, start)
+    if at < 0:
+        return -1
+    value_start = at + len(key)
+    value_end = data.find(b'"', value_start)
+    if value_end < 0 or data.find(b"\\", value_start, value_end) >= 0:
+        return -1
+    return value_end - value_start
+
+
 def _utf8(value: object) -> int:
     if not isinstance(value, str):
         return 0
@@ -65,11 +86,22 @@ def _items(value: object) -> list[object]:
 _CHAT_TEXT_KEYS = ("content", "refusal", "reasoning_content", "reasoning")
 
 
+_CHAT_TEXT_ONLY = b'"delta":{"content":"'
+
+
 def openai_chat(event: SseEvent) -> int:
     """Every choice's text, refusal, reasoning, and tool-call name and argument deltas."""
-    if b'"delta"' not in event.data:
+    data = event.data
+    first_delta = data.find(b'"delta"')
+    if first_delta < 0:
         return 0  # the usage chunk, `[DONE]`
-    chunk = _decoded(event.data)
+    if data.startswith(_CHAT_TEXT_ONLY, first_delta):
+        # One choice whose delta is its text alone: `{"content":"..."}`.
+        size = _plain_string_after(data, _CHAT_TEXT_ONLY, first_delta)
+        end = first_delta + len(_CHAT_TEXT_ONLY) + size
+        if size >= 0 and data.startswith(b'"}', end) and data.find(b'"delta"', end) < 0:
+            return size
+    chunk = _decoded(data)
     if chunk is None:
         return 0
     total = 0
@@ -97,6 +129,11 @@ def openai_responses(event: SseEvent) -> int:
         return 0
     if name is None and b".delta" not in event.data:
         return 0
+    if name is not None:
+        # A named delta event has one `delta` key: its string is the content.
+        size = _plain_string_after(event.data, b'"delta":"')
+        if size >= 0:
+            return size
     payload = _decoded(event.data)
     if payload is None:
         return 0

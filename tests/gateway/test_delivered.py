@@ -292,3 +292,20 @@ def test_broken_events_count_nothing_and_never_raise(api: str) -> None:
 def test_no_counter_for_apis_that_never_stream() -> None:
     with pytest.raises(ValueError, match="openai_embeddings"):
         counter_for("openai_embeddings")
+
+
+def test_chat_chunks_of_several_plain_choices_count_every_choice() -> None:
+    chunk = {
+        "choices": [
+            {"index": 0, "delta": {"content": "ab"}},
+            {"index": 1, "delta": {"content": "cde"}},
+        ]
+    }
+
+    assert openai_chat(event(chunk)) == 5
+
+
+def test_a_responses_delta_with_escapes_or_spaces_is_decoded() -> None:
+    spaced = b'{"type": "response.output_text.delta", "delta": "a\\"b"}'
+
+    assert openai_responses(SseEvent(event="response.output_text.delta", data=spaced, raw=b"")) == 3
