@@ -192,6 +192,61 @@ def _part_bytes(part: Mapping[str, object]) -> int:
     return total + _utf8(_mapping(part.get("executableCode")).get("code"))
 
 
+# ---- whole answers ---------------------------------------------------------------
+#
+# A whole answer without usage (rare: an OpenAI-compatible server that sends
+# none) is estimated from the same content, read from the answer's body.
+
+
+def _chat_answer(body: Mapping[str, object]) -> int:
+    total = 0
+    for choice in _items(body.get("choices")):
+        message = _mapping(_mapping(choice).get("message"))
+        total += sum(_utf8(message.get(key)) for key in _CHAT_TEXT_KEYS)
+        calls = [_mapping(call).get("function") for call in _items(message.get("tool_calls"))]
+        for call in (*calls, message.get("function_call")):
+            function = _mapping(call)
+            total += _utf8(function.get("name")) + _utf8(function.get("arguments"))
+    return total
+
+
+def _responses_answer(body: Mapping[str, object]) -> int:
+    total = 0
+    for item in map(_mapping, _items(body.get("output"))):
+        total += _utf8(item.get("name")) + _utf8(item.get("arguments")) + _utf8(item.get("input"))
+        for part in map(_mapping, (*_items(item.get("content")), *_items(item.get("summary")))):
+            total += _utf8(part.get("text")) + _utf8(part.get("refusal"))
+    return total
+
+
+def _anthropic_answer(body: Mapping[str, object]) -> int:
+    total = 0
+    for block in map(_mapping, _items(body.get("content"))):
+        total += _utf8(block.get("text")) + _utf8(block.get("thinking"))
+        if block.get("type") in ("tool_use", "server_tool_use"):
+            total += _utf8(block.get("name")) + len(orjson.dumps(block.get("input")))
+    return total
+
+
+def _gemini_answer(body: Mapping[str, object]) -> int:
+    return sum(_part_bytes(_mapping(part)) for part in _parts(body.get("candidates")))
+
+
+_WHOLE: dict[str, Callable[[Mapping[str, object]], int]] = {
+    "openai_chat": _chat_answer,
+    "openai_responses": _responses_answer,
+    "anthropic_messages": _anthropic_answer,
+    "gemini": _gemini_answer,
+}
+
+
+def whole_answer(api: str | None, body: bytes) -> int:
+    """Content bytes of a whole answer's body; 0 for an API with no output or a bad body."""
+    read = _WHOLE.get(api or "")
+    answer = None if read is None else _decoded(body)
+    return 0 if read is None or answer is None else read(answer)
+
+
 _COUNTERS: dict[str, ContentCounter] = {
     "openai_chat": openai_chat,
     "openai_responses": openai_responses,

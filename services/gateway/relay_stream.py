@@ -208,7 +208,9 @@ def relay_whole(
     """The client's response for a whole answer, read to its end by the attempt."""
     meter.status, meter.http_status = Outcome.OK, status
     meter.upstream_usage = whole_usage(api, body)
-    meter.estimated_usage = estimate(
-        api, prompt_bytes=inspected.prompt_bytes, output_bytes=len(body)
-    )
+    if meter.upstream_usage is None:
+        output_bytes = delivered.whole_answer(api.tracker_name, body)
+        meter.estimated_usage = estimate(
+            api, prompt_bytes=inspected.prompt_bytes, output_bytes=output_bytes
+        )
     return web.Response(status=status, body=body, headers=client_response_headers(headers))

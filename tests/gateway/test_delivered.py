@@ -19,6 +19,7 @@ from services.gateway.delivered import (
     gemini,
     openai_chat,
     openai_responses,
+    whole_answer,
 )
 from services.gateway.sse import SseEvent, SseParser
 from services.mockprovider import chat_wire, messages_wire, responses_wire
@@ -309,3 +310,57 @@ def test_a_responses_delta_with_escapes_or_spaces_is_decoded() -> None:
     spaced = b'{"type": "response.output_text.delta", "delta": "a\\"b"}'
 
     assert openai_responses(SseEvent(event="response.output_text.delta", data=spaced, raw=b"")) == 3
+
+
+# ---- whole answers -------------------------------------------------------------
+
+WHOLE = sorted(
+    str(path.relative_to(WIRE))
+    for path in WIRE.glob("*/nonstream_*.json")
+    if not path.parent.name.startswith("openai_embeddings")
+) + ["gemini/generate_cached_content_thoughts.json"]
+
+
+@pytest.mark.parametrize("file", WHOLE)
+def test_a_recorded_whole_answer_measures_its_content_not_its_json(file: str) -> None:
+    body = (WIRE / file).read_bytes()
+
+    content = whole_answer(file.split("/")[0], body)
+
+    assert 0 < content < len(body)
+
+
+def test_whole_answers_count_text_tools_and_reasoning() -> None:
+    chat = {
+        "choices": [
+            {
+                "message": {
+                    "content": "hi",
+                    "reasoning_content": "hmm",
+                    "tool_calls": [{"function": {"name": "f", "arguments": '{"a":1}'}}],
+                }
+            }
+        ]
+    }
+    responses = {
+        "output": [
+            {"type": "reasoning", "summary": [{"type": "summary_text", "text": "think"}]},
+            {"type": "function_call", "name": "f", "arguments": "{}"},
+            {"type": "message", "content": [{"type": "output_text", "text": "héllo"}]},
+        ]
+    }
+    anthropic = {
+        "content": [
+            {"type": "thinking", "thinking": "hm", "signature": "EqQBCgIYAh"},
+            {"type": "text", "text": "hey"},
+            {"type": "tool_use", "name": "g", "input": {"b": 2}},
+        ]
+    }
+    gemini_body = {"candidates": [{"content": {"parts": [{"text": "yo"}]}}]}
+
+    assert whole_answer("openai_chat", orjson.dumps(chat)) == 2 + 3 + 1 + 7
+    assert whole_answer("openai_responses", orjson.dumps(responses)) == 5 + 1 + 2 + 6
+    assert whole_answer("anthropic_messages", orjson.dumps(anthropic)) == 2 + 3 + 1 + 7
+    assert whole_answer("gemini", orjson.dumps(gemini_body)) == 2
+    assert whole_answer(None, b'{"data": []}') == 0
+    assert whole_answer("openai_chat", b"not json") == 0
