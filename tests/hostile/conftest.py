@@ -1,12 +1,13 @@
 """Fixtures of the hostile suite: the Hypothesis profile, one stack per module,
 and the counts printed at the end of the run.
 
-The profile is deterministic (derandomized; each route's draw also carries a
-seed of its own, see `probes.draw`), keeps no example database (nothing is
-written to `.hypothesis/`) and has no deadline; how many probes a route gets
-is in `budget.py`. Each test module gets its own stack (`stack.py`), started once and torn
-down after its last test, so the modules neither see each other's state nor
-leave any behind.
+The profile (`tollgate-hostile`, used by `probes.draw` only, so other tests'
+Hypothesis settings are left alone) is deterministic (each route's draw has a
+fixed seed of its own), keeps no example database (nothing is written to
+`.hypothesis/`), never shrinks (nothing fails inside a draw) and has no
+deadline; how many probes a route gets is in `budget.py`. Each test module gets
+its own stack (`stack.py`), started once and torn down after its last test, so
+the modules neither see each other's state nor leave any behind.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from hypothesis import HealthCheck, Phase, settings
 from hypothesis.configuration import set_hypothesis_home_dir
 
 from tests.hostile import budget
+from tests.hostile.probes import PROFILE
 from tests.hostile.stack import HostileStack, open_stack
 from tests.hostile.tally import TALLY
 
@@ -30,16 +32,14 @@ from tests.hostile.tally import TALLY
 # without an example database; they go to the temporary directory, not the repository.
 set_hypothesis_home_dir(Path(tempfile.gettempdir()) / "tollgate-hypothesis")
 settings.register_profile(
-    "tollgate-hostile",
+    PROFILE,
     max_examples=budget.API_EXAMPLES,
-    derandomize=True,
     database=None,
     deadline=None,
     phases=(Phase.explicit, Phase.generate),
     suppress_health_check=list(HealthCheck),
     print_blob=False,
 )
-settings.load_profile("tollgate-hostile")
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -51,18 +51,16 @@ async def hostile_stack(
     async with AsyncExitStack() as exits:
         yield await open_stack(exits, database_url, tmp_path_factory.mktemp(name))
     TALLY.seconds[name] = time.monotonic() - started
+    # Rewritten after each module, so the file holds every module's counts at the end.
+    TALLY.report_path = tmp_path_factory.getbasetemp() / "hostile-counts.txt"
+    TALLY.report_path.write_text(f"{TALLY.table()}\n\n{TALLY.failure_report(limit=50)}\n")
 
 
-def pytest_terminal_summary(
-    terminalreporter: pytest.TerminalReporter, exitstatus: int, config: pytest.Config
-) -> None:
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if not TALLY.counts:
         return
-    base = config._tmp_path_factory.getbasetemp()  # type: ignore[attr-defined]
-    path = base / "hostile-counts.txt"
-    text = f"{TALLY.table()}\n\n{TALLY.failure_report(limit=50)}\n"
-    path.write_text(text)
     terminalreporter.section("hostile inputs: requests per route and outcome")
     terminalreporter.write_line(TALLY.table())
     terminalreporter.write_line(TALLY.failure_report())
-    terminalreporter.write_line(f"(written to {path})")
+    if TALLY.report_path is not None:
+        terminalreporter.write_line(f"(all of it in {TALLY.report_path})")

@@ -20,6 +20,7 @@ from tests.hostile.routes import Known, Route, Spec, fill
 from tests.hostile.wire import request_bytes
 
 KIND_LIMIT = 300
+PROFILE = "tollgate-hostile"  # registered in conftest.py
 RAW = b"RAW"
 
 
@@ -127,9 +128,10 @@ def draw(strategy: st.SearchStrategy[Probe], name: str, count: int | None = None
     the same ones on every run: seeded from `name` (a route's, so each route
     gets its own inputs, and its callers the same ones), no example database."""
     drawn: list[Probe] = []
+    profile = settings.get_profile(PROFILE)
 
     @seed(zlib.crc32(name.encode()))
-    @settings(max_examples=count or settings().max_examples, derandomize=False)
+    @settings(profile, max_examples=count or profile.max_examples)
     @given(strategy)
     def collect(probe: Probe) -> None:
         drawn.append(probe)

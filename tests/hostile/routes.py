@@ -115,7 +115,6 @@ class Known:
     key_ids: list[str]
     channel_ids: list[str]
     aliases: list[str]
-    mock_url: str
 
 
 Template = Callable[[Known], dict[str, Any]]

@@ -162,7 +162,6 @@ async def open_stack(exits: AsyncExitStack, database_url: str, directory: Path) 
         key_ids=[decoy["id"]],
         channel_ids=[c["id"] for c in _listed(channels)],
         aliases=["hostile-alias"],
-        mock_url=services["mockprovider"].url,
     )
     return HostileStack(
         host="127.0.0.1",

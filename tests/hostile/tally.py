@@ -1,9 +1,10 @@
 """What the hostile suite sent and got: counts per route, caller and outcome, and
 the failures, for the closing report.
 
-One `TALLY` per test process. Each test records every answer it gets; the
-session's end (`conftest.pytest_terminal_summary`) prints the table and writes
-it under the run's temporary directory. A failure names the route, the caller,
+One `TALLY` per test process. Each test records every answer it gets; each
+module's end writes the table to `hostile-counts.txt` under the run's
+temporary directory, and the session's end (`conftest.pytest_terminal_summary`)
+prints it. A failure names the route, the caller,
 the kinds of hostile input (never the input itself) and what came back.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from tests.hostile.wire import Outcome
 
@@ -37,8 +39,9 @@ class Failure:
 
 
 def failed(outcome: Outcome, may_close: bool) -> bool:
-    """A 5xx, a hang, an answer cut short or garbled; `closed` only where allowed."""
-    if outcome.kind in {"timeout", "cut", "garbled"}:
+    """A 5xx, a hang, an answer cut short or garbled, a server gone; `closed`
+    only where allowed."""
+    if outcome.kind in {"timeout", "cut", "garbled", "refused"}:
         return True
     if outcome.kind == "closed":
         return not may_close
@@ -52,6 +55,7 @@ class Tally:
     )
     failures: list[Failure] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
+    report_path: Path | None = None
 
     def record(self, route: str, caller: str, outcome: Outcome, kind: str, may_close: bool) -> bool:
         """Count one answer; True (and kept) when it is a failure."""

@@ -10,8 +10,8 @@ An `Outcome` is the status of a whole answer, or what happened instead:
 `closed` (the server closed the connection without answering: what a server
 may do to a request it will not read), `cut` (the answer's head came but its
 body stopped short: a failure, whatever the status), `garbled` (bytes that
-are not HTTP: a failure), `timeout` (no whole answer in time: a hang, a
-failure).
+are not HTTP: a failure), `refused` (nothing listens: the server is gone, a
+failure), `timeout` (no whole answer in time: a hang, a failure).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ _READ = 65536
 @dataclass(frozen=True, slots=True)
 class Outcome:
     status: int | None  # None when no whole head arrived
-    kind: str  # "answered", "closed", "cut", "garbled" or "timeout"
+    kind: str  # "answered", "closed", "cut", "garbled", "refused" or "timeout"
     body: bytes = b""
     headers: dict[bytes, bytes] = field(default_factory=dict)
 
@@ -106,7 +106,10 @@ async def exchange(
 
 
 async def _exchange(host: str, port: int, raw: bytes, head_only: bool) -> Outcome:
-    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        reader, writer = await asyncio.open_connection(host, port)
+    except OSError:
+        return Outcome(None, "refused")
     answer = _Answer(head_only)
     parser = httptools.HttpResponseParser(answer)
     status: int | None = None
