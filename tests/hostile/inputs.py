@@ -316,14 +316,26 @@ def mutated(draw: st.DrawFn, template: dict[str, Any]) -> Body:
 
 
 @st.composite
-def bodies(draw: st.DrawFn, template: dict[str, Any] | None) -> Body:
-    """A body for a route: mostly its template made hostile, sometimes junk, a
-    bare hostile value, or a body past the size limits."""
+def focused(draw: st.DrawFn, template: dict[str, Any], focus: tuple[str, ...]) -> Body:
+    """The template, valid but for one of the fields a route records or looks up
+    (a model name, a reason, a date) holding a hostile string."""
+    name = draw(st.sampled_from(focus))
+    value = draw(hostile_strings())
+    return Body(render_with(template, (name,), value), f"{name}: {value.kind}")
+
+
+@st.composite
+def bodies(draw: st.DrawFn, template: dict[str, Any] | None, focus: tuple[str, ...] = ()) -> Body:
+    """A body for a route: mostly its template made hostile (a field, a deep leaf,
+    a focus field), sometimes junk, a bare hostile value, or a body past the
+    size limits."""
     choice = draw(st.integers(0, 19))
-    if template is not None and choice < 7:
+    if template is not None and choice < 5:
         return draw(mutated(template))
-    if template is not None and choice < 12:
+    if template is not None and choice < 9:
         return draw(deep(template))
+    if template is not None and choice < 12:
+        return draw(focused(template, focus) if focus else deep(template))
     if choice < 15:
         raw, kind = draw(st.sampled_from(_JUNK_BODIES))
         return Body(raw, kind)

@@ -83,7 +83,7 @@ def probes(
 
     body: bytes | None = None
     if spec.body is not None:
-        drawn = draw(inputs.bodies(spec.body(known)))
+        drawn = draw(inputs.bodies(spec.body(known), spec.focus))
     elif draw(st.integers(0, 4)) == 0:
         drawn = draw(inputs.bodies(None))
     else:

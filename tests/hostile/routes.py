@@ -18,7 +18,7 @@ one would only ever be refused), and known values for path parameters.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from aiohttp import web
@@ -127,6 +127,7 @@ class Spec:
     query: dict[str, list[str]] = field(default_factory=dict)  # name -> good values
     params: dict[str, Values] = field(default_factory=dict)  # path parameter -> known values
     methods: tuple[str, ...] = ()  # for a catch-all: the methods tried
+    focus: tuple[str, ...] = ()  # body fields recorded or looked up: hostile strings aimed there
 
 
 def _models(provider: Provider) -> Values:
@@ -284,6 +285,28 @@ SPECS: dict[str, Spec] = {
     ),
 }
 
+# The body fields each route records or looks up (a model name, a reason, a
+# date): a share of the probes puts a hostile string there and keeps the rest
+# of the body valid, so it reaches the code that stores or matches it.
+_MODEL = ("model",)
+_FOCUS: dict[str, tuple[str, ...]] = {
+    "POST /api/auth/signup": ("email", "username", "password"),
+    "POST /api/auth/login": ("login", "password"),
+    "PATCH /api/me": ("display_name", "username"),
+    "POST /api/keys": ("name", "expires_at"),
+    "POST /api/admin/credits": ("user_id", "amount", "reason", "idempotency_key"),
+    "PUT /api/admin/prices/{model}": ("input", "effective_from"),
+    "POST /api/admin/channels": ("name", "base_url", "api_key"),
+    "PATCH /api/admin/channels/{channel_id}": ("name",),
+    "POST /api/admin/channels/{channel_id}/test": _MODEL,
+    "PUT /api/admin/model-aliases/{alias}": _MODEL,
+    "POST /v1/chat/completions": _MODEL,
+    "POST /v1/responses": _MODEL,
+    "POST /v1/embeddings": _MODEL,
+    "POST /v1/messages": _MODEL,
+    "POST /v1/messages/count_tokens": _MODEL,
+}
+SPECS = {key: replace(spec, focus=_FOCUS.get(key, ())) for key, spec in SPECS.items()}
 
 ROUTES = discover()
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.hostile.routes import ROUTES, SPECS, routes, spec_for
+from tests.hostile.routes import ROUTES, SPECS, Known, routes, spec_for
 
 # The relay routes the issue names; discovery must find each.
 RELAY_ROUTES = {
@@ -36,3 +36,11 @@ def test_every_spec_names_a_route() -> None:
     keys = {route.key for route in ROUTES}
 
     assert set(SPECS) - keys == set()
+
+
+def test_every_focus_field_is_in_its_routes_body() -> None:
+    known = Known(user_id="u", username="n", key_ids=[], channel_ids=[], aliases=[])
+    for key, spec in SPECS.items():
+        if spec.focus:
+            assert spec.body is not None, key
+            assert set(spec.focus) <= set(spec.body(known)), key
