@@ -52,6 +52,7 @@ class UsageRecord:
     stream: bool
     usage_source: str
     channel_id: uuid.UUID | None
+    partial: bool
 
 
 def record_of(event: UsageEvent) -> UsageRecord:
@@ -79,6 +80,7 @@ def record_of(event: UsageEvent) -> UsageRecord:
         stream=event.stream,
         usage_source=event.usage_source or UNKNOWN,
         channel_id=event.channel_id,
+        partial=event.partial,
     )
 
 

@@ -42,7 +42,7 @@ _TYPES = (
     "text", "timestamptz", "uuid", "uuid", "text", "text",
     "bigint", "bigint", "bigint", "bigint", "bigint",
     "numeric", "text", "integer", "text", "float8", "float8",
-    "inet", "text", "boolean", "text", "uuid",
+    "inet", "text", "boolean", "text", "uuid", "boolean",
 )  # fmt: skip
 _SUMMED = (
     "requests",

@@ -39,6 +39,7 @@ RECORD_FIELDS = (
     "user_agent",
     "stream",
     "usage_source",
+    "partial",
 )
 TOTAL_FIELDS = (
     "requests",

@@ -21,7 +21,7 @@ RECORD_COLUMNS = """
     event_id, occurred_at, key_id, model, endpoint,
     input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens,
     cost, status, http_status, error_code, latency_ms, ttfb_ms,
-    host(client_ip) AS client_ip, user_agent, stream, usage_source
+    host(client_ip) AS client_ip, user_agent, stream, usage_source, partial
 """
 _NEWEST_FIRST = "ORDER BY occurred_at DESC, event_id"
 _TOTALS = """

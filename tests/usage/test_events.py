@@ -20,6 +20,7 @@ ALLOWED = {
     "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
     "reasoning_tokens", "cost", "status", "http_status", "error_code", "latency_ms",
     "ttfb_ms", "client_ip", "user_agent", "stream", "usage_source", "channel_id",
+    "partial",
 }  # fmt: skip
 
 
@@ -153,3 +154,10 @@ def test_ipv6_and_numeric_costs_are_read() -> None:
     record = read_event(usage_event(USER, client_ip="2001:DB8::1", cost=0.25))
     assert record.client_ip == "2001:db8::1"
     assert record.cost == Decimal("0.25")
+
+
+def test_a_call_cut_short_is_recorded_as_partial() -> None:
+    assert read_event(usage_event(USER, "req_cut", partial=True)).partial is True
+    # Events older than the field, and anything but true, read as a whole call.
+    assert read_event(usage_event(USER, "req_old")).partial is False
+    assert read_event(usage_event(USER, "req_odd", partial="yes")).partial is False

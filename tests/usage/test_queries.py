@@ -50,6 +50,7 @@ async def test_the_callers_records_newest_first_with_every_field(stack: Stack) -
         "user_agent": "OpenAI/Python 1.40.0",
         "stream": True,
         "usage_source": "upstream",
+        "partial": False,
     }
     assert body["data"][1]["cost"] is None
 

@@ -27,6 +27,7 @@ RECORD_COLUMNS = {
     "stream": "boolean",
     "usage_source": "text",
     "channel_id": "uuid",
+    "partial": "boolean",
 }
 DAILY_COLUMNS = {
     "user_id", "day", "model", "requests", "input_tokens", "output_tokens",
