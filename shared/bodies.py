@@ -1,12 +1,13 @@
 """Reading and validating JSON request bodies.
 
 Every `/api/*` body goes through `read_object`: a size limit checked before
-decoding, then a JSON object or a 400 that says what is wrong, and a 422 for
-a NUL anywhere in it (no `/api` value may hold one: see `client_input`). The
-`Fields` reader collects every problem in one pass so a client sees all its
-mistakes in one 422 instead of fixing them one request at a time; its text
-and times are checked by `client_input`'s rules, and a problem never quotes
-the client's value (a field name it does not know is quoted capped).
+decoding, a 422 for bytes that are not UTF-8, then a JSON object or a 400 that
+says what is wrong, and a 422 for a NUL anywhere in it (no `/api` value may
+hold one: see `client_input`). The `Fields` reader collects every problem in
+one pass so a client sees all its mistakes in one 422 instead of fixing them
+one request at a time; its text and times are checked by `client_input`'s
+rules, and a problem never quotes the client's value (a field name it does not
+know is quoted capped).
 """
 
 from __future__ import annotations
@@ -47,6 +48,14 @@ async def read_object(request: web.Request, limit: int = API_BODY_LIMIT) -> dict
     raw = await read_limited(request, limit)
     if not raw.strip():
         raise BadRequest("request body is empty; a JSON object is required")
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        # Well-formed or not, text that is not UTF-8 can never be a value here (the
+        # issue's rule: NUL and invalid UTF-8 are 422); the offset, never the bytes.
+        raise Unprocessable(
+            "request body is not valid UTF-8", details=[f"byte {exc.start}: not UTF-8"]
+        ) from None
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:

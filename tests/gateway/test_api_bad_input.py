@@ -23,12 +23,26 @@ async def _error(response: Any, status: int) -> dict[str, Any]:
 
 
 async def test_malformed_json_is_400(stack: Stack) -> None:
-    for raw in (b"{", b"not json", b'{"email": }', b"\xff\xfe"):
+    for raw in (b"{", b"not json", b'{"email": }'):
         response = await stack.gateway.post(
             "/api/auth/signup", data=raw, headers={"Content-Type": "application/json"}
         )
         error = await _error(response, 400)
         assert "not valid JSON" in error["message"]
+
+
+async def test_bytes_that_are_not_utf8_are_422_without_echo(stack: Stack) -> None:
+    for raw in (
+        b"\xff\xfe",
+        b'{"login": "a\xc3(b", "password": "x"}',
+        b'{"login": "\xed\xa0\x80"}',
+    ):
+        response = await stack.gateway.post(
+            "/api/auth/login", data=raw, headers={"Content-Type": "application/json"}
+        )
+        error = await _error(response, 422)
+        assert error["message"] == "request body is not valid UTF-8"
+        assert "\ufffd" not in str(error) and "(b" not in str(error)
 
 
 async def test_non_object_and_empty_bodies_are_400(stack: Stack) -> None:
