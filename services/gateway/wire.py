@@ -45,6 +45,9 @@ from shared.client_input import MODEL_NAME_MAX, cap, name_problem
 JsonObject = dict[str, Any]
 
 
+MAX_REWRITTEN_DEPTH = 254  # what orjson can write back
+
+
 class WireError(ValueError):
     """The client's request cannot be relayed; the hint is the status to answer."""
 
@@ -177,6 +180,19 @@ def _decode(body: bytes) -> JsonObject:
     if not isinstance(decoded, dict):
         raise WireError("The request body must be a JSON object.")
     return decoded
+
+
+def _encode(fields: JsonObject) -> bytes:
+    """The body written again (a field added or renamed). orjson reads 1,024 levels
+    of nesting but writes only 254: a deeper body is the client's to fix (400), never
+    a 500; no real request comes near either limit."""
+    try:
+        return orjson.dumps(fields)
+    except orjson.JSONEncodeError:
+        raise WireError(
+            f"The request body nests deeper than {MAX_REWRITTEN_DEPTH} levels of arrays "
+            "and objects."
+        ) from None
 
 
 def model_problem(model: str) -> str | None:
@@ -352,7 +368,7 @@ def inspect(
     hidden_usage = api is Api.OPENAI_CHAT and stream and _ask_for_usage(fields)
     upstream_body = body
     if hidden_usage or _ambiguous(api.family, body):
-        upstream_body = orjson.dumps(fields)
+        upstream_body = _encode(fields)
     return Inspected(
         model=model,
         stream=stream,
@@ -400,4 +416,4 @@ def with_model(api: Api, body: bytes, upstream_model: str, *, requested_model: s
         return body
     fields = _decode(body)
     fields["model"] = upstream_model
-    return orjson.dumps(fields)
+    return _encode(fields)

@@ -42,7 +42,11 @@ _IGNORED_KEYS = frozenset({"stream", "stream_options"})
 def request_digest(body: Mapping[str, Any], model: str) -> str:
     canonical = {k: v for k, v in body.items() if k not in _IGNORED_KEYS}
     canonical["model"] = model
-    return hashlib.sha256(orjson.dumps(canonical, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    try:
+        text = orjson.dumps(canonical, option=orjson.OPT_SORT_KEYS)
+    except orjson.JSONEncodeError:  # nested past the 254 levels orjson writes
+        text = repr(sorted(canonical.items())).encode()
+    return hashlib.sha256(text).hexdigest()
 
 
 def ident(digest: str, label: str, length: int = 24) -> str:

@@ -236,3 +236,17 @@ async def test_a_user_agent_of_undecodable_bytes_is_recorded_cleaned(
     assert results[-1]["user_agent"] == "agent\ufffd\ufffd/1"
     events = await _usage_stream(relay)
     assert [event["user_agent"] for event in events] == ["agent\ufffd\ufffd/1"]
+
+
+async def test_a_body_nested_too_deep_to_write_again_is_400(relay: Relay) -> None:
+    content = "[" * 500 + "]" * 500
+    raw = (
+        b'{"model": "claude-sonnet-4-5", "max_tokens": 10, "max_tokens": 10, '
+        b'"messages": [{"role": "user", "content": ' + content.encode() + b"}]}"
+    )
+    response = await relay.stack.gateway.post(
+        "/v1/messages", data=raw, headers={"x-api-key": relay.key}
+    )
+    assert response.status == 400, await response.text()
+    body = await response.json()
+    assert body["type"] == "error" and "254 levels" in body["error"]["message"]

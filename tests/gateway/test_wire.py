@@ -530,3 +530,25 @@ def test_with_model_after_inspect_keeps_the_include_usage_rewrite() -> None:
     )
     assert mapped["model"] == "real"
     assert mapped["stream_options"] == {"include_usage": True}
+
+
+def _chat_with_content_nested(depth: int, *, stream: bool) -> bytes:
+    # Written by hand: orjson itself cannot write such a body.
+    content = b"[" * depth + b'"deep"' + b"]" * depth
+    flag = b"true" if stream else b"false"
+    return (
+        b'{"model": "gpt-4o-mini", "stream": ' + flag + b', "messages": '
+        b'[{"role": "user", "content": ' + content + b"}]}"
+    )
+
+
+def test_a_body_too_deep_to_write_again_is_400_not_a_crash() -> None:
+    # orjson reads 1,024 levels but writes 254: a chat stream's body is written again
+    # (include_usage), and so is one with a duplicated key, or a renamed model.
+    error = bad(Api.OPENAI_CHAT, _chat_with_content_nested(300, stream=True))
+    assert error.error_status_hint == 400 and "254 levels" in str(error)
+    assert inspect(Api.OPENAI_CHAT, _chat_with_content_nested(200, stream=True)).hidden_usage
+    deep_unstreamed = _chat_with_content_nested(300, stream=False)
+    assert inspect(Api.OPENAI_CHAT, deep_unstreamed).body == deep_unstreamed
+    with pytest.raises(WireError):
+        with_model(Api.OPENAI_CHAT, deep_unstreamed, "renamed", requested_model="gpt-4o-mini")

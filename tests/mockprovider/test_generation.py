@@ -52,6 +52,16 @@ def test_digest_ignores_stream_flags_and_key_order() -> None:
     assert one != generation.request_digest({"messages": [1], "model": "x"}, "x")
 
 
+def test_digest_of_a_body_nested_past_what_orjson_writes() -> None:
+    deep: object = "x"
+    for _ in range(400):
+        deep = [deep]
+    body = {"messages": [{"role": "user", "content": deep}]}
+    first = generation.request_digest(body, "claude-sonnet-4-5")
+    assert first == generation.request_digest(body, "claude-sonnet-4-5")
+    assert first != generation.request_digest(body, "claude-haiku-4-5")
+
+
 def test_text_is_deterministic_words() -> None:
     pieces = generation.text_pieces("abc", 5)
     assert pieces == generation.text_pieces("abc", 5)
