@@ -123,13 +123,13 @@ async def redis() -> AsyncIterator[aioredis.Redis]:
         await client.aclose()
 
 
-@pytest.fixture
-def common(database_url: str, tmp_path: Path) -> Common:
+def common_for(data_dir: Path, database_url: str, redis_url: str) -> Common:
+    """The settings every service of a test stack shares (production mode, loopback)."""
     return Common(
         dev=False,
-        data_dir=tmp_path,
+        data_dir=data_dir,
         database_url=database_url,
-        redis_url=REDIS_URL,
+        redis_url=redis_url,
         internal_token=INTERNAL_TOKEN,
         host="127.0.0.1",
         port=0,
@@ -137,8 +137,54 @@ def common(database_url: str, tmp_path: Path) -> Common:
     )
 
 
+@pytest.fixture
+def common(database_url: str, tmp_path: Path) -> Common:
+    return common_for(tmp_path, database_url, REDIS_URL)
+
+
 SECRET_KEYS = (Fernet.generate_key().decode(),)
 KEY_PEPPER = secrets.token_urlsafe(32)
+
+
+def auth_settings_for(common: Common, billing_url: str) -> AuthSettings:
+    """Auth as every test stack runs it."""
+    return AuthSettings(
+        common=common,
+        secret_keys=SECRET_KEYS,
+        key_pepper=KEY_PEPPER,
+        jwt_issuer="tollgate-test",
+        token_ttl_seconds=3600,
+        billing_url=billing_url,
+        login_failures_per_account=5,
+        login_failures_per_ip=20,
+        login_window_seconds=60,
+    )
+
+
+def gateway_settings_for(
+    common: Common,
+    *,
+    auth_url: str,
+    billing_url: str,
+    usage_url: str,
+    upstream_idle_timeout: float = 2,
+) -> GatewaySettings:
+    """The gateway as every test stack runs it; its spool under the data directory."""
+    return GatewaySettings(
+        common=common,
+        auth_url=auth_url,
+        billing_url=billing_url,
+        usage_url=usage_url,
+        jwt_issuer="tollgate-test",
+        trust_forwarded_for=False,
+        key_cache_seconds=60,
+        secret_keys=SECRET_KEYS,
+        max_body_bytes=10 * 1024 * 1024,
+        upstream_connect_timeout=5,
+        upstream_first_byte_timeout=5,
+        upstream_idle_timeout=upstream_idle_timeout,
+        spool_dir=common.data_dir / "spool",
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -174,32 +220,13 @@ async def stack(
         create_billing(BillingSettings(common=common, auth_url=f"http://127.0.0.1:{auth_port}"))
     )
     usage = await aiohttp_server(create_usage(UsageSettings(common=common)))
-    auth_settings = AuthSettings(
-        common=common,
-        secret_keys=SECRET_KEYS,
-        key_pepper=KEY_PEPPER,
-        jwt_issuer="tollgate-test",
-        token_ttl_seconds=3600,
-        billing_url=str(billing.make_url("")).rstrip("/"),
-        login_failures_per_account=5,
-        login_failures_per_ip=20,
-        login_window_seconds=60,
-    )
+    auth_settings = auth_settings_for(common, str(billing.make_url("")).rstrip("/"))
     auth = await aiohttp_server(create_auth(auth_settings), port=auth_port)
-    gateway_settings = GatewaySettings(
-        common=common,
+    gateway_settings = gateway_settings_for(
+        common,
         auth_url=str(auth.make_url("")).rstrip("/"),
         billing_url=str(billing.make_url("")).rstrip("/"),
         usage_url=str(usage.make_url("")).rstrip("/"),
-        jwt_issuer="tollgate-test",
-        trust_forwarded_for=False,
-        key_cache_seconds=60,
-        secret_keys=SECRET_KEYS,
-        max_body_bytes=10 * 1024 * 1024,
-        upstream_connect_timeout=5,
-        upstream_first_byte_timeout=5,
-        upstream_idle_timeout=2,
-        spool_dir=common.data_dir / "spool",
     )
     gateway = await aiohttp_client(create_gateway(gateway_settings))
     return Stack(

@@ -22,8 +22,7 @@ from services.gateway.delivered import (
     whole_answer,
 )
 from services.gateway.sse import SseEvent, SseParser
-from services.mockprovider import chat_wire, messages_wire, responses_wire
-from services.mockprovider.generation import Completion, Usage, text_pieces
+from tests.gateway.mock_streams import stream_events, text_completion
 
 WIRE = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "wire"
 STREAMS = sorted(str(path.relative_to(WIRE)) for path in WIRE.glob("*/*.sse"))
@@ -139,38 +138,10 @@ def test_anthropic_web_search_citations_are_not_content() -> None:
 # ---- the mock provider's streams: 100 one-word pieces ---------------------------
 
 
-def _completion(pieces: int) -> Completion:
-    digest = "0" * 64
-    return Completion(
-        digest=digest,
-        model="gpt-4o-mini",
-        text_pieces=text_pieces(digest, pieces),
-        tool_call=None,
-        usage=Usage(
-            prompt_tokens=10,
-            cache_read_tokens=0,
-            cache_write_tokens=0,
-            output_tokens=pieces,
-            reasoning_tokens=0,
-        ),
-        truncated=False,
-    )
-
-
-def _mock_events(api: str, completion: Completion) -> list[SseEvent]:
-    if api == "openai_chat":
-        frames = chat_wire.frames(completion, created=0, include_usage=True)
-    elif api == "openai_responses":
-        frames = responses_wire.frames(completion, {}, created_at=0)
-    else:
-        frames = messages_wire.frames(completion)
-    return events_of(b"".join(frame.data for frame in frames))
-
-
 @pytest.mark.parametrize("api", ["openai_chat", "openai_responses", "anthropic_messages"])
 def test_100_one_word_pieces_measure_their_words(api: str) -> None:
-    completion = _completion(100)
-    events = _mock_events(api, completion)
+    completion = text_completion("gpt-4o-mini", 100, digest="0" * 64)
+    events = stream_events(api, completion)
 
     content = measured(api, events)
 

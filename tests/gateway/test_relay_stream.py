@@ -11,10 +11,9 @@ import pytest
 
 from services.gateway import delivered
 from services.gateway.relay_stream import UNMEASURED_LIMIT, _Forwarder
-from services.gateway.sse import SseEvent, SseParser
+from services.gateway.sse import SseEvent
 from services.gateway.wire import Api, Inspected
-from services.mockprovider import messages_wire
-from services.mockprovider.generation import Completion, Usage, text_pieces
+from tests.gateway.mock_streams import stream_events, text_completion
 
 INSPECTED = Inspected(
     model="claude-haiku-4-5",
@@ -27,24 +26,8 @@ INSPECTED = Inspected(
 
 
 def _events(pieces: int) -> list[SseEvent]:
-    digest = "1" * 64
-    completion = Completion(
-        digest=digest,
-        model="claude-haiku-4-5",
-        text_pieces=text_pieces(digest, pieces),
-        tool_call=None,
-        usage=Usage(
-            prompt_tokens=10,
-            cache_read_tokens=0,
-            cache_write_tokens=0,
-            output_tokens=pieces,
-            reasoning_tokens=0,
-        ),
-        truncated=False,
-    )
-    parser = SseParser()
-    body = b"".join(frame.data for frame in messages_wire.frames(completion))
-    return parser.feed(body) + parser.close()
+    completion = text_completion("claude-haiku-4-5", pieces, digest="1" * 64)
+    return stream_events("anthropic_messages", completion)
 
 
 def _text_bytes(events: list[SseEvent]) -> int:

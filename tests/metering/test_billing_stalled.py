@@ -20,7 +20,6 @@ relayed on money already spent.
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -30,46 +29,36 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 import redis.asyncio as aioredis
-from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestServer
 
-from services.auth.app import create_app as create_auth
-from services.auth.settings import Settings as AuthSettings
 from services.billing.app import create_app as create_billing
 from services.billing.settings import Settings as BillingSettings
 from services.cli.reconcile import reconcile
-from services.gateway.app import create_app as create_gateway
-from services.gateway.settings import Settings as GatewaySettings
-from services.mockprovider.app import create_app as create_mock
-from services.mockprovider.settings import Settings as MockSettings
 from services.usage.app import create_app as create_usage
 from services.usage.settings import Settings as UsageSettings
 from shared.holds import held_amount, read_watermark
 from shared.redis_batch import LINGER_SECONDS
 from shared.settings import Common
 from shared.stream_consumer import USAGE_STREAM
-from tests.accounts import create_key, sign_up
-from tests.conftest import INTERNAL_TOKEN, KEY_PEPPER, SECRET_KEYS
-from tests.ports import free_ports
+from tests.metering.fault_stack import (
+    CLIENTS,
+    Client,
+    auth_and_gateway,
+    chat,
+    emitted_ids,
+    funded_key,
+    mock_provider,
+    server,
+    service_process,
+)
 from tests.processes import ServiceProcess
-from tests.relay import add_mock_channels, add_prices, credit, usage_results
-
-Client = TestClient[web.Request, web.Application]
 
 HOLD_TTL_MS = 1000
 STALL_TTLS = 5  # how many hold TTLs the stall lasts after the balance is spent
-CHAT = {
-    "model": "gpt-4o-mini",
-    "messages": [{"role": "user", "content": "Say hello"}],
-    "max_tokens": 50,
-}
 FUNDS = Decimal("0.0005")  # a request may cost about 0.00003 USD: a few dozen calls
-CLIENTS = 4
 PER_CLIENT = 300  # a bound: the balance, not this, ends the load
-REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=30)
 CATCH_UP_SECONDS = 30.0
 SHRUNK_SECONDS = 50 * LINGER_SECONDS  # an ended request's hold has shrunk by then
 
@@ -82,29 +71,6 @@ class StallStack:
     common: Common
 
 
-def _consumer_env(port: int, metrics_port: int, common: Common) -> dict[str, str]:
-    return {
-        **os.environ,
-        "TOLLGATE_ENV": "production",
-        "TOLLGATE_DATA_DIR": str(common.data_dir),
-        "DATABASE_URL": common.database_url,
-        "REDIS_URL": common.redis_url,
-        "BILLING_PORT": str(port),
-        "BILLING_METRICS_PORT": str(metrics_port),
-        "TOLLGATE_INTERNAL_TOKEN": INTERNAL_TOKEN,
-        "TOLLGATE_INSTANCE": "billing-under-test",
-        "TOLLGATE_CONSUMER": "true",
-        "LOG_LEVEL": "INFO",
-    }
-
-
-async def _server(exits: AsyncExitStack, app: web.Application) -> str:
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    exits.push_async_callback(server.close)
-    return str(server.make_url("")).rstrip("/")
-
-
 @pytest.fixture
 async def stall_stack(
     common: Common, db: Any, redis: aioredis.Redis, tmp_path: Path
@@ -112,57 +78,15 @@ async def stall_stack(
     """The stack with billing's consumer as a process (started); stopped at the end,
     before the `db` and `redis` fixtures empty the tables and the Redis db."""
     async with AsyncExitStack() as exits:
-        mock = TestServer(create_mock(MockSettings()), host="127.0.0.1")
-        await mock.start_server()
-        exits.push_async_callback(mock.close)
-        port, metrics_port = free_ports(2)
-        consumer = ServiceProcess(
-            "billing",
-            port,
-            env=_consumer_env(port, metrics_port, common),
-            log=tmp_path / "billing.log",
-        )
-        exits.push_async_callback(consumer.kill)
-        await consumer.start()
-        billing_url = await _server(
+        mock = await mock_provider(exits)
+        consumer = await service_process(exits, "billing", common, TOLLGATE_CONSUMER="true")
+        billing_url = await server(
             exits, create_billing(BillingSettings(common=common, consumer=False))
         )
-        usage_url = await _server(exits, create_usage(UsageSettings(common=common)))
-        auth_url = await _server(
-            exits,
-            create_auth(
-                AuthSettings(
-                    common=common,
-                    secret_keys=SECRET_KEYS,
-                    key_pepper=KEY_PEPPER,
-                    jwt_issuer="tollgate-test",
-                    token_ttl_seconds=3600,
-                    billing_url=billing_url,
-                    login_failures_per_account=5,
-                    login_failures_per_ip=20,
-                    login_window_seconds=60,
-                )
-            ),
+        usage_url = await server(exits, create_usage(UsageSettings(common=common)))
+        gateway = await auth_and_gateway(
+            exits, common, billing_url=billing_url, usage_url=usage_url, hold_ttl_ms=HOLD_TTL_MS
         )
-        gateway_settings = GatewaySettings(
-            common=common,
-            auth_url=auth_url,
-            billing_url=billing_url,
-            usage_url=usage_url,
-            jwt_issuer="tollgate-test",
-            trust_forwarded_for=False,
-            key_cache_seconds=60,
-            secret_keys=SECRET_KEYS,
-            max_body_bytes=10 * 1024 * 1024,
-            upstream_connect_timeout=5,
-            upstream_first_byte_timeout=5,
-            upstream_idle_timeout=5,
-            spool_dir=tmp_path / "spool",
-            hold_ttl_ms=HOLD_TTL_MS,
-        )
-        gateway: Client = TestClient(TestServer(create_gateway(gateway_settings)))
-        await gateway.start_server()
-        exits.push_async_callback(gateway.close)
         yield StallStack(gateway=gateway, mock=mock, billing_consumer=consumer, common=common)
 
 
@@ -170,14 +94,7 @@ async def stall_stack(
 
 
 async def _chat(stack: StallStack, key: str) -> int:
-    async with stack.gateway.post(
-        "/v1/chat/completions",
-        json=CHAT,
-        headers={"Authorization": f"Bearer {key}"},
-        timeout=REQUEST_TIMEOUT,
-    ) as response:
-        await response.read()
-        return response.status
+    return (await chat(stack.gateway, key)).status
 
 
 async def _until_refused(stack: StallStack, key: str, statuses: list[int]) -> None:
@@ -222,10 +139,6 @@ async def _caught_up(redis: aioredis.Redis) -> int:
         await asyncio.sleep(0.1)
 
 
-async def _emitted(caplog: pytest.LogCaptureFixture) -> list[str]:
-    return [u["request_id"] for u in await usage_results(caplog) if u["user_id"] is not None]
-
-
 # ---------------------------------------------------------------- the test
 
 
@@ -233,12 +146,8 @@ async def test_billing_stopped_holds_stay_no_balance_is_overspent_and_each_event
     stall_stack: StallStack, db: Any, redis: aioredis.Redis, caplog: pytest.LogCaptureFixture
 ) -> None:
     stack = stall_stack
-    await add_mock_channels(stack)
-    await add_prices(stack)
-    account = await sign_up(stack.gateway)
+    account, key = await funded_key(stack, FUNDS)
     user_id = uuid.UUID(account.id)
-    await credit(stack, account.id, FUNDS)
-    key: str = (await create_key(stack.gateway, account))["key"]
 
     # Billing runs: a first call is charged, and its watermark passes it.
     assert await _chat(stack, key) == 200
@@ -279,7 +188,7 @@ async def test_billing_stopped_holds_stay_no_balance_is_overspent_and_each_event
     # Billing comes back: it catches up, charges every event once, settles every hold.
     await stack.billing_consumer.start()
     await _caught_up(redis)
-    emitted = await _emitted(caplog)
+    emitted = await emitted_ids(caplog)
     assert len(emitted) == len(set(emitted)) == 1 + len(statuses) + len(during)
     charged = {r["event_id"] for r in await db.fetch("SELECT event_id FROM billing.usage_charges")}
     assert charged == set(emitted)

@@ -15,7 +15,6 @@ the mock provider run in process on loopback, as in the `stack` fixture.
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -25,46 +24,42 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import orjson
 import pytest
 import redis.asyncio as aioredis
-from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestServer
 
-from services.auth.app import create_app as create_auth
-from services.auth.settings import Settings as AuthSettings
 from services.billing.app import create_app as create_billing
 from services.billing.settings import Settings as BillingSettings
-from services.cli.reconcile import reconcile
-from services.gateway.app import create_app as create_gateway
-from services.gateway.settings import Settings as GatewaySettings
-from services.mockprovider.app import create_app as create_mock
 from services.mockprovider.keys import STATS
-from services.mockprovider.settings import Settings as MockSettings
 from services.usage.app import create_app as create_usage
 from services.usage.settings import Settings as UsageSettings
 from shared import tasks
-from shared.request_id import HEADER as REQUEST_ID
 from shared.settings import Common
 from shared.stream_consumer import EVENT_FIELD, USAGE_STREAM
-from tests.accounts import create_key, sign_up
-from tests.conftest import INTERNAL_TOKEN, KEY_PEPPER, SECRET_KEYS
-from tests.ports import free_ports
+from tests.conftest import common_for
+from tests.metering.fault_stack import (
+    CHAT,
+    Answer,
+    Client,
+    auth_and_gateway,
+    chat,
+    client_loop,
+    emitted_ids,
+    exactly_once,
+    funded_key,
+    mock_provider,
+    private_redis,
+    server,
+    service_process,
+    under_load,
+    upstream_calls,
+)
 from tests.processes import RedisProcess, ServiceProcess
-from tests.relay import add_mock_channels, add_prices, credit, usage_results
 
-Client = TestClient[web.Request, web.Application]
-
-CHAT = {
-    "model": "gpt-4o-mini",
-    "messages": [{"role": "user", "content": "Say hello"}],
-    "max_tokens": 50,
-}
 FUNDS = Decimal(100)  # a request costs about 0.00004 USD at worst: none refused for money
-CLIENTS = 4
 PER_CLIENT = 6000  # bound on each client loop; the faults, not this, end the load
-REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=30)
+LOAD_SECONDS = 90.0  # bound on the whole load
 SETTLE_SECONDS = 20.0  # below the consumers' claim idle time (30 s): no XAUTOCLAIM rescue
 
 
@@ -82,42 +77,14 @@ class FaultStack:
 OpenStack = Callable[..., Awaitable[FaultStack]]
 
 
-def _service_env(service: str, port: int, common: Common) -> dict[str, str]:
-    return {
-        **os.environ,
-        "TOLLGATE_ENV": "production",
-        "TOLLGATE_DATA_DIR": str(common.data_dir),
-        "DATABASE_URL": common.database_url,
-        "REDIS_URL": common.redis_url,
-        f"{service.upper()}_PORT": str(port),
-        f"{service.upper()}_METRICS_PORT": "0",  # not scraped; free of the default port
-        "TOLLGATE_INTERNAL_TOKEN": INTERNAL_TOKEN,
-        # Fixed: a restarted process is the same consumer and re-reads its pending entries.
-        "TOLLGATE_INSTANCE": f"{service}-under-test",
-        "LOG_LEVEL": "INFO",
-    }
-
-
-async def _server(exits: AsyncExitStack, app: web.Application) -> str:
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    exits.push_async_callback(server.close)
-    return str(server.make_url("")).rstrip("/")
-
-
 async def _consumer_service(
     exits: AsyncExitStack, name: str, common: Common, as_process: bool
 ) -> tuple[str, ServiceProcess | None]:
     if not as_process:
         if name == "billing":
-            return await _server(exits, create_billing(BillingSettings(common=common))), None
-        return await _server(exits, create_usage(UsageSettings(common=common))), None
-    (port,) = free_ports(1)
-    process = ServiceProcess(
-        name, port, env=_service_env(name, port, common), log=common.data_dir / f"{name}.log"
-    )
-    exits.push_async_callback(process.kill)
-    await process.start()
+            return await server(exits, create_billing(BillingSettings(common=common))), None
+        return await server(exits, create_usage(UsageSettings(common=common))), None
+    process = await service_process(exits, name, common)
     return process.url, process
 
 
@@ -129,64 +96,16 @@ async def open_stack(database_url: str, db: Any, tmp_path: Path) -> AsyncIterato
     async with AsyncExitStack() as exits:
 
         async def open_(*, processes: frozenset[str], persistent: bool) -> FaultStack:
-            (redis_port,) = free_ports(1)
-            redis = RedisProcess(
-                redis_port, tmp_path / "redis", persistent=persistent, log=tmp_path / "redis.log"
-            )
-            exits.push_async_callback(redis.kill)
-            await redis.start()
-            common = Common(
-                dev=False,
-                data_dir=tmp_path,
-                database_url=database_url,
-                redis_url=redis.url,
-                internal_token=INTERNAL_TOKEN,
-                host="127.0.0.1",
-                port=0,
-                log_level="INFO",
-            )
-            mock = TestServer(create_mock(MockSettings()), host="127.0.0.1")
-            await mock.start_server()
-            exits.push_async_callback(mock.close)
+            redis = await private_redis(exits, tmp_path, persistent=persistent)
+            common = common_for(tmp_path, database_url, redis.url)
+            mock = await mock_provider(exits)
             billing_url, billing = await _consumer_service(
                 exits, "billing", common, "billing" in processes
             )
             usage_url, usage = await _consumer_service(exits, "usage", common, "usage" in processes)
-            auth_url = await _server(
-                exits,
-                create_auth(
-                    AuthSettings(
-                        common=common,
-                        secret_keys=SECRET_KEYS,
-                        key_pepper=KEY_PEPPER,
-                        jwt_issuer="tollgate-test",
-                        token_ttl_seconds=3600,
-                        billing_url=billing_url,
-                        login_failures_per_account=5,
-                        login_failures_per_ip=20,
-                        login_window_seconds=60,
-                    )
-                ),
+            gateway = await auth_and_gateway(
+                exits, common, billing_url=billing_url, usage_url=usage_url
             )
-            spool_dir = tmp_path / "spool"
-            gateway_settings = GatewaySettings(
-                common=common,
-                auth_url=auth_url,
-                billing_url=billing_url,
-                usage_url=usage_url,
-                jwt_issuer="tollgate-test",
-                trust_forwarded_for=False,
-                key_cache_seconds=60,
-                secret_keys=SECRET_KEYS,
-                max_body_bytes=10 * 1024 * 1024,
-                upstream_connect_timeout=5,
-                upstream_first_byte_timeout=5,
-                upstream_idle_timeout=5,
-                spool_dir=spool_dir,
-            )
-            gateway: Client = TestClient(TestServer(create_gateway(gateway_settings)))
-            await gateway.start_server()
-            exits.push_async_callback(gateway.close)
             return FaultStack(
                 gateway=gateway,
                 mock=mock,
@@ -194,150 +113,16 @@ async def open_stack(database_url: str, db: Any, tmp_path: Path) -> AsyncIterato
                 billing=billing,
                 usage=usage,
                 common=common,
-                spool_dir=spool_dir,
+                spool_dir=common.data_dir / "spool",
             )
 
         yield open_
 
 
-# ---------------------------------------------------------------- set-up
-
-
-async def _funded_key(stack: FaultStack) -> str:
-    """Mock channels with prices, and an account funded with FUNDS; its API key."""
-    await add_mock_channels(stack)
-    await add_prices(stack)
-    account = await sign_up(stack.gateway)
-    await credit(stack, account.id, FUNDS)
-    key: str = (await create_key(stack.gateway, account))["key"]
-    return key
-
-
-# ---------------------------------------------------------------- load
-
-
-@dataclass(frozen=True, slots=True)
-class Answer:
-    status: int
-    request_id: str
-    started: float
-    ended: float
-    body: bytes
-
-
-async def _chat(
-    stack: FaultStack,
-    key: str,
-    *,
-    body: dict[str, Any] = CHAT,
-    headers: dict[str, str] | None = None,
-    answering: asyncio.Event | None = None,
-) -> Answer:
-    """One chat completion; `answering` is set once the answer's headers arrived."""
-    started = time.monotonic()
-    async with stack.gateway.post(
-        "/v1/chat/completions",
-        json=body,
-        headers={"Authorization": f"Bearer {key}", **(headers or {})},
-        timeout=REQUEST_TIMEOUT,
-    ) as response:
-        if answering is not None:
-            answering.set()
-        content = await response.read()
-    return Answer(
-        status=response.status,
-        request_id=response.headers[REQUEST_ID],
-        started=started,
-        ended=time.monotonic(),
-        body=content,
-    )
-
-
-async def _client_loop(
-    stack: FaultStack, key: str, stop: asyncio.Event, out: list[Answer], pause: float = 0.0
-) -> None:
-    """One client sending chat completions until `stop` (or its bound), `pause` apart."""
-    for _ in range(PER_CLIENT):
-        if stop.is_set():
-            return
-        out.append(await _chat(stack, key))
-        if pause:
-            await asyncio.sleep(pause)
-
-
-async def _under_load(
-    stack: FaultStack, key: str, fault: Callable[[asyncio.Event], Awaitable[None]]
-) -> list[Answer]:
-    """CLIENTS loops of requests while `fault` runs; `fault` sets the event to end the load."""
-    stop = asyncio.Event()
-    answers: list[Answer] = []
-    loops = [_client_loop(stack, key, stop, answers) for _ in range(CLIENTS)]
-
-    async def faulting() -> None:
-        try:
-            await fault(stop)
-        finally:
-            stop.set()
-
-    await asyncio.wait_for(asyncio.gather(faulting(), *loops), timeout=90)
-    return answers
-
-
-# ---------------------------------------------------------------- checks
-
-
-async def _emitted(caplog: pytest.LogCaptureFixture) -> list[str]:
-    """The id of every usage event the gateway emitted (one per request with a user)."""
-    return [u["request_id"] for u in await usage_results(caplog) if u["user_id"] is not None]
-
-
-async def _ids(db: Any, table: str) -> set[str]:
-    return {r["event_id"] for r in await db.fetch(f"SELECT event_id FROM {table}")}
-
-
-async def _caught_up(stack: FaultStack, db: Any, count: int) -> list[str]:
-    """Wait (bounded) until both groups handled `count` events and have nothing in
-    flight; then reconcile's violations."""
-    deadline = time.monotonic() + SETTLE_SECONDS
-    while True:
-        charged = await db.fetchval("SELECT count(*) FROM billing.usage_charges")
-        recorded = await db.fetchval("SELECT count(*) FROM usage.records")
-        violations, notes = await reconcile(stack.common.database_url, stack.common.redis_url)
-        if charged >= count and recorded >= count and not notes:
-            return violations
-        if time.monotonic() > deadline:
-            raise AssertionError(
-                f"not caught up after {SETTLE_SECONDS} s: {charged} charged and {recorded} "
-                f"recorded of {count}; {notes}; {violations}"
-            )
-        await asyncio.sleep(0.2)
-
-
 async def _exactly_once(stack: FaultStack, db: Any, emitted: list[str]) -> None:
-    """Every emitted event charged and recorded once, the money adding up, reconcile clean."""
-    assert len(emitted) == len(set(emitted)), "the gateway emitted an event id twice"
-    violations = await _caught_up(stack, db, len(emitted))
-    assert violations == [], violations
-    charged, recorded = await _ids(db, "billing.usage_charges"), await _ids(db, "usage.records")
-    assert await db.fetchval("SELECT count(*) FROM billing.usage_charges") == len(emitted)
-    assert await db.fetchval("SELECT count(*) FROM usage.records") == len(emitted)
-    assert charged == recorded == set(emitted)
-    transactions = await db.fetchrow(
-        "SELECT count(*) AS n, count(DISTINCT event_id) AS events FROM billing.ledger_transactions "
-        "WHERE kind = 'usage_charge'"
-    )
-    paid = await db.fetchval(
-        "SELECT count(*) FROM billing.usage_charges WHERE transaction_id IS NOT NULL"
-    )
-    assert transactions["n"] == transactions["events"] == paid > 0
-    balance = await db.fetchval("SELECT balance FROM billing.accounts WHERE kind = 'user'")
-    spent = await db.fetchval("SELECT sum(charged) FROM billing.usage_charges")
-    assert balance == FUNDS - spent
-
-
-def _upstream_calls(stack: FaultStack) -> int:
-    requests: int = stack.mock.app[STATS].requests
-    return requests
+    """`exactly_once`, with at least one charge paid."""
+    paid = await exactly_once(db, stack.common, emitted, funds=FUNDS, settle_seconds=SETTLE_SECONDS)
+    assert paid > 0
 
 
 def _spooled(spool_dir: Path) -> list[str]:
@@ -359,8 +144,8 @@ async def _consumer_killed_three_times(
     stack = await open_stack(processes=frozenset({victim}), persistent=False)
     process = stack.billing if victim == "billing" else stack.usage
     assert process is not None
-    key = await _funded_key(stack)
-    warm = await _chat(stack, key)
+    _, key = await funded_key(stack, FUNDS)
+    warm = await chat(stack.gateway, key)
     assert warm.status == 200, warm.body
     rng_seed = random.randrange(1_000_000)
     rng = random.Random(rng_seed)
@@ -379,7 +164,9 @@ async def _consumer_killed_three_times(
                 await process.start()  # waits for /healthz
         await asyncio.sleep(0.5)
 
-    answers = await _under_load(stack, key, kill_three_times)
+    answers = await under_load(
+        stack.gateway, key, kill_three_times, requests=PER_CLIENT, bound_seconds=LOAD_SECONDS
+    )
     assert process.kills == 3
     # At least one kill caught the consumer with a batch delivered and not acknowledged.
     assert sum(left_pending) > 0, left_pending
@@ -387,10 +174,10 @@ async def _consumer_killed_three_times(
     assert min(a.started for a in answers) < kills[0] < kills[-1] < max(a.started for a in answers)
     assert [a.status for a in answers if a.status != 200] == [], f"seed {rng_seed}"
     assert len(answers) >= 100, f"too little load to mean anything: {len(answers)} requests"
-    emitted = await _emitted(caplog)
+    emitted = await emitted_ids(caplog)
     assert set(emitted) == {warm.request_id} | {a.request_id for a in answers}
     await _exactly_once(stack, db, emitted)
-    assert _upstream_calls(stack) == len(emitted)
+    assert upstream_calls(stack.mock) == len(emitted)
 
 
 async def _pending(redis: aioredis.Redis, group: str) -> int:
@@ -434,8 +221,8 @@ async def test_redis_killed_and_restarted_under_load_loses_no_event(
     open_stack: OpenStack, db: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     stack = await open_stack(processes=frozenset({"billing", "usage"}), persistent=True)
-    key = await _funded_key(stack)
-    warm = await _chat(stack, key)
+    _, key = await funded_key(stack, FUNDS)
+    warm = await chat(stack.gateway, key)
     assert warm.status == 200, warm.body
     stack.mock.app[STATS].clear()
     outage: list[float] = []
@@ -449,7 +236,9 @@ async def test_redis_killed_and_restarted_under_load_loses_no_event(
         outage.append(time.monotonic())
         await asyncio.sleep(3.0)
 
-    answers = await _under_load(stack, key, kill_redis_for_a_second)
+    answers = await under_load(
+        stack.gateway, key, kill_redis_for_a_second, requests=PER_CLIENT, bound_seconds=LOAD_SECONDS
+    )
     killed, restarted = outage
     statuses = {a.status for a in answers}
     assert statuses <= {200, 503}, statuses
@@ -457,10 +246,10 @@ async def test_redis_killed_and_restarted_under_load_loses_no_event(
     assert any(a.started > restarted and a.status == 200 for a in answers)
     # Every answer, refused or not, was one usage event; the relayed ones were
     # each one upstream call, and nothing reached the upstream unmetered.
-    emitted = await _emitted(caplog)
+    emitted = await emitted_ids(caplog)
     assert set(emitted) == {warm.request_id} | {a.request_id for a in answers}
     relayed = [a for a in answers if a.status == 200]
-    assert _upstream_calls(stack) == len(relayed)
+    assert upstream_calls(stack.mock) == len(relayed)
     await _exactly_once(stack, db, emitted)
     ok = {
         r["event_id"]
@@ -473,8 +262,8 @@ async def test_redis_gone_for_ten_seconds_spools_in_flight_events_and_fails_clos
     open_stack: OpenStack, db: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     stack = await open_stack(processes=frozenset({"billing", "usage"}), persistent=True)
-    key = await _funded_key(stack)
-    warm = await _chat(stack, key)
+    _, key = await funded_key(stack, FUNDS)
+    warm = await chat(stack.gateway, key)
     assert warm.status == 200, warm.body
     stack.mock.app[STATS].clear()
     after = await _last_entry(stack)
@@ -486,7 +275,7 @@ async def test_redis_gone_for_ten_seconds_spools_in_flight_events_and_fails_clos
         answering = [asyncio.Event() for _ in range(4)]
         streams = [
             tasks.spawn(
-                _chat(stack, key, body=streaming, headers=slow, answering=event),
+                chat(stack.gateway, key, body=streaming, headers=slow, answering=event),
                 name="in-flight stream",
             )
             for event in answering
@@ -501,7 +290,10 @@ async def test_redis_gone_for_ten_seconds_spools_in_flight_events_and_fails_clos
         refused: list[Answer] = []
         stop = asyncio.Event()
         during = asyncio.gather(
-            *(_client_loop(stack, key, stop, refused, pause=0.05) for _ in range(2))
+            *(
+                client_loop(stack.gateway, key, stop, refused, requests=PER_CLIENT, pause=0.05)
+                for _ in range(2)
+            )
         )
         running.append(during)
         try:
@@ -516,7 +308,7 @@ async def test_redis_gone_for_ten_seconds_spools_in_flight_events_and_fails_clos
         running.append(order)
         await asyncio.wait_for(during, timeout=30)
         in_flight = await asyncio.wait_for(asyncio.gather(*streams), timeout=30)
-        after_restart = [await _chat(stack, key) for _ in range(5)]
+        after_restart = [await chat(stack.gateway, key) for _ in range(5)]
         published = await asyncio.wait_for(order, timeout=30)
     finally:
         for future in running:
@@ -543,10 +335,10 @@ async def test_redis_gone_for_ten_seconds_spools_in_flight_events_and_fails_clos
         await asyncio.sleep(0.1)
 
     answers = [*in_flight, *refused, *after_restart]
-    emitted = await _emitted(caplog)
+    emitted = await emitted_ids(caplog)
     assert set(emitted) == {warm.request_id} | {a.request_id for a in answers}
     relayed = [a for a in answers if a.status == 200]
-    assert _upstream_calls(stack) == len(relayed)
+    assert upstream_calls(stack.mock) == len(relayed)
     await _exactly_once(stack, db, emitted)
     streamed = await db.fetch(
         "SELECT status, output_tokens FROM usage.records WHERE event_id = ANY($1::text[])",
