@@ -18,6 +18,7 @@ from typing import Any
 
 import orjson
 from aiohttp import web
+from aiohttp.web_protocol import RequestPayloadError
 
 from shared.client_input import Controls, cap, holds_nul, text_problem, time_problem
 from shared.errors import BadRequest, PayloadTooLarge, Unprocessable
@@ -26,7 +27,15 @@ API_BODY_LIMIT = 1024 * 1024
 
 
 async def read_limited(request: web.Request, limit: int) -> bytes:
-    """The whole body, refused with 413 as soon as it passes `limit` bytes."""
+    """The whole body, refused with 413 as soon as it passes `limit` bytes, and with
+    400 when it cannot be read as sent (a `Content-Encoding` it does not match)."""
+    try:
+        return await _read_limited(request, limit)
+    except RequestPayloadError:
+        raise BadRequest("request body could not be decoded as its Content-Encoding says") from None
+
+
+async def _read_limited(request: web.Request, limit: int) -> bytes:
     if request.content_length is not None and request.content_length > limit:
         raise PayloadTooLarge(f"request body is over the {limit}-byte limit")
     content = request.content

@@ -1,4 +1,4 @@
-"""The HTTP/1.1 server every service runs: aiohttp's, with two edges filed down.
+"""The HTTP/1.1 server every service runs: aiohttp's, with three edges filed down.
 
 1. **Malformed HTTP.** aiohttp answers bytes its parser refuses with a
    `text/plain` 400 whose body is the parser's message, which quotes the
@@ -23,6 +23,9 @@
    reading one). The deadline runs from the head's first byte, so
    trickling one byte at a time does not extend it. Bodies are not timed
    here: a handler reading one has its own limits.
+3. **A body left unread that cannot be decoded** (say a broken gzip, after
+   the handler answered without reading it) is logged as one info line, not
+   as aiohttp's "Unhandled exception" with a traceback.
 
 The timer reads three attributes of aiohttp's `RequestHandler` that are not
 public (`_request_count`, `_request_in_progress`, `_messages`);
@@ -41,7 +44,7 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp.http_exceptions import BadHttpMethod
-from aiohttp.web_protocol import RequestHandler
+from aiohttp.web_protocol import RequestHandler, RequestPayloadError
 from aiohttp.web_request import BaseRequest
 
 from shared.errors import error_body
@@ -96,6 +99,16 @@ class HeadTimeoutHandler(RequestHandler):
             "request head incomplete; connection closed", extra={"after_s": self._head_timeout}
         )
         self.force_close()
+
+    def log_exception(self, *args: Any, **kwargs: Any) -> None:
+        exc = kwargs.get("exc_info")
+        if isinstance(exc, RequestPayloadError):
+            # After the answer aiohttp reads and drops a body the handler left
+            # unread; one it cannot decode (a broken gzip) is the client's doing,
+            # and the connection is closed: a line without the client's bytes.
+            _log.info("unread request body could not be decoded; connection closed")
+            return
+        super().log_exception(*args, **kwargs)
 
     def handle_error(
         self,

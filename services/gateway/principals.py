@@ -61,6 +61,10 @@ def credential_from(headers: Mapping[str, str], query: Mapping[str, str]) -> Cre
     if len(set(found)) > 1:
         raise Unauthorized("more than one credential in the request")
     value = found[0]
+    if not value.isascii():
+        # Keys and JWTs are ASCII; a header of other bytes (aiohttp keeps them as
+        # surrogates) cannot be one, and must not reach a hash or a log whole.
+        raise Unauthorized("the credential is malformed")
     if value.startswith(api_key_format.PREFIX):
         return Credential("api_key", value)
     return Credential("jwt", value)

@@ -179,3 +179,38 @@ async def test_the_served_gateway_closes_half_sent_heads(served: tuple[int, int]
     finally:
         for _, writer in half_open:
             writer.close()
+
+
+async def test_a_credential_of_bytes_that_are_not_ascii_is_401_not_a_500(
+    stack: Stack, caplog: pytest.LogCaptureFixture
+) -> None:
+    # On 0c207e1 the key's hash met the surrogates aiohttp keeps such bytes as: 500.
+    port = stack.gateway.port
+    for header in (b"x-api-key: tg-\xff\xfe" + b"a" * 20, b"Authorization: Bearer tg-\xc3("):
+        answer = await _raw(
+            port, b"GET /api/me HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" + header + b"\r\n\r\n"
+        )
+        assert answer.startswith(b"HTTP/1.1 401"), answer[:200]
+        assert b"the credential is malformed" in answer
+    assert "Traceback" not in caplog.text
+
+
+async def test_a_body_that_does_not_match_its_content_encoding_is_400_and_logs_no_traceback(
+    served: tuple[int, int], caplog: pytest.LogCaptureFixture
+) -> None:
+    """On 0c207e1: a 500 when a handler read it; aiohttp's "Unhandled exception" with a
+    traceback when it drained it after the answer."""
+    port, _ = served
+    body = b'{"login": "a", "password": "b"}'
+    head = (
+        b"POST /api/auth/login HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+        b"Content-Type: application/json\r\nContent-Encoding: gzip\r\n"
+    )
+    answer = await _raw(port, head + b"Content-Length: %d\r\n\r\n" % len(body) + body)
+    assert answer.startswith(b"HTTP/1.1 400"), answer[:200]
+    assert b"Content-Encoding" in answer
+    # Left unread by a handler that answers first (no credential: 401), then drained.
+    key_head = b"POST /api/keys HTTP/1.1\r\nHost: x\r\nContent-Encoding: gzip\r\n"
+    answer = await _raw(port, key_head + b"Content-Length: %d\r\n\r\n" % len(body) + body)
+    assert answer.startswith(b"HTTP/1.1 401"), answer[:200]
+    assert "Traceback" not in caplog.text and "Unhandled exception" not in caplog.text
