@@ -186,6 +186,7 @@ async def test_a_credential_of_bytes_that_are_not_ascii_is_401_not_a_500(
 ) -> None:
     # On 0c207e1 the key's hash met the surrogates aiohttp keeps such bytes as: 500.
     port = stack.gateway.port
+    assert port is not None
     for header in (b"x-api-key: tg-\xff\xfe" + b"a" * 20, b"Authorization: Bearer tg-\xc3("):
         answer = await _raw(
             port, b"GET /api/me HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" + header + b"\r\n\r\n"
