@@ -88,6 +88,7 @@ _USER_TABLES = (
     "gateway.channels",
     "gateway.model_aliases",
     "auth.security_events",
+    "auth.outbox",
     "auth.api_keys",
     "auth.users",
     "billing.accounts",

@@ -11,11 +11,13 @@ from cryptography.fernet import Fernet, MultiFernet
 from services.auth.api_keys import KeyHasher
 from services.auth.billing_client import BillingClient
 from services.auth.keys import BILLING, KEY_HASHER, PASSWORDS, SETTINGS, SIGNING_KEYS, THROTTLE
+from services.auth.mail import OUTBOX
 from services.auth.passwords import Passwords
 from services.auth.routes import setup_routes
 from services.auth.settings import Settings
 from services.auth.signing import SigningKeys
 from services.auth.throttle import LoginLimits, LoginThrottle
+from shared.mail.sender import sender_context
 from shared.service import DB, REDIS, base_app
 
 
@@ -26,6 +28,8 @@ def create_app(settings: Settings) -> web.Application:
     app[KEY_HASHER] = KeyHasher(settings.key_pepper)
     app.cleanup_ctx.append(_domain)
     app.cleanup_ctx.append(_billing_client)
+    if settings.mail is not None:  # else mails wait in auth.outbox for a configured server
+        app.cleanup_ctx.append(sender_context(OUTBOX, settings.mail))
     setup_routes(app)
     return app
 

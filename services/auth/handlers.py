@@ -11,7 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
-from services.auth import accounts, store
+from services.auth import accounts, mail, store
 from services.auth.keys import BILLING, PASSWORDS, SETTINGS, SIGNING_KEYS, THROTTLE
 from services.auth.passwords import MAX_LENGTH, weaknesses
 from services.auth.settings import JWT_AUDIENCE
@@ -19,6 +19,7 @@ from services.auth.signing import issue_token
 from shared.bodies import Fields, read_object
 from shared.errors import NotFound, Unauthorized, Unprocessable
 from shared.internal import caller
+from shared.mail.templates import LANGUAGES
 from shared.service import DB
 
 
@@ -84,7 +85,8 @@ async def login(request: web.Request) -> web.Response:
 
 async def _profile(request: web.Request, user: store.User) -> dict[str, Any]:
     balance = await request.app[BILLING].balance(user.id)
-    return {**user.public(), "balance": balance}
+    language = await mail.language_of(request.app[DB], user.id)
+    return {**user.public(), "language": language, "balance": balance}
 
 
 async def me(request: web.Request) -> web.Response:
@@ -98,7 +100,7 @@ async def update_me(request: web.Request) -> web.Response:
     user_id = caller(request).require_user()
     body = await read_object(request)
     fields = Fields(body)
-    fields.refuse_unknown({"username", "display_name"}, "cannot be changed here")
+    fields.refuse_unknown({"username", "display_name", "language"}, "cannot be changed here")
     changes: dict[str, str | None] = {}
     if fields.has("username"):
         username = fields.string("username", max_length=64, controls="none")
@@ -110,6 +112,12 @@ async def update_me(request: web.Request) -> web.Response:
         if display_name is not None:
             fields.problems.extend(accounts.display_name_problems(display_name))
         changes["display_name"] = display_name.strip() if display_name else None
+    if fields.has("language"):  # the language of the mails this account is sent
+        language = fields.string("language", max_length=16, controls="none")
+        if language is not None and language not in LANGUAGES:
+            fields.problems.append(f"language: one of {', '.join(LANGUAGES)}")
+        elif language is not None:
+            changes["language"] = language
     fields.check()
     user = await store.update_profile(request.app[DB], user_id, changes)
     if user is None:

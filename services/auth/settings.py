@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from shared import settings as read
+from shared.mail import settings as mail_settings
+from shared.mail.settings import MailSettings
 from shared.settings import Common, Environ
 
 JWT_AUDIENCE = "tollgate-api"
@@ -21,6 +23,10 @@ class Settings:
     login_failures_per_account: int
     login_failures_per_ip: int
     login_window_seconds: int
+    # Links in mails start here (TOLLGATE_PUBLIC_URL); None mail: no sender runs
+    # and mails wait in auth.outbox (no SMTP_HOST outside dev).
+    public_url: str = mail_settings.DEV_PUBLIC_URL
+    mail: MailSettings | None = None
 
     @classmethod
     def from_env(cls, env: Environ) -> Settings:
@@ -49,4 +55,6 @@ class Settings:
                 env, "LOGIN_FAILURES_PER_IP", 30, low=1, high=100000
             ),
             login_window_seconds=read.integer(env, "LOGIN_WINDOW_SECONDS", 900, low=1, high=86400),
+            public_url=mail_settings.public_url(env),
+            mail=mail_settings.from_env(env, dev=mode.dev),
         )

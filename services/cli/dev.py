@@ -35,8 +35,26 @@ from services.cli import child_output, children, local_stores, seed
 from shared import migrations, tasks
 from shared import settings as read
 
-COLOURS = {"gateway": "36", "auth": "35", "billing": "33", "usage": "32", "mockprovider": "34"}
-PORTS = {"gateway": 8080, "auth": 8081, "billing": 8082, "usage": 8083, "mockprovider": 8090}
+COLOURS = {
+    "mailsink": "31",
+    "gateway": "36",
+    "auth": "35",
+    "billing": "33",
+    "usage": "32",
+    "mockprovider": "34",
+}
+# The mail sink first: auth's sender finds it up when the first mail is queued.
+PORTS = {
+    "mailsink": 8026,
+    "gateway": 8080,
+    "auth": 8081,
+    "billing": 8082,
+    "usage": 8083,
+    "mockprovider": 8090,
+}
+MAILSINK_SMTP_PORT = 8025
+# Probed at /healthz (no stores behind them); the services at /readyz.
+_DOUBLES = ("mockprovider", "mailsink")
 # Each service but the mock serves /metrics on a port of its own (shared.settings.common).
 METRICS_PORTS = {"gateway": 9180, "auth": 9181, "billing": 9182, "usage": 9183}
 _PORT_VARIABLE = {"mockprovider": "MOCK_PROVIDER_PORT"}
@@ -98,6 +116,14 @@ def _environment(database_url: str, redis_url: str, data_dir: Path) -> dict[str,
         env.setdefault(f"{name.upper()}_URL", f"http://127.0.0.1:{env[variable]}")
     for name, port in METRICS_PORTS.items():
         env.setdefault(f"{name.upper()}_METRICS_PORT", str(port))
+    # Mail goes to the sink unless a real server is configured; links in mails
+    # point at the gateway, the public edge.
+    env.setdefault("MAILSINK_SMTP_PORT", str(MAILSINK_SMTP_PORT))
+    if not env.get("SMTP_HOST"):
+        env.update(SMTP_HOST="127.0.0.1", SMTP_PORT=env["MAILSINK_SMTP_PORT"], SMTP_TLS="none")
+        env.pop("SMTP_USERNAME", None)
+        env.pop("SMTP_PASSWORD", None)
+    env.setdefault("TOLLGATE_PUBLIC_URL", env["GATEWAY_URL"])
     return env
 
 
@@ -241,7 +267,7 @@ async def _ready(
                 return False
             for name in sorted(pending):
                 try:
-                    probe = "/healthz" if name == "mockprovider" else "/readyz"
+                    probe = "/healthz" if name in _DOUBLES else "/readyz"
                     async with session.get(f"{env[f'{name.upper()}_URL']}{probe}") as response:
                         if response.status == 200:
                             pending.discard(name)
@@ -288,6 +314,7 @@ def _print_next_steps(
   gateway  {gateway}   (the public edge: /api/*, /v1/*, /v1beta/*)
   auth     {env["AUTH_URL"]}   billing {env["BILLING_URL"]}   usage {env["USAGE_URL"]}   (internal)
   mock     {env["MOCKPROVIDER_URL"]}   (the mock provider: the default channels' upstream)
+  mail     {env["MAILSINK_URL"]}   (the mail sink: every mail sent, links clickable)
   metrics  {_metrics_urls(env)}   (Prometheus's, not on the public edge)
 
 try it (the demo account's key, {seed.DEMO_CREDIT} USD of credit):

@@ -111,12 +111,14 @@ def test_a_missing_secret_outside_dev_stops_with_a_clear_message() -> None:
 def _dev_env(tmp_path: Path, database_url: str) -> dict[str, str]:
     """The environment of a dev run on free ports: GATEWAY_PORT and the others."""
     services = ("GATEWAY", "AUTH", "BILLING", "USAGE")
-    ports = iter(free_ports(9))  # at once: nine distinct ports
+    ports = iter(free_ports(11))  # at once: eleven distinct ports
     return {
         **os.environ,
         **{f"{name}_PORT": str(next(ports)) for name in services},
         **{f"{name}_METRICS_PORT": str(next(ports)) for name in services},
         "MOCK_PROVIDER_PORT": str(next(ports)),
+        "MAILSINK_PORT": str(next(ports)),
+        "MAILSINK_SMTP_PORT": str(next(ports)),
         "DATABASE_URL": database_url,
         "REDIS_URL": REDIS_URL,
         "TOLLGATE_DATA_DIR": str(tmp_path),
@@ -285,6 +287,10 @@ async def test_dev_prints_lines_that_work_when_pasted_and_stops_with_frozen_chil
                 assert scraped.status == 200
                 assert "http_server_requests_total" in await scraped.text()
 
+        sink = next(line for line in printed if line.strip().startswith("mail "))
+        async with aiohttp.ClientSession() as session, session.get(sink.split()[1]) as page:
+            assert page.status == 200 and "Mails sent" in await page.text()
+
         try_it = _block(printed, "try it")
         chat, balance = try_it[:3], try_it[3:]
         assert '"object":"chat.completion"' in await asyncio.to_thread(_pasted, chat)
@@ -300,7 +306,7 @@ async def test_dev_prints_lines_that_work_when_pasted_and_stops_with_frozen_chil
         assert '"key": "tg-' in made
 
         services = _children_of(process.pid)
-        assert len(services) == 5
+        assert len(services) == 6  # the four services, the mock provider, the mail sink
         for pid in services:
             os.kill(pid, signal.SIGSTOP)
         process.send_signal(signal.SIGINT)
