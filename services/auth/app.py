@@ -45,6 +45,11 @@ async def _domain(app: web.Application) -> AsyncIterator[None]:
             per_account=settings.login_failures_per_account,
             per_ip=settings.login_failures_per_ip,
             window_seconds=settings.login_window_seconds,
+            per_account_all_sources=settings.login_failures_per_account_all_sources,
+            known_source_days=settings.login_known_source_days,
+            signups_per_ip=settings.signups_per_ip,
+            signups_per_network=settings.signups_per_network,
+            signup_window_seconds=settings.signup_window_seconds,
         ),
     )
     yield

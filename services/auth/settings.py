@@ -23,6 +23,13 @@ class Settings:
     login_failures_per_account: int
     login_failures_per_ip: int
     login_window_seconds: int
+    # Login past this many failures over all sources: known sources only;
+    # sign-ups per source and per /24 (IPv4) or /56 (IPv6) network.
+    login_failures_per_account_all_sources: int = 50
+    login_known_source_days: int = 90
+    signups_per_ip: int = 20
+    signups_per_network: int = 100
+    signup_window_seconds: int = 3600
     # Links in mails start here (TOLLGATE_PUBLIC_URL); None mail: no sender runs
     # and mails wait in auth.outbox (no SMTP_HOST outside dev).
     public_url: str = mail_settings.DEV_PUBLIC_URL
@@ -55,6 +62,17 @@ class Settings:
                 env, "LOGIN_FAILURES_PER_IP", 30, low=1, high=100000
             ),
             login_window_seconds=read.integer(env, "LOGIN_WINDOW_SECONDS", 900, low=1, high=86400),
+            login_failures_per_account_all_sources=read.integer(
+                env, "LOGIN_FAILURES_PER_ACCOUNT_ALL_SOURCES", 50, low=1, high=1000000
+            ),
+            login_known_source_days=read.integer(
+                env, "LOGIN_KNOWN_SOURCE_DAYS", 90, low=1, high=3650
+            ),
+            signups_per_ip=read.integer(env, "SIGNUPS_PER_IP", 20, low=1, high=100000),
+            signups_per_network=read.integer(env, "SIGNUPS_PER_NETWORK", 100, low=1, high=1000000),
+            signup_window_seconds=read.integer(
+                env, "SIGNUP_WINDOW_SECONDS", 3600, low=1, high=604800
+            ),
             public_url=mail_settings.public_url(env),
             mail=mail_settings.from_env(env, dev=mode.dev),
         )

@@ -1,5 +1,10 @@
 """The auth schema's SQL: users, API keys, security events.
 
+Users are found by login key (`login_names.login_key`), never by the stored
+spelling: the store writes `username_key` and `email_key` with every name it
+stores, and their unique indexes make a name equal to a taken one after
+normalisation a `Conflict`.
+
 Every query that touches one user's objects filters by that user's id, so a
 request for someone else's key finds nothing (404), never a 403 that would
 confirm the key exists. Unique violations are mapped to `Conflict` here.
@@ -14,6 +19,7 @@ from typing import Any
 
 import asyncpg
 
+from services.auth.login_names import login_key
 from shared.errors import Conflict
 
 
@@ -59,12 +65,15 @@ async def create_user(
 ) -> User:
     try:
         row = await db.fetchrow(
-            f"INSERT INTO auth.users (email, username, password_hash, role) "
-            f"VALUES ($1, $2, $3, $4) RETURNING {_USER_COLUMNS}",
+            f"INSERT INTO auth.users "
+            f"(email, username, password_hash, role, email_key, username_key) "
+            f"VALUES ($1, $2, $3, $4, $5, $6) RETURNING {_USER_COLUMNS}",
             email,
             username,
             password_hash,
             role,
+            login_key(email),
+            login_key(username),
         )
     except asyncpg.UniqueViolationError as exc:
         raise _conflict(exc) from None
@@ -74,11 +83,26 @@ async def create_user(
 
 
 async def user_by_login(db: Any, login: str) -> User | None:
-    column = "email" if "@" in login else "username"
-    row = await db.fetchrow(
-        f"SELECT {_USER_COLUMNS} FROM auth.users WHERE lower({column}) = lower($1)", login
-    )
+    """The account a login string names, by username or email in any spelling."""
+    key = login_key(login)
+    column = "email_key" if "@" in key else "username_key"
+    row = await db.fetchrow(f"SELECT {_USER_COLUMNS} FROM auth.users WHERE {column} = $1", key)
     return _user(row)
+
+
+async def is_known_source(db: Any, user_id: uuid.UUID, ip: str | None, days: int) -> bool:
+    """Whether this account signed up or logged in from this IP in the last `days`."""
+    if ip is None:
+        return False
+    found = await db.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM auth.security_events WHERE user_id = $1 "
+        "AND kind IN ('signup', 'login') AND ip = $2::inet "
+        "AND created_at > now() - make_interval(days => $3))",
+        user_id,
+        ip,
+        days,
+    )
+    return bool(found)
 
 
 async def user_by_id(db: Any, user_id: uuid.UUID) -> User | None:
@@ -91,6 +115,8 @@ async def update_profile(
 ) -> User | None:
     if not changes:
         return await user_by_id(db, user_id)
+    if "username" in changes:
+        changes = {**changes, "username_key": login_key(changes["username"] or "")}
     columns = sorted(changes)  # names come from the handler's fixed set, never from the client
     assignments = ", ".join(f"{name} = ${i}" for i, name in enumerate(columns, start=2))
     try:

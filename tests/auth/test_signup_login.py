@@ -72,6 +72,38 @@ async def test_duplicate_email_or_username_is_409(stack: Stack) -> None:
     assert "username" in (await same_username.json())["error"]["message"]
 
 
+async def test_a_username_equal_after_normalisation_is_taken(stack: Stack) -> None:
+    await sign_up(stack.gateway, "timothy")
+    for spelling in ("ｔｉｍｏｔｈｙ", "ＴＩＭＯＴＨＹ"):
+        response = await stack.gateway.post(
+            "/api/auth/signup",
+            json={"email": "t2@example.com", "username": spelling, "password": PASSWORD},
+        )
+        assert response.status == 409, spelling
+        assert "username" in (await response.json())["error"]["message"]
+    # A spelling that is not plain letters, digits and `_.-` once normalised is refused too.
+    dotted = await stack.gateway.post(
+        "/api/auth/signup",
+        json={"email": "t3@example.com", "username": "t\u0130mothy", "password": PASSWORD},
+    )
+    assert dotted.status in (409, 422)
+
+
+async def test_a_username_change_to_a_taken_spelling_is_409(stack: Stack) -> None:
+    await sign_up(stack.gateway, "dorothy")
+    other = await sign_up(stack.gateway)
+    response = await stack.gateway.patch(
+        "/api/me", json={"username": "ＤＯＲＯＴＨＹ"}, headers=other.headers
+    )
+    assert response.status == 409
+    renamed = await stack.gateway.patch(
+        "/api/me", json={"username": "Ｄｏｒａ"}, headers=other.headers
+    )
+    assert renamed.status == 200
+    assert (await renamed.json())["username"] == "Dora"
+    assert await log_in(stack.gateway, "DORA")
+
+
 async def test_weak_password_is_422_with_every_reason(stack: Stack) -> None:
     for password, reason in [
         ("short1", "at least 10 characters"),
