@@ -47,7 +47,8 @@ def from_env(env: Environ, *, dev: bool) -> MailSettings | None:
     host = env.get("SMTP_HOST", "127.0.0.1" if dev else "").strip()
     if not host:
         return None
-    tls = env.get("SMTP_TLS", "none" if dev else "starttls").strip().lower()
+    # Empty is unset (compose passes every variable, set or not).
+    tls = env.get("SMTP_TLS", "").strip().lower() or ("none" if dev else "starttls")
     if tls not in TLS_MODES:
         raise SettingsError(f"SMTP_TLS must be none, starttls or tls, got {tls!r}")
     default_port = 8025 if dev else (465 if tls == "tls" else 587)
@@ -55,7 +56,7 @@ def from_env(env: Environ, *, dev: bool) -> MailSettings | None:
     password = env.get("SMTP_PASSWORD") or None
     if (username is None) != (password is None):
         raise SettingsError("SMTP_USERNAME and SMTP_PASSWORD are set together or not at all")
-    mail_from = env.get("MAIL_FROM", "Tollgate <no-reply@localhost>").strip()
+    mail_from = env.get("MAIL_FROM", "").strip() or "Tollgate <no-reply@localhost>"
     _, address = parseaddr(mail_from)
     try:
         Address(addr_spec=address)

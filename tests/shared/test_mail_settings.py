@@ -56,3 +56,20 @@ def test_a_wrong_setting_is_named(env: dict[str, str], named: str) -> None:
 def test_a_public_url_must_be_http() -> None:
     with pytest.raises(SettingsError, match="TOLLGATE_PUBLIC_URL"):
         mail_settings.public_url({"TOLLGATE_PUBLIC_URL": "javascript:alert(1)"})
+
+
+def test_empty_variables_read_as_unset_as_compose_passes_them() -> None:
+    passed = {"SMTP_PORT": "", "SMTP_TLS": "", "SMTP_USERNAME": "", "SMTP_PASSWORD": ""}
+    assert mail_settings.from_env({**passed, "SMTP_HOST": "", "MAIL_FROM": ""}, dev=False) is None
+    mail = mail_settings.from_env(
+        {
+            **passed,
+            "SMTP_HOST": "smtp.example.com",
+            "MAIL_FROM": "",
+            "TOLLGATE_PUBLIC_URL": "https://tollgate.example",
+        },
+        dev=False,
+    )
+    assert mail is not None
+    assert (mail.smtp_port, mail.smtp_tls, mail.smtp_username) == (587, "starttls", None)
+    assert mail.mail_from == "Tollgate <no-reply@localhost>"
