@@ -32,6 +32,7 @@ from typing import Any
 
 import orjson
 
+from shared.client_input import cap
 from shared.redis_conn import Redis
 
 DEAD_STREAM = "tg:usage:dead"
@@ -64,13 +65,11 @@ class DeadLetter:
 def shown(text: str, limit: int) -> str:
     """`text` safe to store and print: its first `limit` characters, control
     characters and surrogates escaped, and how many more there were."""
-    cut = text[:limit]
-    escaped = "".join(
+    # The mark `cap` adds is printable: escaping after the cut escapes only the text.
+    return "".join(
         c if c.isprintable() and not "\ud800" <= c <= "\udfff" else f"\\x{{{ord(c):x}}}"
-        for c in cut
+        for c in cap(text, limit)
     )
-    more = len(text) - len(cut)
-    return escaped + (f"…(+{more} chars)" if more else "")
 
 
 async def set_aside(
