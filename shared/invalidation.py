@@ -22,6 +22,11 @@ from shared.tasks import sleep_unless
 KEY_REVOKED = "tg:invalidate:api-key"
 CHANNELS_CHANGED = "tg:invalidate:channels"
 PRICES_CHANGED = "tg:invalidate:prices"
+# A user's password, email or role changed: every JWT and session of that user
+# issued before is void (the notice is the user id; see auth's token generation).
+USER_CREDENTIALS_CHANGED = "tg:invalidate:user-credentials"
+# One browser session was revoked (the notice is the session id).
+SESSION_REVOKED = "tg:invalidate:session"
 
 _POLL_SECONDS = 0.2
 _log = logging.getLogger(__name__)

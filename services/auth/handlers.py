@@ -14,11 +14,9 @@ from typing import Any
 
 from aiohttp import web
 
-from services.auth import accounts, login_names, mail, store
-from services.auth.keys import BILLING, PASSWORDS, SETTINGS, SIGNING_KEYS, THROTTLE
+from services.auth import accounts, login_names, mail, sign_in, store
+from services.auth.keys import BILLING, PASSWORDS, SIGNING_KEYS, THROTTLE
 from services.auth.passwords import MAX_LENGTH, weaknesses
-from services.auth.settings import JWT_AUDIENCE
-from services.auth.signing import issue_token
 from services.auth.throttle import AdditionalVerificationRequired, login_subject
 from shared.bodies import Fields, read_object
 from shared.errors import NotFound, Unauthorized, Unprocessable
@@ -91,21 +89,7 @@ async def login(request: web.Request) -> web.Response:
         )
         raise Unauthorized("invalid login or password")
     assert user is not None
-    settings = app[SETTINGS]
-    token = issue_token(
-        await app[SIGNING_KEYS].current(),
-        user_id=user.id,
-        role=user.role,
-        issuer=settings.jwt_issuer,
-        audience=JWT_AUDIENCE,
-        ttl_seconds=settings.token_ttl_seconds,
-    )
-    await store.record_event(
-        app[DB], "login", user_id=user.id, ip=who.client_ip, user_agent=who.user_agent
-    )
-    return web.json_response(
-        {"access_token": token, "token_type": "bearer", "expires_in": settings.token_ttl_seconds}
-    )
+    return (await sign_in.finish(request, user, method="password")).json()
 
 
 async def _profile(request: web.Request, user: store.User) -> dict[str, Any]:
