@@ -32,9 +32,11 @@ async def sign_up(client: Client, username: str | None = None) -> Account:
         "/api/auth/signup", json={"email": email, "username": username, "password": PASSWORD}
     )
     assert response.status == 201, await response.text()
-    created = await response.json()
+    # The sign-up answer is the same whether or not the email was taken: no id.
     token = await log_in(client, username)
-    return Account(id=created["id"], email=email, username=username, token=token)
+    me = await client.get("/api/me", headers={"Authorization": f"Bearer {token}"})
+    assert me.status == 200, await me.text()
+    return Account(id=(await me.json())["id"], email=email, username=username, token=token)
 
 
 async def log_in(client: Client, login: str, password: str = PASSWORD) -> str:

@@ -107,12 +107,15 @@ async def seed(tollgate: Tollgate, upstream: Upstream) -> Seeded:
             rates |= {"cache_read": "0", "cache_write": "0"}
             await _expect(session, "PUT", f"{gateway}/api/admin/prices/{model}", rates, admin)
         password = secrets.token_urlsafe(18)
-        user = await _expect(
+        await _expect(
             session,
             "POST",
             f"{gateway}/api/auth/signup",
             {"email": "bench@example.com", "username": "benchuser", "password": password},
         )
+        # The sign-up answer carries no id (it is the same for a taken email).
+        token = await _login(session, gateway, "benchuser", password)
+        user = await _expect(session, "GET", f"{gateway}/api/me", token=token)
         await _expect(
             session,
             "POST",
@@ -125,6 +128,5 @@ async def seed(tollgate: Tollgate, upstream: Upstream) -> Seeded:
             },
             admin,
         )
-        token = await _login(session, gateway, "benchuser", password)
         key = await _expect(session, "POST", f"{gateway}/api/keys", {"name": "bench"}, token)
     return Seeded(api_key=str(key["key"]), user_id=str(user["id"]), private_network_field=taken)

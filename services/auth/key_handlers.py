@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
-from services.auth import api_keys, key_store, store
+from services.auth import api_keys, key_store, notices, store
 from services.auth.keys import KEY_HASHER
 from shared import api_key_format
 from shared.bodies import Fields, read_object
@@ -59,6 +59,7 @@ async def _issue(
         user_agent=who.user_agent,
         detail={"key_id": str(key.id), "prefix": prefix},
     )
+    await notices.key_created(request.app, key, who)
     return key, secret
 
 

@@ -10,6 +10,7 @@ from services.auth.passwords import Passwords
 from services.auth.settings import Settings
 from services.auth.signing import SigningKeys
 from services.auth.throttle import LoginThrottle
+from services.auth.turnstile import Turnstile
 
 SETTINGS = web.AppKey("settings", Settings)
 PASSWORDS = web.AppKey("passwords", Passwords)
@@ -17,3 +18,4 @@ KEY_HASHER = web.AppKey("key_hasher", KeyHasher)
 SIGNING_KEYS = web.AppKey("signing_keys", SigningKeys)
 THROTTLE = web.AppKey("throttle", LoginThrottle)
 BILLING = web.AppKey("billing", BillingClient)
+TURNSTILE = web.AppKey("turnstile", Turnstile)  # only when TURNSTILE_SECRET_KEY is set

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from services.auth import turnstile
+from services.auth.turnstile import TurnstileSettings
 from shared import settings as read
 from shared.mail import settings as mail_settings
 from shared.mail.settings import MailSettings
@@ -34,6 +36,11 @@ class Settings:
     # and mails wait in auth.outbox (no SMTP_HOST outside dev).
     public_url: str = mail_settings.DEV_PUBLIC_URL
     mail: MailSettings | None = None
+    # Sign-up protection (issue 16, point 8): refuse disposable email domains
+    # (AUTH_REFUSE_DISPOSABLE_EMAIL, default off); Cloudflare Turnstile, off
+    # unless TURNSTILE_SECRET_KEY is set (see `turnstile`).
+    refuse_disposable_email: bool = False
+    turnstile: TurnstileSettings | None = None
 
     @classmethod
     def from_env(cls, env: Environ) -> Settings:
@@ -75,4 +82,6 @@ class Settings:
             ),
             public_url=mail_settings.public_url(env),
             mail=mail_settings.from_env(env, dev=mode.dev),
+            refuse_disposable_email=read.flag(env, "AUTH_REFUSE_DISPOSABLE_EMAIL", False),
+            turnstile=turnstile.from_env(env, mail_settings.public_url(env)),
         )

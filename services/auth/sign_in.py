@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from aiohttp import web
 
-from services.auth import store
+from services.auth import notices, store
 from services.auth.keys import SETTINGS, SIGNING_KEYS
 from services.auth.settings import JWT_AUDIENCE
 from services.auth.signing import issue_token
@@ -68,6 +68,7 @@ async def finish(
     if session:
         raise NotImplementedError("browser sessions: issue 16, point 4")
     done = Finished(body=await jwt_for(request, user))
+    await notices.after_sign_in(request.app, user.id, who)  # before this login is recorded
     await store.record_event(
         request.app[DB],
         "login",

@@ -51,10 +51,14 @@ def _user(row: Any) -> User | None:
     return None if row is None else User(**dict(row))
 
 
+class EmailTaken(Conflict):
+    """The email belongs to an account: sign-up answers as if it did not (`signups`)."""
+
+
 def _conflict(exc: asyncpg.UniqueViolationError) -> Conflict:
     index = exc.constraint_name or ""
     if "email" in index:
-        return Conflict("email is already registered")
+        return EmailTaken("email is already registered")
     if "username" in index:
         return Conflict("username is already taken")
     return Conflict("a unique value is already taken")
@@ -88,6 +92,14 @@ async def user_by_login(db: Any, login: str) -> User | None:
     column = "email_key" if "@" in key else "username_key"
     row = await db.fetchrow(f"SELECT {_USER_COLUMNS} FROM auth.users WHERE {column} = $1", key)
     return _user(row)
+
+
+async def username_taken(db: Any, username: str) -> bool:
+    """Whether an account has this username in any spelling."""
+    found = await db.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM auth.users WHERE username_key = $1)", login_key(username)
+    )
+    return bool(found)
 
 
 async def is_known_source(db: Any, user_id: uuid.UUID, ip: str | None, days: int) -> bool:

@@ -21,7 +21,15 @@ from shared.mail.outbox import Mail
 
 LANGUAGES = ("en", "zh-CN")
 DEFAULT_LANGUAGE = "en"
-TEMPLATES = ("verify_email", "reset_password", "notice")
+TEMPLATES = (
+    "verify_email",
+    "reset_password",
+    "notice",
+    # Sign-up protection and notices (issue 16, point 8; services/auth/notices.py).
+    "signup_existing_email",
+    "key_created",
+    "new_sign_in",
+)
 
 _DIR = Path(__file__).with_name("templates")
 _html = jinja2.Environment(

@@ -192,6 +192,7 @@ SPECS: dict[str, Spec] = {
         body=lambda known: {"login": known.username, "password": "not the password"}
     ),
     "GET /api/auth/jwks": Spec(),
+    "GET /api/auth/signup/options": Spec(),
     "GET /api/me": Spec(),
     "PATCH /api/me": Spec(body=_const({"display_name": "Hostile", "username": "hostile_me"})),
     "GET /api/me/security-events": Spec(query={"limit": ["10"]}),

@@ -125,7 +125,7 @@ async def open_stack(exits: AsyncExitStack, database_url: str, directory: Path) 
     gateway = services["gateway"].url
     async with aiohttp.ClientSession(base_url=gateway, timeout=HTTP_TIMEOUT) as http:
         username = f"hostile_{secrets.token_hex(3)}"
-        user = await _call(
+        await _call(
             http,
             "POST",
             "/api/auth/signup",
@@ -133,6 +133,10 @@ async def open_stack(exits: AsyncExitStack, database_url: str, directory: Path) 
             expect=201,
         )
         user_token = await _login(http, username)
+        # The sign-up answer carries no id (it is the same for a taken email).
+        user = await _call(
+            http, "GET", "/api/me", headers={"Authorization": f"Bearer {user_token}"}, expect=200
+        )
         admin_name = await _create_admin(database_url)
         admin_token = await _login(http, admin_name)
         as_user = {"Authorization": f"Bearer {user_token}"}
