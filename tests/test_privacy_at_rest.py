@@ -6,10 +6,12 @@ schemas), so a column added later is covered without changing this test.
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 from tests.accounts import PASSWORD, create_key, sign_up
 from tests.conftest import Stack
+from tests.two_factor import mfa_token, second_step, turn_on
 
 _TEXTUAL = ("text", "character varying", "character", "json", "jsonb", "bytea", "ARRAY")
 
@@ -49,3 +51,25 @@ async def test_no_plaintext_password_or_key_in_any_table(stack: Stack, db: Any) 
             assert secret not in value, f"{what} stored in clear in {column}"
             hex_secret = secret.encode().hex()
             assert hex_secret not in value, f"{what} stored hex-encoded in {column}"
+
+
+async def test_no_totp_secret_or_recovery_code_in_any_table(stack: Stack, db: Any) -> None:
+    on = await turn_on(stack.gateway)
+    token = await mfa_token(stack.gateway, on.account.username)
+    assert (await second_step(stack.gateway, token, on.recovery_codes[0])).status == 200
+    secrets = {
+        "TOTP secret": on.secret,
+        "TOTP secret, lower case": on.secret.lower(),
+        "TOTP key bytes": base64.b32decode(on.secret).hex(),
+        "mfa_token": token,
+    }
+    for number, code in enumerate(on.recovery_codes):
+        secrets[f"recovery code {number}"] = code
+        secrets[f"recovery code {number}, compact"] = code.replace("-", "")
+    values = await _every_stored_value(db)
+    assert any(column.endswith(".secret_encrypted") for column, _ in values)
+    assert any(column.endswith(".code_hash") for column, _ in values)
+    for column, value in values:
+        for what, secret in secrets.items():
+            assert secret not in value, f"{what} stored in clear in {column}"
+            assert secret.encode().hex() not in value, f"{what} stored hex-encoded in {column}"

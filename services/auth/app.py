@@ -8,21 +8,21 @@ import aiohttp
 from aiohttp import web
 from cryptography.fernet import Fernet, MultiFernet
 
-from services.auth import turnstile
 from services.auth.api_keys import KeyHasher
 from services.auth.billing_client import BillingClient
 from services.auth.keys import (
     BILLING,
     KEY_HASHER,
     PASSWORDS,
+    SECOND_FACTOR,
     SETTINGS,
     SIGNING_KEYS,
     THROTTLE,
-    TURNSTILE,
 )
 from services.auth.mail import OUTBOX
 from services.auth.passwords import Passwords
 from services.auth.routes import setup_routes
+from services.auth.second_factor import SecondFactor
 from services.auth.settings import Settings
 from services.auth.signing import SigningKeys
 from services.auth.throttle import LoginLimits, LoginThrottle
@@ -39,8 +39,6 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_billing_client)
     if settings.mail is not None:  # else mails wait in auth.outbox for a configured server
         app.cleanup_ctx.append(sender_context(OUTBOX, settings.mail))
-    if settings.turnstile is not None:  # sign-ups then carry a token checked with Cloudflare
-        app.cleanup_ctx.append(turnstile.context(settings.turnstile, TURNSTILE))
     setup_routes(app)
     return app
 
@@ -50,6 +48,7 @@ async def _domain(app: web.Application) -> AsyncIterator[None]:
     fernet = MultiFernet([Fernet(key) for key in settings.secret_keys])
     app[SIGNING_KEYS] = SigningKeys(app[DB], fernet, settings.token_ttl_seconds)
     await app[SIGNING_KEYS].current()  # make sure a signing key exists before serving
+    app[SECOND_FACTOR] = SecondFactor(app[DB], app[REDIS], fernet, settings.key_pepper)
     app[THROTTLE] = LoginThrottle(
         app[REDIS],
         LoginLimits(

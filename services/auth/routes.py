@@ -5,18 +5,22 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from services.auth import handlers, key_handlers, signups, user_lookup
+from services.auth import handlers, key_handlers, totp_handlers, user_lookup
 
 
 def setup_routes(app: web.Application) -> None:
     router = app.router
     router.add_post("/api/auth/signup", handlers.signup)
-    router.add_get("/api/auth/signup/options", signups.options)
     router.add_post("/api/auth/login", handlers.login)
+    router.add_post("/api/auth/login/mfa", totp_handlers.login_mfa)
     router.add_get("/api/auth/jwks", handlers.jwks)
     router.add_get("/api/me", handlers.me)
     router.add_patch("/api/me", handlers.update_me)
     router.add_get("/api/me/security-events", handlers.my_security_events)
+    router.add_post("/api/me/totp", totp_handlers.enrol)
+    router.add_post("/api/me/totp/confirm", totp_handlers.confirm)
+    router.add_delete("/api/me/totp", totp_handlers.disable)
+    router.add_post("/api/me/totp/recovery-codes", totp_handlers.new_recovery_codes)
     router.add_post("/api/keys", key_handlers.create_key)
     router.add_get("/api/keys", key_handlers.list_keys)
     router.add_delete("/api/keys/{key_id}", key_handlers.revoke_key)

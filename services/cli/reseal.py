@@ -35,6 +35,7 @@ class Sealed:
 SEALED = (
     Sealed("gateway.channels", "id", "api_key_encrypted", "channel key"),
     Sealed("auth.signing_keys", "kid", "private_key_encrypted", "signing key"),
+    Sealed("auth.totp", "user_id", "secret_encrypted", "TOTP secret"),
 )
 
 

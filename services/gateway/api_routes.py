@@ -42,6 +42,7 @@ ROUTES = (
     ApiRoute("/api/auth/jwks", Owner.AUTH, public=True),
     ApiRoute("/api/me", Owner.AUTH, api_key_reads=True),
     ApiRoute("/api/me/security-events", Owner.AUTH),
+    ApiRoute("/api/me/totp", Owner.AUTH),  # two-factor changes: a login, never an API key
     ApiRoute("/api/keys", Owner.AUTH),
     ApiRoute("/api/billing", Owner.BILLING, api_key_reads=True),
     ApiRoute("/api/usage", Owner.USAGE, api_key_reads=True),
