@@ -8,6 +8,7 @@ import aiohttp
 from aiohttp import web
 from cryptography.fernet import Fernet, MultiFernet
 
+from services.auth import turnstile
 from services.auth.api_keys import KeyHasher
 from services.auth.billing_client import BillingClient
 from services.auth.keys import (
@@ -18,6 +19,7 @@ from services.auth.keys import (
     SETTINGS,
     SIGNING_KEYS,
     THROTTLE,
+    TURNSTILE,
 )
 from services.auth.mail import OUTBOX
 from services.auth.passwords import Passwords
@@ -39,6 +41,8 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_billing_client)
     if settings.mail is not None:  # else mails wait in auth.outbox for a configured server
         app.cleanup_ctx.append(sender_context(OUTBOX, settings.mail))
+    if settings.turnstile is not None:  # sign-ups then carry a token checked with Cloudflare
+        app.cleanup_ctx.append(turnstile.context(settings.turnstile, TURNSTILE))
     setup_routes(app)
     return app
 

@@ -19,6 +19,7 @@ from services.auth import (
     login_names,
     mail,
     sign_in,
+    signups,
     store,
     totp_handlers,
     totp_store,
@@ -40,21 +41,28 @@ async def signup(request: web.Request) -> web.Response:
     email = fields.string("email", max_length=254, controls="none")
     username = fields.string("username", max_length=64, controls="none")
     password = fields.string("password", max_length=MAX_LENGTH + 1, controls="any")
+    challenge = fields.string("turnstile_token", required=False, max_length=2048, controls="none")
     fields.check()
     assert email is not None and username is not None and password is not None
     email = accounts.normalise_email(email)
     username = login_names.display_username(username)
     problems = accounts.email_problems(email) + accounts.username_problems(username)
     problems += weaknesses(password, username=username, email=email)
+    problems += signups.email_refusals(request.app, email)
     if problems:
         raise Unprocessable("sign-up refused", details=problems)
+    await signups.check_challenge(request.app, challenge, who.client_ip)
     db = request.app[DB]
     password_hash = await request.app[PASSWORDS].hash(password)
-    user = await store.create_user(db, email=email, username=username, password_hash=password_hash)
-    await store.record_event(
-        db, "signup", user_id=user.id, ip=who.client_ip, user_agent=who.user_agent
+    # A taken email answers as a new account does; its owner is mailed instead.
+    user = await signups.create_or_notify(
+        request, who, email=email, username=username, password_hash=password_hash
     )
-    return web.json_response(user.public(), status=201)
+    if user is not None:
+        await store.record_event(
+            db, "signup", user_id=user.id, ip=who.client_ip, user_agent=who.user_agent
+        )
+    return signups.answer(email, username)
 
 
 async def login(request: web.Request) -> web.Response:

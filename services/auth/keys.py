@@ -11,6 +11,7 @@ from services.auth.second_factor import SecondFactor
 from services.auth.settings import Settings
 from services.auth.signing import SigningKeys
 from services.auth.throttle import LoginThrottle
+from services.auth.turnstile import Turnstile
 
 SETTINGS = web.AppKey("settings", Settings)
 PASSWORDS = web.AppKey("passwords", Passwords)
@@ -19,3 +20,4 @@ SIGNING_KEYS = web.AppKey("signing_keys", SigningKeys)
 THROTTLE = web.AppKey("throttle", LoginThrottle)
 SECOND_FACTOR = web.AppKey("second_factor", SecondFactor)
 BILLING = web.AppKey("billing", BillingClient)
+TURNSTILE = web.AppKey("turnstile", Turnstile)  # only when TURNSTILE_SECRET_KEY is set

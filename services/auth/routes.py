@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from services.auth import handlers, key_handlers, totp_handlers, user_lookup
+from services.auth import handlers, key_handlers, signups, totp_handlers, user_lookup
 
 
 def setup_routes(app: web.Application) -> None:
     router = app.router
     router.add_post("/api/auth/signup", handlers.signup)
+    router.add_get("/api/auth/signup/options", signups.options)
     router.add_post("/api/auth/login", handlers.login)
     router.add_post("/api/auth/login/mfa", totp_handlers.login_mfa)
     router.add_get("/api/auth/jwks", handlers.jwks)

@@ -25,6 +25,10 @@ TEMPLATES = (
     "verify_email",
     "reset_password",
     "notice",
+    # Sign-up protection and notices (issue 16, point 8; services/auth/notices.py).
+    "signup_existing_email",
+    "key_created",
+    "new_sign_in",
     # Two-factor sign-in turned on or off (issue 16, point 5; services/auth/totp_handlers.py).
     "totp_enabled",
     "totp_disabled",
