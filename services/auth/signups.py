@@ -22,7 +22,6 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 from typing import Any
-from typing import Any
 
 from aiohttp import web
 from redis.exceptions import RedisError
