@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from services.auth import turnstile
@@ -151,3 +152,43 @@ async def test_off_unless_configured(stack: Stack) -> None:
         {"TURNSTILE_SECRET_KEY": "s", "TURNSTILE_HOSTNAMES": "a.example, B.example"}, "https://x"
     )
     assert listed is not None and listed.hostnames == {"a.example", "b.example"}
+
+
+async def test_odd_answers_and_tokens_are_refused_never_a_500(
+    stack: Stack, db: Any, aiohttp_server: AiohttpServer, aiohttp_client: AiohttpClient
+) -> None:
+    """A siteverify answer off the documented format is 503 (closed), a failure
+    without error codes is 403, and a hostile token is 422 before any call."""
+    answers: list[web.Response] = []
+
+    async def siteverify(request: web.Request) -> web.Response:
+        return answers.pop(0)
+
+    odd = web.Application()
+    odd.router.add_post(PATH, siteverify)
+    server = await aiohttp_server(odd)
+    gateway = await _gateway(
+        stack, aiohttp_server, aiohttp_client, _settings(str(server.make_url(PATH)))
+    )
+    cases = [
+        (web.Response(text="not json"), 503),
+        (web.json_response(["success", True]), 503),
+        (web.json_response({"success": "true", "hostname": "example.com"}), 503),
+        (web.json_response({"success": False}), 403),
+        (web.json_response({"success": False, "error-codes": "x"}), 403),
+        (web.json_response({"success": False, "error-codes": ["<b>x</b>", 7]}), 403),
+        (web.json_response({"success": True}), 403),  # no hostname: not an expected one
+        (web.json_response({"success": True, "hostname": ["example.com"]}), 403),
+    ]
+    for answer, status in cases:
+        answers.append(answer)
+        response = await _sign_up(gateway, "oddity", DUMMY_TOKEN)
+        assert response.status == status, (answer.text, await response.text())
+        assert "<b>" not in await response.text()
+    for token in ("x" * 2049, "a\x00b", "a\nb"):
+        response = await _sign_up(gateway, "oddity", token)
+        assert response.status == 422, token[:10]
+    assert answers == [] and await db.fetchval("SELECT count(*) FROM auth.users") == 0
+    passing = web.json_response({"success": True, "hostname": "EXAMPLE.com"})
+    answers.append(passing)
+    assert (await _sign_up(gateway, "oddity", DUMMY_TOKEN)).status == 201
