@@ -24,6 +24,8 @@ ROLE_HEADER = "X-Tollgate-Role"
 CREDENTIAL_HEADER = "X-Tollgate-Credential"
 CLIENT_IP_HEADER = "X-Tollgate-Client-Ip"
 USER_AGENT_HEADER = "X-Tollgate-User-Agent"
+# The browser session the request came with, as the gateway verified it (its id).
+SESSION_HEADER = "X-Tollgate-Session"
 
 TOLLGATE_HEADERS = (
     TOKEN_HEADER,
@@ -32,6 +34,7 @@ TOLLGATE_HEADERS = (
     CREDENTIAL_HEADER,
     CLIENT_IP_HEADER,
     USER_AGENT_HEADER,
+    SESSION_HEADER,
 )
 
 # `/metrics` is on the metrics port, not here (shared/service.py).
@@ -64,6 +67,7 @@ class Caller:
     credential: str | None
     client_ip: str | None
     user_agent: str | None
+    session_id: uuid.UUID | None = None
 
     def require_user(self) -> uuid.UUID:
         if self.user_id is None:
@@ -94,4 +98,12 @@ def caller(request: web.Request) -> Caller:
         credential=request.headers.get(CREDENTIAL_HEADER),
         client_ip=client_ip,
         user_agent=(request.headers.get(USER_AGENT_HEADER) or "")[:512] or None,
+        session_id=_uuid_or_none(request.headers.get(SESSION_HEADER)),
     )
+
+
+def _uuid_or_none(raw: str | None) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(raw) if raw else None
+    except ValueError:
+        return None

@@ -10,6 +10,7 @@ import base64
 from typing import Any
 
 from tests.accounts import PASSWORD, create_key, sign_up
+from tests.browsers import sign_in
 from tests.conftest import Stack
 from tests.two_factor import mfa_token, second_step, turn_on
 
@@ -36,12 +37,16 @@ async def test_no_plaintext_password_or_key_in_any_table(stack: Stack, db: Any) 
     key = await create_key(stack.gateway, account)
     rotated = await stack.gateway.post(f"/api/keys/{key['id']}/rotate", headers=account.headers)
     new_key = (await rotated.json())["key"]
+    browser, _ = await sign_in(stack.gateway, account.username)
+    assert (await stack.gateway.get("/api/me", headers=browser.reads)).status == 200
     secrets = {
         "password": PASSWORD,
         "key": key["key"],
         "key body": key["key"][3:],
         "rotated key": new_key,
         "token": account.token,
+        "session cookie": browser.cookie,
+        "session CSRF token": browser.csrf,
     }
     values = await _every_stored_value(db)
     assert any(column.endswith(".password_hash") for column, _ in values)

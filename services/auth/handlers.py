@@ -18,6 +18,7 @@ from services.auth import (
     accounts,
     login_names,
     mail,
+    sessions,
     sign_in,
     signups,
     store,
@@ -72,6 +73,8 @@ async def login(request: web.Request) -> web.Response:
     session = fields.boolean("session") or False  # a browser session cookie, not a JWT
     fields.check()
     assert login_name is not None and password is not None
+    if session:
+        sessions.check_sign_in_origin(request)
     app, who = request.app, caller(request)
     user = await store.user_by_login(app[DB], login_name)
     subject = login_subject(user.id if user else None, login_names.login_key(login_name))

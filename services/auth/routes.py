@@ -5,7 +5,14 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from services.auth import handlers, key_handlers, signups, totp_handlers, user_lookup
+from services.auth import (
+    handlers,
+    key_handlers,
+    session_handlers,
+    signups,
+    totp_handlers,
+    user_lookup,
+)
 
 
 def setup_routes(app: web.Application) -> None:
@@ -28,3 +35,8 @@ def setup_routes(app: web.Application) -> None:
     router.add_post("/api/keys/{key_id}/rotate", key_handlers.rotate_key)
     router.add_post("/internal/keys/verify", key_handlers.verify_key)
     router.add_get("/internal/users/{user_id}", user_lookup.get_user)
+    router.add_post("/api/auth/logout", session_handlers.logout)
+    router.add_get("/api/me/sessions", session_handlers.list_sessions)
+    router.add_delete("/api/me/sessions", session_handlers.revoke_other_sessions)
+    router.add_delete("/api/me/sessions/{session_id}", session_handlers.revoke_session)
+    router.add_post("/internal/sessions/verify", session_handlers.verify_session)

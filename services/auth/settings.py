@@ -36,6 +36,13 @@ class Settings:
     # and mails wait in auth.outbox (no SMTP_HOST outside dev).
     public_url: str = mail_settings.DEV_PUBLIC_URL
     mail: MailSettings | None = None
+    # Browser sessions (DESIGN 7): SESSION_IDLE_SECONDS without use ends one
+    # (default a day), SESSION_ABSOLUTE_SECONDS after sign-in at the latest
+    # (default 30 days); the cookie is Secure unless SESSION_COOKIE_SECURE is
+    # off (default: on, off in dev and test).
+    session_idle_seconds: int = 86400
+    session_absolute_seconds: int = 30 * 86400
+    session_cookie_secure: bool = True
     # Sign-up protection (issue 16, point 8): refuse disposable email domains
     # (AUTH_REFUSE_DISPOSABLE_EMAIL, default off); Cloudflare Turnstile, off
     # unless TURNSTILE_SECRET_KEY is set (see `turnstile`).
@@ -82,6 +89,13 @@ class Settings:
             ),
             public_url=mail_settings.public_url(env),
             mail=mail_settings.from_env(env, dev=mode.dev),
+            session_idle_seconds=read.integer(
+                env, "SESSION_IDLE_SECONDS", 86400, low=60, high=365 * 86400
+            ),
+            session_absolute_seconds=read.integer(
+                env, "SESSION_ABSOLUTE_SECONDS", 30 * 86400, low=300, high=365 * 86400
+            ),
+            session_cookie_secure=read.flag(env, "SESSION_COOKIE_SECURE", not mode.dev),
             refuse_disposable_email=read.flag(env, "AUTH_REFUSE_DISPOSABLE_EMAIL", False),
             turnstile=turnstile.from_env(env, mail_settings.public_url(env)),
         )

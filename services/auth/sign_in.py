@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from aiohttp import web
 
-from services.auth import notices, store
+from services.auth import notices, sessions, store
 from services.auth.keys import SETTINGS, SIGNING_KEYS
 from services.auth.settings import JWT_AUDIENCE
 from services.auth.signing import issue_token
@@ -66,8 +66,10 @@ async def finish(
     `session` (browsers), else a JWT (API clients)."""
     who = caller(request)
     if session:
-        raise NotImplementedError("browser sessions: issue 16, point 4")
-    done = Finished(body=await jwt_for(request, user))
+        body, cookie = await sessions.start(request, user)
+        done = Finished(body=body, cookies=[cookie])
+    else:
+        done = Finished(body=await jwt_for(request, user))
     await notices.after_sign_in(request.app, user.id, who)  # before this login is recorded
     await store.record_event(
         request.app[DB],

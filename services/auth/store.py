@@ -144,8 +144,15 @@ async def update_profile(
 
 
 async def set_role(db: Any, user_id: uuid.UUID, role: str) -> None:
+    """A change of role ends the user's browser sessions in the same statement
+    (rotation at a privilege change); announce it with `sessions.set_role`."""
     await db.execute(
-        "UPDATE auth.users SET role = $2, updated_at = now() WHERE id = $1", user_id, role
+        "WITH changed AS (UPDATE auth.users SET role = $2, updated_at = now() "
+        "WHERE id = $1 AND role <> $2 RETURNING id) "
+        "UPDATE auth.sessions SET revoked_at = now() "
+        "WHERE user_id IN (SELECT id FROM changed) AND revoked_at IS NULL",
+        user_id,
+        role,
     )
 
 

@@ -3,7 +3,13 @@
 The gateway authenticates the caller, strips every hop-by-hop header, every
 client-supplied `X-Tollgate-*` header, the credential and cookies, then adds
 the internal token, the principal, the client IP and the request id. The
-answer comes back with hop-by-hop headers and cookies dropped. Service outages are 503s.
+browser session cookie authenticates like a login token, after the CSRF checks
+(`session_guard`); the session's id travels to the service (auth's session
+list marks the current one, logout ends it), and on auth's public routes
+(sign-in) too when the cookie is still good, so a sign-in can end the session
+it replaces. The answer comes back with hop-by-hop headers dropped, and cookies
+too unless auth sent them (it sets and clears the session cookie). Service
+outages are 503s.
 """
 
 from __future__ import annotations
@@ -15,13 +21,13 @@ import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict
 
-from services.gateway import api_routes
+from services.gateway import api_routes, session_guard
 from services.gateway.api_routes import Owner
-from services.gateway.keys import INTERNAL_SESSION, JWKS, KEY_CACHE, SETTINGS
+from services.gateway.keys import INTERNAL_SESSION, JWKS, KEY_CACHE, SESSION_CACHE, SETTINGS
 from services.gateway.principals import Principal, credential_from
-from shared import internal
+from shared import internal, session_cookie
 from shared.bodies import API_BODY_LIMIT, read_limited
-from shared.errors import ServiceUnavailable
+from shared.errors import ServiceUnavailable, Unauthorized
 from shared.request_id import HEADER as REQUEST_ID_HEADER
 from shared.request_id import REQUEST_ID
 
@@ -54,6 +60,7 @@ _NOT_FORWARDED = (
     | {name.lower() for name in internal.TOLLGATE_HEADERS}
 )
 _NOT_RETURNED = HOP_BY_HOP | {"set-cookie", "server", "date"}
+_NOT_RETURNED_FROM_AUTH = _NOT_RETURNED - {"set-cookie"}
 
 
 def forwarded_headers(incoming: Mapping[str, str]) -> CIMultiDict[str]:
@@ -68,13 +75,37 @@ def client_ip(request: web.Request, trust_forwarded_for: bool) -> str | None:
     return request.remote
 
 
+def _session_cookie(request: web.Request) -> str | None:
+    secure = request.app[SETTINGS].session_cookie_secure
+    return request.cookies.get(session_cookie.cookie_name(secure)) or None
+
+
 async def authenticate(request: web.Request) -> Principal | None:
-    credential = credential_from(request.headers, request.query)
+    """The caller of an `/api/*` route (never a relay route: the cookie counts here only)."""
+    credential = credential_from(
+        request.headers, request.query, session_cookie=_session_cookie(request)
+    )
     if credential is None:
         return None
     if credential.kind == "jwt":
         return await request.app[JWKS].verify(credential.value)
+    if credential.kind == "session":
+        origin = session_cookie.origin_of(request.app[SETTINGS].public_url)
+        session_guard.check(request.method, request.headers, credential.value, origin)
+        return await request.app[SESSION_CACHE].principal(credential.value)
     return await request.app[KEY_CACHE].principal(credential.value)
+
+
+async def _session_on_public_route(request: web.Request) -> Principal | None:
+    """The session a request to a public auth route comes with, if still good;
+    nothing is refused here (a dead cookie must not stop a sign-in)."""
+    value = _session_cookie(request)
+    if value is None:
+        return None
+    try:
+        return await request.app[SESSION_CACHE].principal(value)
+    except (Unauthorized, ServiceUnavailable):
+        return None
 
 
 def _base_url(request: web.Request, owner: Owner) -> str:
@@ -99,7 +130,11 @@ async def jwks_document(request: web.Request) -> web.StreamResponse:
 async def _send(request: web.Request, route: api_routes.ApiRoute, path: str) -> web.StreamResponse:
     principal = None if route.public else await authenticate(request)
     api_routes.authorise(route, request.method, principal)
-    headers = _internal_headers(request, principal)
+    session = principal
+    if route.public and route.owner is Owner.AUTH:
+        session = await _session_on_public_route(request)
+    headers = _internal_headers(request, principal, session)
+    not_returned = _NOT_RETURNED_FROM_AUTH if route.owner is Owner.AUTH else _NOT_RETURNED
     body = await read_limited(request, API_BODY_LIMIT) if request.can_read_body else None
     # The credential may ride in ?key=; it never travels past the gateway.
     query = [(k, v) for k, v in request.query.items() if k != "key"]
@@ -117,7 +152,7 @@ async def _send(request: web.Request, route: api_routes.ApiRoute, path: str) -> 
             returned = CIMultiDict(
                 (name, value)
                 for name, value in upstream.headers.items()
-                if name.lower() not in _NOT_RETURNED and name.lower() != "x-request-id"
+                if name.lower() not in not_returned and name.lower() != "x-request-id"
             )
             if upstream.headers.get("Transfer-Encoding", "").lower() != "chunked":
                 # Small answers are read whole, so a failure is still answerable.
@@ -131,7 +166,9 @@ async def _send(request: web.Request, route: api_routes.ApiRoute, path: str) -> 
         raise ServiceUnavailable(f"the {route.owner.value} service is unavailable") from exc
 
 
-def _internal_headers(request: web.Request, principal: Principal | None) -> CIMultiDict[str]:
+def _internal_headers(
+    request: web.Request, principal: Principal | None, session: Principal | None
+) -> CIMultiDict[str]:
     settings = request.app[SETTINGS]
     headers = forwarded_headers(request.headers)
     headers[internal.TOKEN_HEADER] = settings.common.internal_token
@@ -145,6 +182,8 @@ def _internal_headers(request: web.Request, principal: Principal | None) -> CIMu
         headers[internal.USER_HEADER] = str(principal.user_id)
         headers[internal.ROLE_HEADER] = principal.role
         headers[internal.CREDENTIAL_HEADER] = principal.via
+    if session is not None and session.session_id is not None:
+        headers[internal.SESSION_HEADER] = str(session.session_id)
     return headers
 
 

@@ -3,9 +3,11 @@
 Pure: a table and two functions. The gateway forwards only paths in this
 table; `/internal/*` is in no row, so no client can reach it. API keys, made
 for model traffic, may read the account (profile, balance, usage) but not
-manage it: key management and admin routes need a login (JWT). The security
-log (`/api/me/security-events`: logins, failed logins, key changes, with IP
-addresses and user agents) needs a login too, as the README documents: it is
+manage it: key management and admin routes need a login (a JWT, or the
+browser session cookie, which `api_proxy` accepts on `/api/*` only after its
+CSRF checks). The security log (`/api/me/security-events`: logins, failed
+logins, key changes, with IP addresses and user agents) and the list of
+browser sessions need a login too, as the README documents: it is
 what a person reads to see whether a key leaked, so a leaked key must not
 read it (nor learn where its owner logs in from).
 """
@@ -40,8 +42,10 @@ ROUTES = (
     ApiRoute("/api/auth/signup", Owner.AUTH, public=True),
     ApiRoute("/api/auth/login", Owner.AUTH, public=True),
     ApiRoute("/api/auth/jwks", Owner.AUTH, public=True),
+    ApiRoute("/api/auth/logout", Owner.AUTH),
     ApiRoute("/api/me", Owner.AUTH, api_key_reads=True),
     ApiRoute("/api/me/security-events", Owner.AUTH),
+    ApiRoute("/api/me/sessions", Owner.AUTH),  # where and when one signs in: a login only
     ApiRoute("/api/me/totp", Owner.AUTH),  # two-factor changes: a login, never an API key
     ApiRoute("/api/keys", Owner.AUTH),
     ApiRoute("/api/billing", Owner.BILLING, api_key_reads=True),

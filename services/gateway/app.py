@@ -2,9 +2,9 @@
 
 It relays model traffic (`/v1/*`, `/v1beta/*`) to the channels, serves the
 channel admin API, and forwards the rest of `/api/*` to the service that owns
-the path, after checking the caller's JWT (locally, from auth's JWKS) or API
-key (through auth, cached, dropped on revocation). Internal endpoints are not
-routed.
+the path, after checking the caller's JWT (locally, from auth's JWKS), API
+key or browser session cookie (through auth, cached, dropped on revocation).
+Internal endpoints are not routed.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ from services.gateway.keys import (
     PRICES,
     RELAY_METRICS,
     ROUTER,
+    SESSION_CACHE,
     SETTINGS,
     UPSTREAMS,
     USAGE_SINK,
@@ -50,6 +51,7 @@ from services.gateway.price_cache import PriceCache
 from services.gateway.probe import ProbeResult, probe
 from services.gateway.relay_metrics import RelayMetrics
 from services.gateway.routes import setup_routes
+from services.gateway.session_cache import SessionCache
 from services.gateway.settings import Settings
 from services.gateway.spool import Spool
 from services.gateway.tokens import Jwks
@@ -89,6 +91,9 @@ async def _clients(app: web.Application) -> AsyncIterator[None]:
             internal_session, settings.auth_url, token, settings.key_cache_seconds
         )
         app[PRICES] = PriceCache(internal_session, settings.billing_url, token)
+        app[SESSION_CACHE] = SessionCache(
+            internal_session, settings.auth_url, token, settings.session_cache_seconds
+        )
         try:
             yield
         finally:
@@ -176,9 +181,11 @@ async def _metering(app: web.Application) -> AsyncIterator[None]:
 
 async def _invalidations(app: web.Application) -> AsyncIterator[None]:
     key_cache, channel_cache, prices = app[KEY_CACHE], app[CHANNEL_CACHE], app[PRICES]
+    sessions = app[SESSION_CACHE]
 
     async def on_live(live: bool) -> None:
         await key_cache.on_live(live)
+        await sessions.on_live(live)
         await channel_cache.on_live(live)
         await prices.on_live(live)
 
@@ -188,6 +195,10 @@ async def _invalidations(app: web.Application) -> AsyncIterator[None]:
             invalidation.KEY_REVOKED: key_cache.on_revoked,
             invalidation.CHANNELS_CHANGED: channel_cache.on_changed,
             invalidation.PRICES_CHANGED: prices.on_changed,
+            invalidation.SESSION_REVOKED: sessions.on_session_revoked,
+            # One handler per channel: whatever else must drop a user's cached
+            # credentials joins this one.
+            invalidation.USER_CREDENTIALS_CHANGED: sessions.on_user_credentials_changed,
         },
         on_live,
     )

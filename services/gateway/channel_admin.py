@@ -1,7 +1,8 @@
 """`/api/admin/channels`: operators add, change, disable, test and remove channels.
 
-Admin login (JWT with the admin role) only. The provider key is write-only: it
-is accepted on create and update, and never appears in an answer. A base URL
+Admin login (a JWT, or a browser session past its CSRF checks, with the admin
+role) only. The provider key is write-only: it is accepted on create and
+update, and never appears in an answer. A base URL
 is accepted only where the URL guard lets it lead (`base_url_check`). Every
 change is announced so every gateway process reloads its routing table.
 `POST /api/admin/channels/{id}/test` sends the channel one tiny request and
@@ -31,7 +32,7 @@ async def require_admin(request: web.Request) -> None:
     principal = await authenticate(request)
     if principal is None:
         raise Unauthorized("authentication required")
-    if principal.via != "jwt":
+    if principal.via == "api_key":
         raise Forbidden("this route needs a login token, not an API key")
     if principal.role != "admin":
         raise Forbidden("admin role required")

@@ -13,6 +13,7 @@ from services.gateway.hold_gate import HoldGate
 from services.gateway.key_cache import KeyCache
 from services.gateway.price_cache import PriceCache
 from services.gateway.relay_metrics import RelayMetrics
+from services.gateway.session_cache import SessionCache
 from services.gateway.settings import Settings
 from services.gateway.tokens import Jwks
 from services.gateway.usage_publisher import UsagePublisher
@@ -22,6 +23,7 @@ INTERNAL_SESSION = web.AppKey("internal_session", aiohttp.ClientSession)
 UPSTREAMS = web.AppKey("upstreams", Upstreams)
 JWKS = web.AppKey("jwks", Jwks)
 KEY_CACHE = web.AppKey("key_cache", KeyCache)
+SESSION_CACHE = web.AppKey("session_cache", SessionCache)
 CHANNEL_STORE = web.AppKey("channel_store", ChannelStore)
 CHANNEL_CACHE = web.AppKey("channel_cache", ChannelCache)
 CHANNEL_SWITCH = web.AppKey("channel_switch", ChannelSwitch)

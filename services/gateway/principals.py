@@ -3,7 +3,10 @@
 Pure: no IO. A request carries at most one credential, in one of the forms
 the supported SDKs send (`Authorization: Bearer`, `x-api-key`,
 `x-goog-api-key`, `?key=`). A bearer value that looks like a Tollgate key is an
-API key; any other bearer value is taken for a JWT.
+API key; any other bearer value is taken for a JWT. The browser session cookie
+counts only where the caller passes it (`/api/*`, never the relay paths: a
+page on any site could make a browser spend its owner's balance) and only
+when the request offers no other credential.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from typing import Literal
 from shared import api_key_format
 from shared.errors import Unauthorized
 
-CredentialKind = Literal["jwt", "api_key"]
+CredentialKind = Literal["jwt", "api_key", "session"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,7 +31,7 @@ class Credential:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Principal:
-    """An authenticated caller: a user, and the key they used if any."""
+    """An authenticated caller: a user, and the key or session they used if any."""
 
     user_id: uuid.UUID
     role: str
@@ -36,13 +39,18 @@ class Principal:
     key_id: uuid.UUID | None = None
     models: tuple[str, ...] | None = None
     expires_at: datetime | None = None
+    session_id: uuid.UUID | None = None
 
     def may_use(self, model: str) -> bool:
         return self.models is None or model in self.models
 
 
-def credential_from(headers: Mapping[str, str], query: Mapping[str, str]) -> Credential | None:
-    """The request's credential; 401 when it offers two different ones."""
+def credential_from(
+    headers: Mapping[str, str], query: Mapping[str, str], *, session_cookie: str | None = None
+) -> Credential | None:
+    """The request's credential; 401 when it offers two different ones.
+    `session_cookie`, the session cookie's value where one counts, is the
+    credential only when the request carries no other."""
     found: list[str] = []
     authorization = headers.get("Authorization")
     if authorization is not None:
@@ -57,7 +65,7 @@ def credential_from(headers: Mapping[str, str], query: Mapping[str, str]) -> Cre
     if query.get("key"):
         found.append(query["key"].strip())
     if not found:
-        return None
+        return Credential("session", session_cookie) if session_cookie else None
     if len(set(found)) > 1:
         raise Unauthorized("more than one credential in the request")
     value = found[0]

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from shared import settings as read
 from shared.holds import HOLD_TTL_MS
+from shared.mail import settings as mail_settings
 from shared.settings import Common, Environ
 
 
@@ -32,6 +33,14 @@ class Settings:
     # How long an unrenewed hold lasts before it may expire (and then only once
     # billing's watermark passed it: shared/holds.py). Tests shorten it.
     hold_ttl_ms: int = HOLD_TTL_MS
+    # Browser sessions: the console's origin is that of TOLLGATE_PUBLIC_URL (the
+    # only Origin a cookie-authenticated unsafe request may carry); the cookie's
+    # name follows SESSION_COOKIE_SECURE as auth reads it; a cached session is
+    # verified with auth again after GATEWAY_SESSION_CACHE_SECONDS (idle expiry
+    # and last use depend on it; revocation does not wait for it).
+    public_url: str = mail_settings.DEV_PUBLIC_URL
+    session_cookie_secure: bool = True
+    session_cache_seconds: int = 30
 
     @classmethod
     def from_env(cls, env: Environ) -> Settings:
@@ -71,4 +80,9 @@ class Settings:
             jwt_issuer=read.text(env, "TOLLGATE_JWT_ISSUER", "tollgate"),
             trust_forwarded_for=read.flag(env, "GATEWAY_TRUST_FORWARDED_FOR", False),
             key_cache_seconds=read.integer(env, "GATEWAY_KEY_CACHE_SECONDS", 60, low=1, high=3600),
+            public_url=mail_settings.public_url(env),
+            session_cookie_secure=read.flag(env, "SESSION_COOKIE_SECURE", not mode.dev),
+            session_cache_seconds=read.integer(
+                env, "GATEWAY_SESSION_CACHE_SECONDS", 30, low=1, high=300
+            ),
         )
