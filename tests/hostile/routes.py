@@ -196,6 +196,13 @@ SPECS: dict[str, Spec] = {
     "GET /api/me": Spec(),
     "PATCH /api/me": Spec(body=_const({"display_name": "Hostile", "username": "hostile_me"})),
     "GET /api/me/security-events": Spec(query={"limit": ["10"]}),
+    "POST /api/auth/login/mfa": Spec(
+        body=_const({"mfa_token": "hostile-mfa-token-" + "x" * 25, "code": "123456"})
+    ),
+    "POST /api/me/totp": Spec(),
+    "POST /api/me/totp/confirm": Spec(body=_const({"code": "123456"})),
+    "DELETE /api/me/totp": Spec(body=_const({"password": "not the password", "code": "123456"})),
+    "POST /api/me/totp/recovery-codes": Spec(body=_const({"code": "abcde-fghjk"})),
     "POST /api/keys": Spec(
         body=_const({"name": "k", "models": ["gpt-4o-mini"], "expires_at": "2099-01-01T00:00:00Z"})
     ),
