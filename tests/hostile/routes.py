@@ -196,6 +196,12 @@ SPECS: dict[str, Spec] = {
     "GET /api/me": Spec(),
     "PATCH /api/me": Spec(body=_const({"display_name": "Hostile", "username": "hostile_me"})),
     "GET /api/me/security-events": Spec(query={"limit": ["10"]}),
+    "POST /api/auth/logout": Spec(),
+    "GET /api/me/sessions": Spec(),
+    "DELETE /api/me/sessions": Spec(),
+    "DELETE /api/me/sessions/{session_id}": Spec(
+        params={"session_id": lambda known: ["00000000-0000-4000-8000-000000000000"]}
+    ),
     "POST /api/auth/login/mfa": Spec(
         body=_const({"mfa_token": "hostile-mfa-token-" + "x" * 25, "code": "123456"})
     ),
