@@ -159,6 +159,8 @@ def auth_settings_for(common: Common, billing_url: str) -> AuthSettings:
         login_failures_per_account=5,
         login_failures_per_ip=20,
         login_window_seconds=60,
+        # Tests that sign up and create keys at once; tests/auth/test_verify_email.py turns it on.
+        require_verified_email=False,
     )
 
 

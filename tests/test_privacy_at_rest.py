@@ -78,3 +78,33 @@ async def test_no_totp_secret_or_recovery_code_in_any_table(stack: Stack, db: An
         for what, secret in secrets.items():
             assert secret not in value, f"{what} stored in clear in {column}"
             assert secret.encode().hex() not in value, f"{what} stored hex-encoded in {column}"
+
+
+async def test_no_mailed_token_or_queued_mail_in_clear(stack: Stack, db: Any) -> None:
+    from tests.auth.account_mail import queued_token
+
+    account = await sign_up(stack.gateway)
+    verify = await queued_token(db, "verify_email")
+    asked = await stack.gateway.post("/api/auth/password-reset", json={"email": account.email})
+    assert asked.status == 202
+    reset = await queued_token(db, "reset_password")
+    changed = await stack.gateway.post(
+        "/api/me/email",
+        json={"email": f"moved.{account.username}@example.org", "password": PASSWORD},
+        headers=account.headers,
+    )
+    assert changed.status == 202
+    email_change = await queued_token(db, "email_change_confirm")
+    secrets = {
+        "verification token": verify,
+        "reset token": reset,
+        "email change token": email_change,
+        "a queued mail's subject": "Reset your Tollgate password",
+        "a queued mail's text": "Someone asked to reset the password",
+    }
+    values = await _every_stored_value(db)
+    assert any(column.endswith(".token_hash") for column, _ in values)
+    for column, value in values:
+        for what, secret in secrets.items():
+            assert secret not in value, f"{what} stored in clear in {column}"
+            assert secret.encode().hex() not in value, f"{what} stored hex-encoded in {column}"

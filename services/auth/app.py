@@ -14,6 +14,7 @@ from services.auth.billing_client import BillingClient
 from services.auth.keys import (
     BILLING,
     KEY_HASHER,
+    OUTBOX,
     PASSWORDS,
     SECOND_FACTOR,
     SETTINGS,
@@ -21,13 +22,13 @@ from services.auth.keys import (
     THROTTLE,
     TURNSTILE,
 )
-from services.auth.mail import OUTBOX
 from services.auth.passwords import Passwords
 from services.auth.routes import setup_routes
 from services.auth.second_factor import SecondFactor
 from services.auth.settings import Settings
 from services.auth.signing import SigningKeys
 from services.auth.throttle import LoginLimits, LoginThrottle
+from shared.mail.outbox import Outbox
 from shared.mail.sender import sender_context
 from shared.service import DB, REDIS, base_app
 
@@ -37,10 +38,12 @@ def create_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app[PASSWORDS] = Passwords()
     app[KEY_HASHER] = KeyHasher(settings.key_pepper)
+    # Queued mails hold tokens in their links: encrypted at rest (shared/mail/outbox.py).
+    app[OUTBOX] = Outbox("auth.outbox", MultiFernet([Fernet(k) for k in settings.secret_keys]))
     app.cleanup_ctx.append(_domain)
     app.cleanup_ctx.append(_billing_client)
     if settings.mail is not None:  # else mails wait in auth.outbox for a configured server
-        app.cleanup_ctx.append(sender_context(OUTBOX, settings.mail))
+        app.cleanup_ctx.append(sender_context(app[OUTBOX], settings.mail))
     if settings.turnstile is not None:  # sign-ups then carry a token checked with Cloudflare
         app.cleanup_ctx.append(turnstile.context(settings.turnstile, TURNSTILE))
     setup_routes(app)

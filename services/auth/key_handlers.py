@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
-from services.auth import api_keys, key_store, notices, store
-from services.auth.keys import KEY_HASHER
+from services.auth import api_keys, key_store, notices, store, verification
+from services.auth.keys import KEY_HASHER, SETTINGS
 from shared import api_key_format
 from shared.bodies import Fields, read_object
 from shared.client_input import MODEL_NAME_MAX
@@ -39,6 +39,7 @@ async def _issue(
     """Create a key; the secret is returned to be shown once, never stored."""
     user_id = who.require_user()
     db = request.app[DB]
+    await verification.require_verified(request.app, user_id)
     if await key_store.count_active(db, user_id) >= key_store.MAX_KEYS_PER_USER:
         raise Conflict(f"at most {key_store.MAX_KEYS_PER_USER} active keys per account")
     secret, prefix = api_keys.new_key()
@@ -143,6 +144,8 @@ async def verify_key(request: web.Request) -> web.Response:
     verified = await key_store.verify(request.app[DB], request.app[KEY_HASHER].digest(key))
     if verified is None:
         raise Unauthorized("invalid API key")
+    if request.app[SETTINGS].require_verified_email and not verified.email_verified:
+        raise verification.EmailNotVerified(verification.NOT_VERIFIED)
     found = verified.key
     return web.json_response(
         {

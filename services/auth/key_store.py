@@ -45,6 +45,7 @@ class ApiKey:
 class VerifiedKey:
     key: ApiKey
     role: str
+    email_verified: bool = True
 
 
 _COLUMNS = "id, user_id, name, prefix, models, expires_at, created_at, last_used_at, revoked_at"
@@ -107,7 +108,8 @@ async def revoke(db: Any, user_id: uuid.UUID, key_id: uuid.UUID) -> bool:
 async def verify(db: Any, key_hash: bytes) -> VerifiedKey | None:
     """The live key with this digest, its owner's role, and a fresh last-used time."""
     row = await db.fetchrow(
-        f"SELECT k.key_hash, u.role, {', '.join('k.' + c for c in _COLUMNS.split(', '))} "
+        "SELECT k.key_hash, u.role, u.email_verified_at IS NOT NULL AS email_verified, "
+        f"{', '.join('k.' + c for c in _COLUMNS.split(', '))} "
         "FROM auth.api_keys k JOIN auth.users u ON u.id = k.user_id "
         "WHERE k.key_hash = $1 AND k.revoked_at IS NULL "
         "AND (k.expires_at IS NULL OR k.expires_at > now())",
@@ -121,7 +123,7 @@ async def verify(db: Any, key_hash: bytes) -> VerifiedKey | None:
         "AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')",
         row["id"],
     )
-    return VerifiedKey(key=_key(row), role=row["role"])
+    return VerifiedKey(key=_key(row), role=row["role"], email_verified=row["email_verified"])
 
 
 async def rotate(

@@ -12,6 +12,7 @@ from services.auth.settings import Settings
 from services.auth.signing import SigningKeys
 from services.auth.throttle import LoginThrottle
 from services.auth.turnstile import Turnstile
+from shared.mail.outbox import Outbox
 
 SETTINGS = web.AppKey("settings", Settings)
 PASSWORDS = web.AppKey("passwords", Passwords)
@@ -20,4 +21,5 @@ SIGNING_KEYS = web.AppKey("signing_keys", SigningKeys)
 THROTTLE = web.AppKey("throttle", LoginThrottle)
 SECOND_FACTOR = web.AppKey("second_factor", SecondFactor)
 BILLING = web.AppKey("billing", BillingClient)
+OUTBOX = web.AppKey("outbox", Outbox)
 TURNSTILE = web.AppKey("turnstile", Turnstile)  # only when TURNSTILE_SECRET_KEY is set

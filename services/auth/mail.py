@@ -15,13 +15,10 @@ from typing import Any
 
 from aiohttp import web
 
-from services.auth.keys import SETTINGS
+from services.auth.keys import OUTBOX, SETTINGS
 from shared.mail import templates
-from shared.mail.outbox import Outbox
 from shared.mail.sender import MAIL_SENDER
 from shared.mail.templates import Link
-
-OUTBOX = Outbox("auth.outbox")
 
 
 async def queue_to_user(
@@ -31,8 +28,12 @@ async def queue_to_user(
     template: str,
     context: Mapping[str, object],
     link: Link | None = None,
+    *,
+    recipient: str | None = None,
 ) -> int | None:
-    """Queue `template` to the user's address on `connection`; None if no such user."""
+    """Queue `template` to the user's address on `connection`; None if no such user.
+    `recipient` sends it elsewhere in the user's language (an address being
+    confirmed, or the old one after a change)."""
     row = await connection.fetchrow(
         "SELECT email, username, display_name, language FROM auth.users WHERE id = $1", user_id
     )
@@ -40,13 +41,13 @@ async def queue_to_user(
         return None
     mail = templates.render(
         template,
-        recipient=row["email"],
+        recipient=recipient or row["email"],
         language=row["language"],
         public_url=app[SETTINGS].public_url,
         context={"name": row["display_name"] or row["username"], "email": row["email"], **context},
         link=link,
     )
-    return await OUTBOX.enqueue(connection, mail)
+    return await app[OUTBOX].enqueue(connection, mail)
 
 
 def wake(app: web.Application) -> None:

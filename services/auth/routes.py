@@ -6,12 +6,16 @@ from __future__ import annotations
 from aiohttp import web
 
 from services.auth import (
+    email_change,
     handlers,
     key_handlers,
+    password_change,
+    password_reset,
     session_handlers,
     signups,
     totp_handlers,
     user_lookup,
+    verification,
 )
 
 
@@ -35,6 +39,13 @@ def setup_routes(app: web.Application) -> None:
     router.add_post("/api/keys/{key_id}/rotate", key_handlers.rotate_key)
     router.add_post("/internal/keys/verify", key_handlers.verify_key)
     router.add_get("/internal/users/{user_id}", user_lookup.get_user)
+    router.add_post("/api/auth/verify-email", verification.verify_email)
+    router.add_post("/api/auth/verify-email/resend", verification.resend)
+    router.add_post("/api/auth/password-reset", password_reset.request_reset)
+    router.add_post("/api/auth/password-reset/confirm", password_reset.confirm_reset)
+    router.add_post("/api/auth/confirm-email", email_change.confirm_change)
+    router.add_post("/api/me/password", password_change.change_password)
+    router.add_post("/api/me/email", email_change.request_change)
     router.add_post("/api/auth/logout", session_handlers.logout)
     router.add_get("/api/me/sessions", session_handlers.list_sessions)
     router.add_delete("/api/me/sessions", session_handlers.revoke_other_sessions)

@@ -48,6 +48,9 @@ class Settings:
     # unless TURNSTILE_SECRET_KEY is set (see `turnstile`).
     refuse_disposable_email: bool = False
     turnstile: TurnstileSettings | None = None
+    # Unverified accounts may not create API keys nor relay with one
+    # (AUTH_REQUIRE_VERIFIED_EMAIL; default on, off in dev and test).
+    require_verified_email: bool = True
 
     @classmethod
     def from_env(cls, env: Environ) -> Settings:
@@ -98,4 +101,5 @@ class Settings:
             session_cookie_secure=read.flag(env, "SESSION_COOKIE_SECURE", not mode.dev),
             refuse_disposable_email=read.flag(env, "AUTH_REFUSE_DISPOSABLE_EMAIL", False),
             turnstile=turnstile.from_env(env, mail_settings.public_url(env)),
+            require_verified_email=read.flag(env, "AUTH_REQUIRE_VERIFIED_EMAIL", not mode.dev),
         )

@@ -55,6 +55,7 @@ async def jwt_for(request: web.Request, user: store.User) -> dict[str, Any]:
         issuer=settings.jwt_issuer,
         audience=JWT_AUDIENCE,
         ttl_seconds=settings.token_ttl_seconds,
+        generation=user.token_generation,
     )
     return {"access_token": token, "token_type": "bearer", "expires_in": settings.token_ttl_seconds}
 

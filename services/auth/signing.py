@@ -54,8 +54,11 @@ def issue_token(
     issuer: str,
     audience: str,
     ttl_seconds: int,
+    generation: int = 0,
     now: int | None = None,
 ) -> str:
+    """A JWT for the user; `gen` is the user's token generation, so the gateway
+    refuses it once the password or email changes (services/auth/credentials.py)."""
     issued = int(time.time()) if now is None else now
     claims = {
         "sub": str(user_id),
@@ -65,6 +68,7 @@ def issue_token(
         "iat": issued,
         "exp": issued + ttl_seconds,
         "jti": secrets.token_urlsafe(12),
+        "gen": generation,
     }
     return jwt.encode(claims, key.private_key, algorithm=ALGORITHM, headers={"kid": key.kid})
 

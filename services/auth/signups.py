@@ -26,7 +26,7 @@ from typing import Any
 from aiohttp import web
 from redis.exceptions import RedisError
 
-from services.auth import mail, store
+from services.auth import mail, store, verification
 from services.auth.disposable import disposable_problems
 from services.auth.keys import SETTINGS, TURNSTILE
 from shared.errors import Conflict
@@ -79,9 +79,14 @@ async def create_or_notify(
     """The new account, or None when the email was taken (its owner is told)."""
     db: Any = request.app[DB]
     try:
-        return await store.create_user(
-            db, email=email, username=username, password_hash=password_hash
-        )
+        # The verification mail commits with the account (issue 16, point 2).
+        async with db.acquire() as connection, connection.transaction():
+            user = await store.create_user(
+                connection, email=email, username=username, password_hash=password_hash
+            )
+            await verification.queue_mail(request.app, connection, user.id)
+        mail.wake(request.app)
+        return user
     except store.EmailTaken:
         pass
     if await store.username_taken(db, username):

@@ -32,6 +32,8 @@ class User:
     role: str
     created_at: datetime
     password_hash: str
+    email_verified_at: datetime | None = None
+    token_generation: int = 0  # bumped by a password or email change: older JWTs are void
 
     def public(self) -> dict[str, Any]:
         return {
@@ -41,10 +43,14 @@ class User:
             "display_name": self.display_name,
             "role": self.role,
             "created_at": self.created_at.isoformat(),
+            "email_verified": self.email_verified_at is not None,
         }
 
 
-_USER_COLUMNS = "id, email, username, display_name, role, created_at, password_hash"
+_USER_COLUMNS = (
+    "id, email, username, display_name, role, created_at, password_hash, "
+    "email_verified_at, token_generation"
+)
 
 
 def _user(row: Any) -> User | None:
@@ -65,19 +71,28 @@ def _conflict(exc: asyncpg.UniqueViolationError) -> Conflict:
 
 
 async def create_user(
-    db: Any, *, email: str, username: str, password_hash: str, role: str = "user"
+    db: Any,
+    *,
+    email: str,
+    username: str,
+    password_hash: str,
+    role: str = "user",
+    verified: bool = False,
 ) -> User:
+    """A new account; `verified` for accounts an operator makes (no mail to prove)."""
     try:
         row = await db.fetchrow(
             f"INSERT INTO auth.users "
-            f"(email, username, password_hash, role, email_key, username_key) "
-            f"VALUES ($1, $2, $3, $4, $5, $6) RETURNING {_USER_COLUMNS}",
+            f"(email, username, password_hash, role, email_key, username_key, email_verified_at) "
+            f"VALUES ($1, $2, $3, $4, $5, $6, CASE WHEN $7 THEN now() END) "
+            f"RETURNING {_USER_COLUMNS}",
             email,
             username,
             password_hash,
             role,
             login_key(email),
             login_key(username),
+            verified,
         )
     except asyncpg.UniqueViolationError as exc:
         raise _conflict(exc) from None
@@ -141,6 +156,20 @@ async def update_profile(
     except asyncpg.UniqueViolationError as exc:
         raise _conflict(exc) from None
     return _user(row)
+
+
+async def change_email(db: Any, user_id: uuid.UUID, email: str) -> None:
+    """A confirmed new address (proven by the mailed link): verified as it is set."""
+    try:
+        await db.execute(
+            "UPDATE auth.users SET email = $2, email_key = $3, email_verified_at = now(), "
+            "updated_at = now() WHERE id = $1",
+            user_id,
+            email,
+            login_key(email),
+        )
+    except asyncpg.UniqueViolationError as exc:
+        raise _conflict(exc) from None
 
 
 async def set_role(db: Any, user_id: uuid.UUID, role: str) -> None:

@@ -2,9 +2,11 @@
 
 Auth owns the users; billing, which knows users only by id, asks here before
 it opens an account for one (an admin's credit to a mistyped id must not
-create a balance nobody owns). Internal only (the internal token), never
-routed by the gateway. The answer says only what the caller needs: the id
-and the role, or 404.
+create a balance nobody owns); the gateway asks for the user's token
+generation, to refuse login tokens issued before a password or email change
+(services/gateway/user_generations.py). Internal only (the internal token),
+never routed by the gateway. The answer says only what the callers need: the
+id, the role and the token generation, or 404.
 """
 
 from __future__ import annotations
@@ -26,4 +28,6 @@ async def get_user(request: web.Request) -> web.Response:
     user = await store.user_by_id(request.app[DB], user_id)
     if user is None:
         raise NotFound("no such user")
-    return web.json_response({"id": str(user.id), "role": user.role})
+    return web.json_response(
+        {"id": str(user.id), "role": user.role, "token_generation": user.token_generation}
+    )

@@ -90,6 +90,7 @@ async def demo_account(connection: Any, pepper: str) -> str | None:
         email=DEMO_EMAIL,
         username="demo",
         password_hash=await Passwords().hash(uuid.uuid4().hex),
+        verified=True,
     )
     await credits.grant(
         connection,

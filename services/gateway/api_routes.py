@@ -42,6 +42,11 @@ ROUTES = (
     ApiRoute("/api/auth/signup", Owner.AUTH, public=True),
     ApiRoute("/api/auth/login", Owner.AUTH, public=True),
     ApiRoute("/api/auth/jwks", Owner.AUTH, public=True),
+    # Mailed links (the token is the proof); resending one needs a login.
+    ApiRoute("/api/auth/verify-email", Owner.AUTH, public=True),
+    ApiRoute("/api/auth/verify-email/resend", Owner.AUTH),
+    ApiRoute("/api/auth/password-reset", Owner.AUTH, public=True),
+    ApiRoute("/api/auth/confirm-email", Owner.AUTH, public=True),
     ApiRoute("/api/auth/logout", Owner.AUTH),
     ApiRoute("/api/me", Owner.AUTH, api_key_reads=True),
     ApiRoute("/api/me/security-events", Owner.AUTH),

@@ -46,6 +46,7 @@ from services.gateway.keys import (
     SETTINGS,
     UPSTREAMS,
     USAGE_SINK,
+    USER_GENERATIONS,
 )
 from services.gateway.price_cache import PriceCache
 from services.gateway.probe import ProbeResult, probe
@@ -57,6 +58,7 @@ from services.gateway.spool import Spool
 from services.gateway.tokens import Jwks
 from services.gateway.upstream_http import UpstreamClient
 from services.gateway.usage_publisher import UsagePublisher
+from services.gateway.user_generations import UserGenerations
 from shared import invalidation, tasks
 from shared.holds import Holds
 from shared.metrics import METRICS
@@ -86,7 +88,14 @@ async def _clients(app: web.Application) -> AsyncIterator[None]:
     async with aiohttp.ClientSession(connector=internal, auto_decompress=False) as internal_session:
         app[INTERNAL_SESSION] = internal_session
         app[UPSTREAMS] = upstreams
-        app[JWKS] = Jwks(internal_session, settings.auth_url, token, settings.jwt_issuer)
+        # A JWT older than its user's token generation (a password or email
+        # change since) is refused: services/gateway/user_generations.py.
+        generations = app[USER_GENERATIONS] = UserGenerations(
+            internal_session, settings.auth_url, token, settings.key_cache_seconds
+        )
+        app[JWKS] = Jwks(
+            internal_session, settings.auth_url, token, settings.jwt_issuer, generations
+        )
         app[KEY_CACHE] = KeyCache(
             internal_session, settings.auth_url, token, settings.key_cache_seconds
         )
@@ -181,13 +190,18 @@ async def _metering(app: web.Application) -> AsyncIterator[None]:
 
 async def _invalidations(app: web.Application) -> AsyncIterator[None]:
     key_cache, channel_cache, prices = app[KEY_CACHE], app[CHANNEL_CACHE], app[PRICES]
-    sessions = app[SESSION_CACHE]
+    sessions, generations = app[SESSION_CACHE], app[USER_GENERATIONS]
 
     async def on_live(live: bool) -> None:
         await key_cache.on_live(live)
+        await generations.on_live(live)
         await sessions.on_live(live)
         await channel_cache.on_live(live)
         await prices.on_live(live)
+
+    async def on_user_credentials_changed(notice: str) -> None:
+        await generations.on_changed(notice)  # never raises: the sessions' drop still runs
+        await sessions.on_user_credentials_changed(notice)
 
     follower = invalidation.Follower(
         app[REDIS],
@@ -198,7 +212,7 @@ async def _invalidations(app: web.Application) -> AsyncIterator[None]:
             invalidation.SESSION_REVOKED: sessions.on_session_revoked,
             # One handler per channel: whatever else must drop a user's cached
             # credentials joins this one.
-            invalidation.USER_CREDENTIALS_CHANGED: sessions.on_user_credentials_changed,
+            invalidation.USER_CREDENTIALS_CHANGED: on_user_credentials_changed,
         },
         on_live,
     )

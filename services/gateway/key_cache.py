@@ -19,7 +19,7 @@ import aiohttp
 
 from services.gateway.principals import Principal
 from shared import api_key_format
-from shared.errors import ServiceUnavailable, Unauthorized
+from shared.errors import Forbidden, ServiceUnavailable, Unauthorized
 from shared.internal import TOKEN_HEADER
 
 _log = logging.getLogger(__name__)
@@ -74,6 +74,8 @@ class KeyCache:
             ) as response:
                 if response.status == 401:
                     raise Unauthorized("invalid API key")
+                if response.status == 403:  # the key is good, its owner may not use it yet
+                    raise Forbidden(await _refusal(response))
                 if response.status != 200:
                     raise ServiceUnavailable("key verification is unavailable; try again")
                 body = await response.json()
@@ -100,3 +102,13 @@ class KeyCache:
             self.drop(uuid.UUID(notice))
         except ValueError:
             _log.warning("ignored a malformed revocation notice")
+
+
+async def _refusal(response: aiohttp.ClientResponse) -> str:
+    """Auth's message for a refused key (it says what to do: verify the email)."""
+    try:
+        body = await response.json()
+        message = body["error"]["message"]
+    except (aiohttp.ContentTypeError, ValueError, KeyError, TypeError):
+        return "this API key may not be used"
+    return message if isinstance(message, str) else "this API key may not be used"

@@ -17,12 +17,14 @@ from services.gateway.session_cache import SessionCache
 from services.gateway.settings import Settings
 from services.gateway.tokens import Jwks
 from services.gateway.usage_publisher import UsagePublisher
+from services.gateway.user_generations import UserGenerations
 
 SETTINGS = web.AppKey("settings", Settings)
 INTERNAL_SESSION = web.AppKey("internal_session", aiohttp.ClientSession)
 UPSTREAMS = web.AppKey("upstreams", Upstreams)
 JWKS = web.AppKey("jwks", Jwks)
 KEY_CACHE = web.AppKey("key_cache", KeyCache)
+USER_GENERATIONS = web.AppKey("user_generations", UserGenerations)
 SESSION_CACHE = web.AppKey("session_cache", SessionCache)
 CHANNEL_STORE = web.AppKey("channel_store", ChannelStore)
 CHANNEL_CACHE = web.AppKey("channel_cache", ChannelCache)

@@ -4,7 +4,9 @@ The algorithm list is fixed (EdDSA): `alg: none` and HMAC tokens signed with
 a public key are refused by construction. `exp`, `iat`, `iss`, `aud` and `sub`
 are required. An unknown `kid` triggers one JWKS refresh (at most every few
 seconds, so a flood of forged kids cannot hammer auth) and is refused if still
-unknown.
+unknown. A token whose generation (`gen`, absent = 0) is older than its
+user's current one (`user_generations`) was issued before a password or email
+change: 401 "token revoked, sign in again".
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import aiohttp
 import jwt
 
 from services.gateway.principals import Principal
+from services.gateway.user_generations import UserGenerations
 from shared.errors import Unauthorized
 from shared.internal import TOKEN_HEADER
 
@@ -33,9 +36,15 @@ class Jwks:
     """The public keys auth signs with, refreshed when an unknown kid appears."""
 
     def __init__(
-        self, session: aiohttp.ClientSession, auth_url: str, internal_token: str, issuer: str
+        self,
+        session: aiohttp.ClientSession,
+        auth_url: str,
+        internal_token: str,
+        issuer: str,
+        generations: UserGenerations | None = None,
     ) -> None:
         self._session = session
+        self._generations = generations
         self._url = f"{auth_url}/api/auth/jwks"
         self._token = internal_token
         self._issuer = issuer
@@ -94,5 +103,10 @@ class Jwks:
             user_id = uuid.UUID(claims["sub"])
         except (jwt.PyJWTError, ValueError, TypeError):
             raise Unauthorized("invalid token") from None
+        generation = claims.get("gen", 0)
+        if not isinstance(generation, int) or isinstance(generation, bool) or generation < 0:
+            raise Unauthorized("invalid token")
+        if self._generations is not None:
+            await self._generations.check(user_id, generation)
         role = claims.get("role")
         return Principal(user_id=user_id, role=role if role == "admin" else "user", via="jwt")

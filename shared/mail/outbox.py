@@ -10,16 +10,28 @@ After a send the row is `sent` and its bodies are blanked (a link in a mail
 may hold a token); after `max_attempts` failures it is `dead`, bodies blanked
 too. Errors are stored capped, and never hold a body.
 
+The subject and bodies are encrypted at rest with the service's key set
+(`MultiFernet`), so a queued mail's link (a reset or verification token) is
+not readable from the table or a backup; the sender decrypts what it claims.
+A row that the key set cannot decrypt (queued before encryption, or under a
+key since dropped from the set) is marked dead, bodies blanked: it can never
+be sent.
+
 The table name is a constant of the calling service, never client input.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from typing import Any
 
+from cryptography.fernet import InvalidToken, MultiFernet
+
 ERROR_MAX = 300
+UNREADABLE = "cannot be decrypted with the service's key set"
+_log = logging.getLogger(__name__)
 _TABLE = re.compile(r"[a-z_]+\.[a-z_]+")
 
 
@@ -55,10 +67,28 @@ class RetryPolicy:
 
 
 class Outbox:
-    def __init__(self, table: str) -> None:
+    def __init__(self, table: str, fernet: MultiFernet) -> None:
         if not _TABLE.fullmatch(table):
             raise ValueError("an outbox table is schema.name")
         self.table = table
+        self._fernet = fernet
+
+    def _seal(self, value: str) -> str:
+        return self._fernet.encrypt(value.encode()).decode()
+
+    def _open(self, value: str) -> str:
+        return self._fernet.decrypt(value.encode()).decode()
+
+    def _mail(self, row: Any) -> Mail:
+        """The claimed row's mail, decrypted; InvalidToken when it cannot be."""
+        return Mail(
+            recipient=row["recipient"],
+            template=row["template"],
+            language=row["language"],
+            subject=self._open(row["subject"]),
+            text=self._open(row["body_text"]),
+            html=self._open(row["body_html"]),
+        )
 
     async def enqueue(self, connection: Any, mail: Mail) -> int:
         """Queue `mail` on `connection`: inside the caller's transaction, if any."""
@@ -69,9 +99,9 @@ class Outbox:
             mail.recipient,
             mail.template,
             mail.language,
-            mail.subject,
-            mail.text,
-            mail.html,
+            self._seal(mail.subject),
+            self._seal(mail.text),
+            self._seal(mail.html),
         )
         return row_id
 
@@ -86,21 +116,21 @@ class Outbox:
             limit,
             policy.lease_seconds,
         )
-        return [
-            Claimed(
-                id=row["id"],
-                attempts=row["attempts"],
-                mail=Mail(
-                    recipient=row["recipient"],
-                    template=row["template"],
-                    language=row["language"],
-                    subject=row["subject"],
-                    text=row["body_text"],
-                    html=row["body_html"],
-                ),
-            )
-            for row in sorted(rows, key=lambda r: r["id"])
-        ]
+        claimed: list[Claimed] = []
+        for row in sorted(rows, key=lambda r: r["id"]):
+            try:
+                mail = self._mail(row)
+            except (InvalidToken, UnicodeError):
+                _log.error("mail %s cannot be decrypted; dead", row["id"])
+                await db.execute(
+                    f"UPDATE {self.table} SET status = 'dead', last_error = $2, "
+                    "body_text = '', body_html = '' WHERE id = $1",
+                    row["id"],
+                    UNREADABLE,
+                )
+                continue
+            claimed.append(Claimed(id=row["id"], attempts=row["attempts"], mail=mail))
+        return claimed
 
     async def sent(self, db: Any, row_id: int) -> None:
         await db.execute(

@@ -29,6 +29,10 @@ TEMPLATES = (
     "signup_existing_email",
     "key_created",
     "new_sign_in",
+    # Account tokens and their notices (issue 16, points 2 and 3).
+    "password_changed",
+    "email_change_confirm",
+    "email_changed",
     # Two-factor sign-in turned on or off (issue 16, point 5; services/auth/totp_handlers.py).
     "totp_enabled",
     "totp_disabled",

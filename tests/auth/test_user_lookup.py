@@ -19,7 +19,11 @@ async def test_auth_says_whether_a_user_exists(stack: Stack) -> None:
             stack.auth.make_url(f"/internal/users/{account.id}"), headers=internal
         ) as known:
             assert known.status == 200
-            assert await known.json() == {"id": account.id, "role": "user"}
+            assert await known.json() == {
+                "id": account.id,
+                "role": "user",
+                "token_generation": 0,
+            }
         for unknown in (str(uuid.uuid4()), "not-a-uuid"):
             async with session.get(
                 stack.auth.make_url(f"/internal/users/{unknown}"), headers=internal

@@ -9,6 +9,7 @@ from typing import Any
 
 import asyncpg
 import pytest
+from cryptography.fernet import Fernet, MultiFernet
 from prometheus_client import CollectorRegistry
 
 from shared.mail.metrics import MailMetrics
@@ -19,7 +20,7 @@ from shared.tasks import spawn
 from tests.ports import free_ports
 from tests.smtp import AiohttpServer, Keeping, Refusing, self_signed, smtp_server, start_sink
 
-OUTBOX = Outbox("auth.outbox")
+OUTBOX = Outbox("auth.outbox", MultiFernet([Fernet(Fernet.generate_key())]))
 
 
 def _mail(n: int = 0) -> Mail:
@@ -62,7 +63,21 @@ async def test_a_mail_queued_in_a_rolled_back_transaction_does_not_exist(db: Any
     async with db.transaction():
         await OUTBOX.enqueue(db, _mail(2))
     rows = await db.fetch("SELECT subject, status, attempts FROM auth.outbox")
-    assert [tuple(r) for r in rows] == [("mail 2", "queued", 0)]
+    assert [tuple(r)[1:] for r in rows] == [("queued", 0)]
+    assert rows[0]["subject"] != "mail 2"  # encrypted at rest
+    (claimed,) = await OUTBOX.claim(db, 10, RetryPolicy())
+    assert claimed.mail == _mail(2)
+
+
+async def test_the_outbox_holds_no_mail_in_clear_and_an_unreadable_row_dies(db: Any) -> None:
+    await OUTBOX.enqueue(db, _mail(3))
+    row = await db.fetchrow("SELECT subject, body_text, body_html FROM auth.outbox")
+    assert all("mail 3" not in v and "secret" not in v and "html" not in v for v in row.values())
+    other = Outbox("auth.outbox", MultiFernet([Fernet(Fernet.generate_key())]))
+    assert await other.claim(db, 10, RetryPolicy()) == []
+    row = await db.fetchrow("SELECT status, body_text, body_html, last_error FROM auth.outbox")
+    assert tuple(row)[:3] == ("dead", "", "")
+    assert "decrypted" in row["last_error"]
 
 
 async def test_two_senders_deliver_each_mail_once(
