@@ -9,7 +9,10 @@ from __future__ import annotations
 import base64
 from typing import Any
 
+from services.mockoidc import google
 from tests.accounts import PASSWORD, create_key, sign_up
+from tests.auth.oauth_stack import GOOGLE_PERSON, Browser, OAuthStack
+from tests.auth.oauth_stack import oauth as oauth  # the fixture
 from tests.browsers import sign_in
 from tests.conftest import Stack
 from tests.two_factor import mfa_token, second_step, turn_on
@@ -108,3 +111,45 @@ async def test_no_mailed_token_or_queued_mail_in_clear(stack: Stack, db: Any) ->
         for what, secret in secrets.items():
             assert secret not in value, f"{what} stored in clear in {column}"
             assert secret.encode().hex() not in value, f"{what} stored hex-encoded in {column}"
+
+
+async def test_no_provider_token_state_or_link_token_is_stored(
+    oauth: OAuthStack, stack: Stack, db: Any, redis: Any
+) -> None:
+    """A provider sign-in keeps only email, name and avatar: the code, the
+    provider's access and ID tokens, the state, nonce, PKCE verifier and a link
+    token are in no table, and in Redis only under digests and sealed (the
+    verifier and nonce inside)."""
+    browser = Browser(oauth)
+    try:
+        page = await browser.start("google")
+        callback = await browser.consent(page, GOOGLE_PERSON)
+        flow_keys = [key async for key in redis.scan_iter("tg:oauth:*")]
+        flow_values = [await redis.get(key) for key in flow_keys]
+        await browser.back(callback)
+        await sign_up(stack.gateway, "other")
+        claim = {**GOOGLE_PERSON, "sub": "2", "email": "other@example.com"}
+        linking = await browser.sign_in("google", claim)
+        link_keys = [key async for key in redis.scan_iter("tg:oauth:link:*")]
+        link_values = [await redis.get(key) for key in link_keys]
+    finally:
+        await browser.close()
+    grants = oauth.mock.app[google.GRANTS]
+    keys = oauth.mock.app[google.KEYS]
+    secrets = {
+        "state": page.query["state"],
+        "nonce": page.query["nonce"],
+        "code": callback.query["code"],
+        "link token": linking.query["link_token"],
+        "ID token": keys.last_id_token(oauth.auth_settings.oauth_providers[0].client_id) or "-",
+        **{f"access token {i}": token for i, token in enumerate(grants.access_tokens())},
+    }
+    assert len(secrets) >= 6
+    for column, value in await _every_stored_value(db):
+        for what, secret in secrets.items():
+            assert secret not in value, f"{what} stored in clear in {column}"
+    stored = b" ".join(flow_keys + flow_values + link_keys + link_values)
+    assert flow_keys and link_keys
+    for what, secret in secrets.items():
+        assert secret.encode() not in stored, f"{what} in clear in Redis"
+    assert b"alice@example.com" not in stored and b"other@example.com" not in stored

@@ -26,6 +26,7 @@ from services.auth.passwords import Passwords
 from services.auth.routes import setup_routes
 from services.auth.second_factor import SecondFactor
 from services.auth.settings import Settings
+from services.auth.sign_in_providers import providers_context
 from services.auth.signing import SigningKeys
 from services.auth.throttle import LoginLimits, LoginThrottle
 from shared.mail.outbox import Outbox
@@ -42,6 +43,7 @@ def create_app(settings: Settings) -> web.Application:
     app[OUTBOX] = Outbox("auth.outbox", MultiFernet([Fernet(k) for k in settings.secret_keys]))
     app.cleanup_ctx.append(_domain)
     app.cleanup_ctx.append(_billing_client)
+    app.cleanup_ctx.append(providers_context)  # sign in with Google and GitHub
     if settings.mail is not None:  # else mails wait in auth.outbox for a configured server
         app.cleanup_ctx.append(sender_context(app[OUTBOX], settings.mail))
     if settings.turnstile is not None:  # sign-ups then carry a token checked with Cloudflare

@@ -9,6 +9,7 @@ from services.auth import (
     email_change,
     handlers,
     key_handlers,
+    oauth_handlers,
     password_change,
     password_reset,
     session_handlers,
@@ -51,3 +52,7 @@ def setup_routes(app: web.Application) -> None:
     router.add_delete("/api/me/sessions", session_handlers.revoke_other_sessions)
     router.add_delete("/api/me/sessions/{session_id}", session_handlers.revoke_session)
     router.add_post("/internal/sessions/verify", session_handlers.verify_session)
+    router.add_get("/api/auth/methods", oauth_handlers.methods)
+    router.add_get("/api/auth/oauth/{provider}/start", oauth_handlers.start)
+    router.add_get("/api/auth/oauth/{provider}/callback", oauth_handlers.callback)
+    router.add_post("/api/auth/oauth/link", oauth_handlers.link)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from services.auth import turnstile
+from services.auth import oauth_providers, turnstile
+from services.auth.oauth_providers import Provider
 from services.auth.turnstile import TurnstileSettings
 from shared import settings as read
 from shared.mail import settings as mail_settings
@@ -51,6 +52,9 @@ class Settings:
     # Unverified accounts may not create API keys nor relay with one
     # (AUTH_REQUIRE_VERIFIED_EMAIL; default on, off in dev and test).
     require_verified_email: bool = True
+    # Sign in with Google and GitHub: each enabled by its client id and secret
+    # (GOOGLE_*, GITHUB_*; see `oauth_providers`).
+    oauth_providers: tuple[Provider, ...] = ()
 
     @classmethod
     def from_env(cls, env: Environ) -> Settings:
@@ -102,4 +106,5 @@ class Settings:
             refuse_disposable_email=read.flag(env, "AUTH_REFUSE_DISPOSABLE_EMAIL", False),
             turnstile=turnstile.from_env(env, mail_settings.public_url(env)),
             require_verified_email=read.flag(env, "AUTH_REQUIRE_VERIFIED_EMAIL", not mode.dev),
+            oauth_providers=oauth_providers.from_env(env),
         )

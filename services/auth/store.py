@@ -31,7 +31,7 @@ class User:
     display_name: str | None
     role: str
     created_at: datetime
-    password_hash: str
+    password_hash: str | None  # None: an account made by a sign-in provider (no password)
     email_verified_at: datetime | None = None
     token_generation: int = 0  # bumped by a password or email change: older JWTs are void
 

@@ -32,6 +32,7 @@ from pathlib import Path
 import aiohttp
 
 from services.cli import child_output, children, local_stores, seed
+from services.mockoidc import settings as mockoidc
 from shared import migrations, tasks
 from shared import settings as read
 
@@ -42,10 +43,12 @@ COLOURS = {
     "billing": "33",
     "usage": "32",
     "mockprovider": "34",
+    "mockoidc": "94",
 }
 # The mail sink first: auth's sender finds it up when the first mail is queued.
 PORTS = {
     "mailsink": 8026,
+    "mockoidc": 8091,
     "gateway": 8080,
     "auth": 8081,
     "billing": 8082,
@@ -54,7 +57,7 @@ PORTS = {
 }
 MAILSINK_SMTP_PORT = 8025
 # Probed at /healthz (no stores behind them); the services at /readyz.
-_DOUBLES = ("mockprovider", "mailsink")
+_DOUBLES = ("mockprovider", "mailsink", "mockoidc")
 # Each service but the mock serves /metrics on a port of its own (shared.settings.common).
 METRICS_PORTS = {"gateway": 9180, "auth": 9181, "billing": 9182, "usage": 9183}
 _PORT_VARIABLE = {"mockprovider": "MOCK_PROVIDER_PORT"}
@@ -124,7 +127,42 @@ def _environment(database_url: str, redis_url: str, data_dir: Path) -> dict[str,
         env.pop("SMTP_USERNAME", None)
         env.pop("SMTP_PASSWORD", None)
     env.setdefault("TOLLGATE_PUBLIC_URL", env["GATEWAY_URL"])
+    _sign_in_providers(env)
     return env
+
+
+def _sign_in_providers(env: dict[str, str]) -> None:
+    """Sign in with Google and GitHub go to the mock OpenID provider, each
+    unless that provider's own client is configured (then the real one)."""
+    mock = env["MOCKOIDC_URL"]
+    if not env.get("GOOGLE_CLIENT_ID"):
+        env.update(
+            GOOGLE_CLIENT_ID=mockoidc.DEV_GOOGLE_CLIENT_ID,
+            GOOGLE_CLIENT_SECRET=mockoidc.DEV_GOOGLE_CLIENT_SECRET,
+            GOOGLE_ISSUER=f"{mock}/google",
+        )
+    if not env.get("GITHUB_CLIENT_ID"):
+        env.update(
+            GITHUB_CLIENT_ID=mockoidc.DEV_GITHUB_CLIENT_ID,
+            GITHUB_CLIENT_SECRET=mockoidc.DEV_GITHUB_CLIENT_SECRET,
+            GITHUB_AUTHORIZE_URL=f"{mock}/github/login/oauth/authorize",
+            GITHUB_TOKEN_URL=f"{mock}/github/login/oauth/access_token",
+            GITHUB_API_URL=f"{mock}/github/api",
+        )
+
+
+def _sign_in_line(env: dict[str, str]) -> str:
+    mocked = [
+        name
+        for name, variable in (("Google", "GOOGLE_ISSUER"), ("GitHub", "GITHUB_API_URL"))
+        if env.get(variable, "").startswith(env["MOCKOIDC_URL"])
+    ]
+    if not mocked:
+        return f"  sign-in  {env['MOCKOIDC_URL']}   (the mock OpenID provider, unused)"
+    return (
+        f"  sign-in  {env['MOCKOIDC_URL']}   (the mock OpenID provider: "
+        f"sign in with {' and '.join(mocked)} as anyone you type)"
+    )
 
 
 async def _main(env: read.Environ, data_dir: Path, terminal: child_output.Terminal) -> int:
@@ -315,6 +353,7 @@ def _print_next_steps(
   auth     {env["AUTH_URL"]}   billing {env["BILLING_URL"]}   usage {env["USAGE_URL"]}   (internal)
   mock     {env["MOCKPROVIDER_URL"]}   (the mock provider: the default channels' upstream)
   mail     {env["MAILSINK_URL"]}   (the mail sink: every mail sent, links clickable)
+{_sign_in_line(env)}
   metrics  {_metrics_urls(env)}   (Prometheus's, not on the public edge)
 
 try it (the demo account's key, {seed.DEMO_CREDIT} USD of credit):

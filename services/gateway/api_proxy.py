@@ -1,11 +1,13 @@
 """Forwarding `/api/*` to the service that owns it.
 
 The gateway authenticates the caller, strips every hop-by-hop header, every
-client-supplied `X-Tollgate-*` header, the credential and cookies, then adds
-the internal token, the principal, the client IP and the request id. The
-browser session cookie authenticates like a login token, after the CSRF checks
-(`session_guard`); the session's id travels to the service (auth's session
-list marks the current one, logout ends it), and on auth's public routes
+client-supplied `X-Tollgate-*` header, the credential and cookies (but those
+a route names for its owner: `ApiRoute.cookies`), then adds the internal
+token, the principal, the client IP and the request id. The browser session
+cookie authenticates like a login token, after the CSRF checks
+(`session_guard`); the session's id and CSRF token travel to the service
+(auth's session list marks the current one, logout ends it, the console puts
+the token in its pages), and the id on auth's public routes
 (sign-in) too when the cookie is still good, so a sign-in can end the session
 it replaces. The answer comes back with hop-by-hop headers dropped, and cookies
 too unless auth sent them (it sets and clears the session cookie). Service
@@ -134,6 +136,8 @@ async def _send(request: web.Request, route: api_routes.ApiRoute, path: str) -> 
     if route.public and route.owner is Owner.AUTH:
         session = await _session_on_public_route(request)
     headers = _internal_headers(request, principal, session)
+    if named := [f"{n}={request.cookies[n]}" for n in route.cookies if n in request.cookies]:
+        headers["Cookie"] = "; ".join(named)
     not_returned = _NOT_RETURNED_FROM_AUTH if route.owner is Owner.AUTH else _NOT_RETURNED
     body = await read_limited(request, API_BODY_LIMIT) if request.can_read_body else None
     # The credential may ride in ?key=; it never travels past the gateway.
@@ -184,6 +188,10 @@ def _internal_headers(
         headers[internal.CREDENTIAL_HEADER] = principal.via
     if session is not None and session.session_id is not None:
         headers[internal.SESSION_HEADER] = str(session.session_id)
+    if principal is not None and principal.via == "session":
+        cookie = _session_cookie(request)
+        assert cookie is not None  # the cookie was the credential
+        headers[internal.CSRF_TOKEN_HEADER] = session_cookie.csrf_token(cookie)
     return headers
 
 

@@ -35,6 +35,8 @@ class ApiRoute:
     public: bool = False
     api_key_reads: bool = False
     admin: bool = False
+    # The only cookies the owner gets on this route (the gateway drops the rest).
+    cookies: tuple[str, ...] = ()
 
 
 # Longest prefix wins; a prefix matches the path itself or the path below it.
@@ -42,6 +44,10 @@ ROUTES = (
     ApiRoute("/api/auth/signup", Owner.AUTH, public=True),
     ApiRoute("/api/auth/login", Owner.AUTH, public=True),
     ApiRoute("/api/auth/jwks", Owner.AUTH, public=True),
+    ApiRoute("/api/auth/methods", Owner.AUTH, public=True),
+    # Sign in with a provider: browser redirects, whose sign-in state is bound
+    # to the browser by auth's cookie; and linking by password (public, as login).
+    ApiRoute("/api/auth/oauth", Owner.AUTH, public=True, cookies=("tg_oauth", "__Host-tg_oauth")),
     # Mailed links (the token is the proof); resending one needs a login.
     ApiRoute("/api/auth/verify-email", Owner.AUTH, public=True),
     ApiRoute("/api/auth/verify-email/resend", Owner.AUTH),

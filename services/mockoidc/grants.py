@@ -109,6 +109,10 @@ class Grants:
             self._tokens.popitem(last=False)
         return token
 
+    def access_tokens(self) -> list[str]:
+        """Every access token still known (tests check none is stored elsewhere)."""
+        return list(self._tokens)
+
     def holder(self, token: str) -> Grant | None:
         found = self._tokens.get(token)
         if found is None or found[1] < time.time():

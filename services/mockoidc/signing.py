@@ -65,6 +65,9 @@ class IssuerKeys:
         jwk = RSAAlgorithm.to_jwk(self._key.public_key(), as_dict=True)
         return {"keys": [{**jwk, "kid": self.kid, "use": "sig", "alg": "RS256"}]}
 
+    def last_id_token(self, client_id: str) -> str | None:
+        return self._last.get(client_id)
+
     def id_token(self, claims: dict[str, Any], *, forge: str, client_secret: str) -> str:
         client_id = str(claims["aud"])
         if forge == "replay" and client_id in self._last:

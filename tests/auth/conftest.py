@@ -14,6 +14,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from services.gateway.app import create_app as create_gateway
+from tests.auth.oauth_stack import oauth as oauth  # the stack signing in with the mock provider
 from tests.conftest import AiohttpClient, Stack
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from yarl import URL
 
 from services.cli.child_output import MAX_LINE_BYTES
 from shared.settings import fernet_secret, token_secret
@@ -111,7 +112,7 @@ def test_a_missing_secret_outside_dev_stops_with_a_clear_message() -> None:
 def _dev_env(tmp_path: Path, database_url: str) -> dict[str, str]:
     """The environment of a dev run on free ports: GATEWAY_PORT and the others."""
     services = ("GATEWAY", "AUTH", "BILLING", "USAGE")
-    ports = iter(free_ports(11))  # at once: eleven distinct ports
+    ports = iter(free_ports(12))  # at once: twelve distinct ports
     return {
         **os.environ,
         **{f"{name}_PORT": str(next(ports)) for name in services},
@@ -119,6 +120,7 @@ def _dev_env(tmp_path: Path, database_url: str) -> dict[str, str]:
         "MOCK_PROVIDER_PORT": str(next(ports)),
         "MAILSINK_PORT": str(next(ports)),
         "MAILSINK_SMTP_PORT": str(next(ports)),
+        "MOCKOIDC_PORT": str(next(ports)),
         "DATABASE_URL": database_url,
         "REDIS_URL": REDIS_URL,
         "TOLLGATE_DATA_DIR": str(tmp_path),
@@ -290,6 +292,7 @@ async def test_dev_prints_lines_that_work_when_pasted_and_stops_with_frozen_chil
         sink = next(line for line in printed if line.strip().startswith("mail "))
         async with aiohttp.ClientSession() as session, session.get(sink.split()[1]) as page:
             assert page.status == 200 and "Mails sent" in await page.text()
+        await _sign_in_with_google(printed)
 
         try_it = _block(printed, "try it")
         chat, balance = try_it[:3], try_it[3:]
@@ -306,7 +309,7 @@ async def test_dev_prints_lines_that_work_when_pasted_and_stops_with_frozen_chil
         assert '"key": "tg-' in made
 
         services = _children_of(process.pid)
-        assert len(services) == 6  # the four services, the mock provider, the mail sink
+        assert len(services) == 7  # the four services, the two mock providers, the mail sink
         for pid in services:
             os.kill(pid, signal.SIGSTOP)
         process.send_signal(signal.SIGINT)
@@ -316,6 +319,42 @@ async def test_dev_prints_lines_that_work_when_pasted_and_stops_with_frozen_chil
         assert [pid for pid in services if _alive(pid)] == []
     finally:
         await _kill_dev(process)
+
+
+def _printed_url(printed: list[str], name: str) -> str:
+    """The URL of dev's `name` line (not a child's log line, `name | ...`)."""
+    for line in printed:
+        words = line.split()
+        if len(words) > 1 and words[0] == name and words[1].startswith("http"):
+            return words[1]
+    raise AssertionError(f"no {name} line in {printed}")
+
+
+async def _sign_in_with_google(printed: list[str]) -> None:
+    """Sign in with Google through the dev stack: its mock OpenID provider is
+    the one the printed sign-in line names, and the button works."""
+    gateway, mock = _printed_url(printed, "gateway"), _printed_url(printed, "sign-in")
+    jar = aiohttp.CookieJar(unsafe=True)  # cookies of 127.0.0.1, as a browser keeps them
+    async with aiohttp.ClientSession(cookie_jar=jar) as browser:
+        async with browser.get(f"{gateway}/api/auth/methods") as methods:
+            listed = [p["id"] for p in (await methods.json())["providers"]]
+            assert listed == ["google", "github"]
+        async with browser.get(
+            f"{gateway}/api/auth/oauth/google/start", allow_redirects=False
+        ) as start:
+            page = URL(start.headers["Location"])
+        assert str(page).startswith(f"{mock}/google/")
+        person = {"sub": "dev-1", "email": "dev-oidc@example.com", "email_verified": "true"}
+        async with browser.post(
+            page.with_query(None),
+            data={**page.query, **person, "action": "allow"},
+            allow_redirects=False,
+        ) as consent:
+            callback = consent.headers["Location"]
+        async with browser.get(callback, allow_redirects=False) as back:
+            assert back.headers["Location"] == f"{gateway}/"
+        async with browser.get(f"{gateway}/api/me") as me:
+            assert (await me.json())["email"] == "dev-oidc@example.com"
 
 
 def test_auth_with_the_wrong_key_set_stops_with_a_clear_message(

@@ -1,0 +1,275 @@
+"""Sign-in with a provider over HTTP: the methods list, the start and callback
+redirects, and linking an identity to an existing account by its password.
+
+Outcomes at the callback (the identity is the provider's subject, never the email):
+- a known identity signs its user in;
+- an unknown identity whose verified email no account has creates a
+  passwordless account with the identity linked, and signs it in;
+- an unknown identity whose email an account has signs nobody in and links
+  nothing: the browser goes to the console's sign-in page with a one-time
+  link token, and `POST /api/auth/oauth/link {link_token, password}` links
+  the identity once that account's password is given (throttled as logins);
+- an identity without a verified email is refused (it could not be told
+  apart from someone claiming another person's address).
+
+Every failure at the callback (a wrong, used or foreign state, a provider
+error, a refused code, an ID token that fails a check) is a redirect to the
+console's sign-in page with `?error=`, and an `oauth_failed` security event;
+never a 500 and never a hint of which check failed.
+"""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import urlencode
+
+from aiohttp import web
+
+from services.auth import identities, sign_in, store
+from services.auth.identities import ProviderIdentity
+from services.auth.keys import PASSWORDS, THROTTLE
+from services.auth.login_names import login_key
+from services.auth.oauth_flow import (
+    COOKIE,
+    FLOW_SECONDS,
+    SECURE_COOKIE,
+    OAuthFailed,
+    OAuthUnavailable,
+    PendingLink,
+)
+from services.auth.passwords import MAX_LENGTH
+from services.auth.sign_in_providers import SIGN_IN_PROVIDERS, SignInProviders
+from services.auth.throttle import AdditionalVerificationRequired, login_subject
+from shared.bodies import Fields, read_object
+from shared.errors import BadRequest, Conflict, NotFound, Unauthorized
+from shared.internal import caller
+from shared.service import DB
+
+_log = logging.getLogger(__name__)
+# What the console is told; every other reason is `oauth_failed`.
+_SHOWN_REASONS = {"oauth_cancelled", "oauth_unavailable", "oauth_email_unverified"}
+
+
+def _cookie_name(providers: SignInProviders) -> str:
+    return SECURE_COOKIE if providers.secure_cookie else COOKIE
+
+
+def _bind(response: web.Response, providers: SignInProviders, binding: str | None) -> None:
+    """Set the binding cookie (None: clear it). `__Host-` and Secure when
+    session cookies are Secure (SESSION_COOKIE_SECURE); Lax, so the provider's
+    redirect back, a top-level navigation, carries it."""
+    secure = providers.secure_cookie
+    path = "/" if secure else "/api/auth/oauth/"
+    name = _cookie_name(providers)
+    if binding is None:
+        response.del_cookie(name, path=path, secure=secure, httponly=True, samesite="Lax")
+        return
+    response.set_cookie(
+        name,
+        binding,
+        max_age=FLOW_SECONDS,
+        path=path,
+        secure=secure,
+        httponly=True,
+        samesite="Lax",
+    )
+
+
+def _redirect(location: str) -> web.Response:
+    return web.Response(
+        status=302,
+        headers={
+            "Location": location,
+            "Cache-Control": "no-store",
+            "Referrer-Policy": "no-referrer",
+        },
+    )
+
+
+async def methods(request: web.Request) -> web.Response:
+    """Which ways in exist, for the console's sign-in page."""
+    providers = request.app[SIGN_IN_PROVIDERS]
+    return web.json_response({"password": True, "providers": providers.listed()})
+
+
+async def start(request: web.Request) -> web.Response:
+    providers = request.app[SIGN_IN_PROVIDERS]
+    provider = request.match_info["provider"]
+    if not providers.enabled(provider):
+        raise NotFound("no such sign-in provider")
+    try:
+        started = await providers.flows.start(provider)
+        location = await providers.authorize_url(provider, started)
+    except OAuthFailed as exc:
+        return await _failed(request, provider, exc)
+    response = _redirect(location)
+    _bind(response, providers, started.binding)
+    return response
+
+
+async def callback(request: web.Request) -> web.Response:
+    providers = request.app[SIGN_IN_PROVIDERS]
+    provider = request.match_info["provider"]
+    if not providers.enabled(provider):
+        raise NotFound("no such sign-in provider")
+    try:
+        binding = request.cookies.get(_cookie_name(providers))
+        response = await _finish(request, providers, provider, binding)
+    except OAuthFailed as exc:
+        response = await _failed(request, provider, exc)
+    _bind(response, providers, None)
+    return response
+
+
+async def _finish(
+    request: web.Request, providers: SignInProviders, provider: str, binding: str | None
+) -> web.Response:
+    query = request.query
+    flow = await providers.flows.take(query.get("state"), binding)
+    if flow.provider != provider:
+        raise OAuthFailed("state_other_provider", "the state was started for another provider")
+    if "error" in query:
+        reason = "oauth_cancelled" if query["error"] == "access_denied" else "provider_error"
+        raise OAuthFailed(reason, f"the provider answered {query['error'][:64]!r}")
+    code = query.get("code", "")
+    if not code or len(code) > 2048:
+        raise OAuthFailed("code_missing", "no code")
+    identity = identities.cleaned(await providers.identity(provider, code, flow))
+    return await _outcome(request, providers, identity)
+
+
+async def _outcome(
+    request: web.Request, providers: SignInProviders, identity: ProviderIdentity
+) -> web.Response:
+    db, who = request.app[DB], caller(request)
+    user = await identities.user_for(db, identity.provider, identity.subject)
+    if user is not None:
+        await identities.touch(db, identity)
+        return await _signed_in(request, providers, user)
+    if identity.email is None:
+        raise OAuthFailed("oauth_email_unverified", "the provider gave no verified email")
+    holder = await store.user_by_login(db, identity.email)
+    if holder is None:
+        try:
+            user = await identities.create_account(db, identity)
+        except Conflict:
+            # Someone registered the email (or this identity) a moment ago: look again.
+            user = await identities.user_for(db, identity.provider, identity.subject)
+            holder = None if user else await store.user_by_login(db, identity.email)
+            if user is None and holder is None:
+                raise OAuthFailed("account_conflict", "no account could be created") from None
+        else:
+            await store.record_event(
+                db,
+                "signup",
+                user_id=user.id,
+                ip=who.client_ip,
+                user_agent=who.user_agent,
+                detail={"method": identity.provider},
+            )
+        if user is not None:
+            return await _signed_in(request, providers, user)
+    assert holder is not None
+    token = await providers.flows.offer_link(
+        PendingLink(
+            user_id=str(holder.id),
+            provider=identity.provider,
+            subject=identity.subject,
+            email=identity.email,
+            name=identity.name,
+            avatar_url=identity.avatar_url,
+        )
+    )
+    await store.record_event(
+        db,
+        "oauth_link_offered",
+        user_id=holder.id,
+        ip=who.client_ip,
+        user_agent=who.user_agent,
+        detail={"provider": identity.provider},
+    )
+    query = urlencode({"link_token": token, "provider": identity.provider})
+    return _redirect(f"{providers.public_url}/login?{query}")
+
+
+async def _signed_in(
+    request: web.Request, providers: SignInProviders, user: store.User
+) -> web.Response:
+    done = await sign_in.finish(request, user, method="oauth", session=True)
+    response = _redirect(providers.public_url + "/")
+    done.apply(response)
+    return response
+
+
+async def _failed(request: web.Request, provider: str, exc: OAuthFailed) -> web.Response:
+    who = caller(request)
+    level = logging.WARNING if isinstance(exc, OAuthUnavailable) else logging.INFO
+    _log.log(level, "provider sign-in refused", extra={"provider": provider, "reason": exc.reason})
+    await store.record_event(
+        request.app[DB],
+        "oauth_failed",
+        user_id=None,
+        ip=who.client_ip,
+        user_agent=who.user_agent,
+        detail={"provider": provider, "reason": exc.reason},
+    )
+    shown = exc.reason if exc.reason in _SHOWN_REASONS else "oauth_failed"
+    public_url = request.app[SIGN_IN_PROVIDERS].public_url
+    return _redirect(f"{public_url}/login?{urlencode({'error': shown})}")
+
+
+async def link(request: web.Request) -> web.Response:
+    """Link a pending identity to the account whose email it matched, once that
+    account's password is given; then sign in."""
+    fields = Fields(await read_object(request))
+    token = fields.string("link_token", max_length=128, controls="none")
+    password = fields.string("password", max_length=MAX_LENGTH, controls="any")
+    fields.check()
+    assert token is not None and password is not None
+    app, who = request.app, caller(request)
+    providers = app[SIGN_IN_PROVIDERS]
+    try:
+        pending = await providers.flows.pending_link(token)
+    except OAuthUnavailable as exc:
+        raise BadRequest("linking is unavailable; try again") from exc
+    user = await store.user_by_id(app[DB], pending.account) if pending else None
+    if pending is None or user is None:
+        raise BadRequest("the link token is unknown, used or expired")
+    subject = login_subject(user.id, login_key(user.email))
+    throttle = app[THROTTLE]
+    if await throttle.check(subject, who.client_ip) and not await store.is_known_source(
+        app[DB], user.id, who.client_ip, throttle.limits.known_source_days
+    ):
+        raise AdditionalVerificationRequired(
+            "this account has had many failed logins; try again later"
+        )
+    if not await app[PASSWORDS].verify(user.password_hash, password):
+        await throttle.record_failure(subject, who.client_ip)
+        await store.record_event(
+            app[DB],
+            "login_failed",
+            user_id=user.id,
+            ip=who.client_ip,
+            user_agent=who.user_agent,
+            detail={"reason": "bad_password", "method": "oauth_link"},
+        )
+        raise Unauthorized("invalid password")
+    if not await providers.flows.claim_link(token):
+        raise BadRequest("the link token is unknown, used or expired")
+    identity = ProviderIdentity(
+        provider=pending.provider,
+        subject=pending.subject,
+        email=pending.email,
+        name=pending.name,
+        avatar_url=pending.avatar_url,
+    )
+    await identities.link(app[DB], user.id, identity)
+    await store.record_event(
+        app[DB],
+        "oauth_linked",
+        user_id=user.id,
+        ip=who.client_ip,
+        user_agent=who.user_agent,
+        detail={"provider": pending.provider},
+    )
+    return (await sign_in.finish(request, user, method="oauth", session=True)).json()
