@@ -197,6 +197,7 @@ SPECS: dict[str, Spec] = {
     "PATCH /api/me": Spec(body=_const({"display_name": "Hostile", "username": "hostile_me"})),
     "GET /api/me/security-events": Spec(query={"limit": ["10"]}),
     "POST /api/auth/logout": Spec(),
+    "GET /api/auth/session": Spec(),
     "GET /api/me/sessions": Spec(),
     "DELETE /api/me/sessions": Spec(),
     "DELETE /api/me/sessions/{session_id}": Spec(
@@ -209,6 +210,20 @@ SPECS: dict[str, Spec] = {
     "POST /api/me/totp/confirm": Spec(body=_const({"code": "123456"})),
     "DELETE /api/me/totp": Spec(body=_const({"password": "not the password", "code": "123456"})),
     "POST /api/me/totp/recovery-codes": Spec(body=_const({"code": "abcde-fghjk"})),
+    # Mailed tokens (issue 16, points 2 and 3); wrong passwords, so the suite's login survives.
+    "POST /api/auth/verify-email": Spec(body=_const({"token": "hostile-" + "t" * 35})),
+    "POST /api/auth/verify-email/resend": Spec(),
+    "POST /api/auth/password-reset": Spec(body=_const({"email": "h@example.com"})),
+    "POST /api/auth/password-reset/confirm": Spec(
+        body=_const({"token": "hostile-" + "t" * 35, "password": "a long enough pass 2"})
+    ),
+    "POST /api/auth/confirm-email": Spec(body=_const({"token": "hostile-" + "t" * 35})),
+    "POST /api/me/password": Spec(
+        body=_const({"current_password": "not the password", "new_password": "a new long pass 3"})
+    ),
+    "POST /api/me/email": Spec(
+        body=_const({"email": "moved@example.com", "password": "not the password"})
+    ),
     "POST /api/keys": Spec(
         body=_const({"name": "k", "models": ["gpt-4o-mini"], "expires_at": "2099-01-01T00:00:00Z"})
     ),
