@@ -5,9 +5,11 @@ wrong guesses count against the login throttle of the account and source,
 like failed logins. The new password is checked like a sign-up's. In one
 transaction the hash is replaced and the token generation bumped
 (`password_reset.replace_password`): every JWT and browser session of the
-account issued before is void, the caller's own JWT too, so the answer hands
-the caller a fresh JWT at the new generation (`{access_token, token_type,
-expires_in}`). A notice goes to the account's address.
+account issued before is void, the caller's own credential too, so the
+answer hands the caller a fresh one at the new generation: a JWT
+(`{access_token, token_type, expires_in}`) to an API client, a new session
+cookie (and its CSRF token, as at sign-in) to a browser that came with its
+session. A notice goes to the account's address.
 
 Only a login may do this: an API key is refused here as at the gateway.
 """
@@ -18,7 +20,7 @@ from typing import Any
 
 from aiohttp import web
 
-from services.auth import credentials, mail, password_reset, sign_in, store
+from services.auth import credentials, mail, password_reset, sessions, sign_in, store
 from services.auth.keys import PASSWORDS, THROTTLE
 from services.auth.passwords import MAX_LENGTH, weaknesses
 from services.auth.throttle import login_subject
@@ -83,6 +85,11 @@ async def change_password(request: web.Request) -> web.Response:
     mail.wake(app)
     changed = await store.user_by_id(app[DB], user.id)
     assert changed is not None
+    if who.session_id is not None:  # a browser: its session is void, a new one replaces it
+        body, (name, value, options) = await sessions.start(request, changed)
+        response = web.json_response({"status": "password_changed", **body})
+        response.set_cookie(name, value, **options)
+        return response
     return web.json_response(
         {"status": "password_changed", **await sign_in.jwt_for(request, changed)}
     )
