@@ -11,7 +11,9 @@ the login's second step.
   login throttle (account and source) like failed logins.
 - `POST /api/auth/login/mfa` `{mfa_token, code}` finishes a login that
   answered `mfa_required`: a wrong code is 401 and a failure in the login
-  throttle; the right one finishes the sign-in (`sign_in.finish`).
+  throttle; the right one finishes the sign-in (`sign_in.finish`) with the
+  credential the login asked for: a JWT, or a browser session when it said
+  `session` (its second step must then come from the console's origin too).
 - Turning TOTP on or off mails the owner a notice, queued in the transaction
   of the change. Answers holding a secret or codes are `Cache-Control: no-store`.
 """
@@ -22,7 +24,7 @@ from typing import Any
 
 from aiohttp import web
 
-from services.auth import mail, sign_in, store, totp_store
+from services.auth import mail, sessions, sign_in, store, totp_store
 from services.auth.keys import PASSWORDS, SECOND_FACTOR, THROTTLE
 from services.auth.passwords import MAX_LENGTH
 from services.auth.second_factor import CHALLENGE_SECONDS
@@ -170,6 +172,8 @@ async def login_mfa(request: web.Request) -> web.Response:
     challenge = await factor.challenge(mfa_token)
     if challenge is None:
         raise expired
+    if challenge.session:  # a browser's sign-in: the same login CSRF check as the password step
+        sessions.check_sign_in_origin(request)
     subject = login_subject(challenge.user_id, "")
     # 429 past the per-source limits; past the all-sources limit this code is the
     # further proof such a login is asked for, so it may go on.

@@ -19,6 +19,7 @@ from services.gateway import api_routes
 from services.gateway.principals import Principal
 from shared.errors import Forbidden
 from tests.accounts import PASSWORD, sign_up
+from tests.browsers import CONSOLE_ORIGIN, session_morsel
 from tests.conftest import Stack
 from tests.two_factor import (
     Client,
@@ -373,3 +374,29 @@ async def test_past_the_all_sources_threshold_the_owner_gets_the_second_factor(
         assert (await login(forwarded, plain.username, WRONG, ip=ip)).status == 401
     refused = await login(forwarded, plain.username, ip=new_source)
     assert refused.status == 403
+
+
+async def test_a_browser_gets_its_session_only_after_the_second_step(stack: Stack) -> None:
+    client = stack.gateway
+    on = await turn_on(client)
+    first = await client.post(
+        "/api/auth/login",
+        json={"login": on.account.username, "password": PASSWORD, "session": True},
+        headers={"Origin": CONSOLE_ORIGIN},
+    )
+    assert first.status == 200, await first.text()
+    assert not [name for name in first.cookies if name.endswith("tg_session")]
+    token = (await first.json())["mfa_token"]
+    body = {"mfa_token": token, "code": on.code(0)}
+    # Another site's page cannot finish a browser's sign-in (login CSRF), nor spend the code.
+    foreign = await client.post(
+        "/api/auth/login/mfa", json=body, headers={"Origin": "https://evil.example"}
+    )
+    assert foreign.status == 403
+    done = await client.post("/api/auth/login/mfa", json=body, headers={"Origin": CONSOLE_ORIGIN})
+    assert done.status == 200, await done.text()
+    assert "access_token" not in await done.json() and (await done.json())["csrf_token"]
+    morsel = session_morsel(done)
+    client.session.cookie_jar.clear()
+    me = await client.get("/api/me", headers={"Cookie": f"{morsel.key}={morsel.value}"})
+    assert me.status == 200 and (await me.json())["id"] == on.account.id
