@@ -11,7 +11,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
@@ -26,6 +26,9 @@ CLIENT_IP_HEADER = "X-Tollgate-Client-Ip"
 USER_AGENT_HEADER = "X-Tollgate-User-Agent"
 # The browser session the request came with, as the gateway verified it (its id).
 SESSION_HEADER = "X-Tollgate-Session"
+# That session's CSRF token, which only a reader of the cookie can compute: the
+# console embeds it in its pages without ever seeing the cookie.
+CSRF_TOKEN_HEADER = "X-Tollgate-Csrf-Token"
 
 TOLLGATE_HEADERS = (
     TOKEN_HEADER,
@@ -35,6 +38,7 @@ TOLLGATE_HEADERS = (
     CLIENT_IP_HEADER,
     USER_AGENT_HEADER,
     SESSION_HEADER,
+    CSRF_TOKEN_HEADER,
 )
 
 # `/metrics` is on the metrics port, not here (shared/service.py).
@@ -68,6 +72,7 @@ class Caller:
     client_ip: str | None
     user_agent: str | None
     session_id: uuid.UUID | None = None
+    csrf_token: str | None = field(default=None, repr=False)
 
     def require_user(self) -> uuid.UUID:
         if self.user_id is None:
@@ -99,6 +104,7 @@ def caller(request: web.Request) -> Caller:
         client_ip=client_ip,
         user_agent=(request.headers.get(USER_AGENT_HEADER) or "")[:512] or None,
         session_id=_uuid_or_none(request.headers.get(SESSION_HEADER)),
+        csrf_token=request.headers.get(CSRF_TOKEN_HEADER) or None,
     )
 
 

@@ -48,6 +48,7 @@ def setup_routes(app: web.Application) -> None:
     router.add_post("/api/me/password", password_change.change_password)
     router.add_post("/api/me/email", email_change.request_change)
     router.add_post("/api/auth/logout", session_handlers.logout)
+    router.add_get("/api/auth/session", session_handlers.current_session)
     router.add_get("/api/me/sessions", session_handlers.list_sessions)
     router.add_delete("/api/me/sessions", session_handlers.revoke_other_sessions)
     router.add_delete("/api/me/sessions/{session_id}", session_handlers.revoke_session)

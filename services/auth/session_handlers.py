@@ -2,10 +2,11 @@
 gateway's verify.
 
 The gateway passes the session a request came with in `X-Tollgate-Session`
-(the id, after verifying the cookie), so the list can mark the current one and
-logout knows which to end. Every id in a path is checked against the caller's
-own sessions; another user's session is a 404. Every end is announced after
-the database has it.
+(the id, after verifying the cookie) and its CSRF token, so the list can mark
+the current one, logout knows which to end, and `GET /api/auth/session` can
+hand a page the token again (after a reload, say). Every id in a path is
+checked against the caller's own sessions; another user's session is a 404.
+Every end is announced after the database has it.
 """
 
 from __future__ import annotations
@@ -47,6 +48,23 @@ async def list_sessions(request: web.Request) -> web.Response:
         request.app[DB], who.require_user(), request.app[SETTINGS].session_idle_seconds
     )
     return web.json_response({"data": [s.public(current=who.session_id) for s in live]})
+
+
+async def current_session(request: web.Request) -> web.Response:
+    """The session this request came with and its CSRF token; 404 without one."""
+    who = caller(request)
+    user_id = who.require_user()
+    if who.session_id is None or who.csrf_token is None:
+        raise NotFound("this request carries no browser session")
+    live = await session_store.list_live(
+        request.app[DB], user_id, request.app[SETTINGS].session_idle_seconds
+    )
+    found = next((s for s in live if s.id == who.session_id), None)
+    if found is None:
+        raise NotFound("this request carries no browser session")
+    return web.json_response(
+        {"session": found.public(current=found.id), "csrf_token": who.csrf_token}
+    )
 
 
 async def revoke_session(request: web.Request) -> web.Response:

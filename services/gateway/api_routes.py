@@ -54,6 +54,7 @@ ROUTES = (
     ApiRoute("/api/auth/password-reset", Owner.AUTH, public=True),
     ApiRoute("/api/auth/confirm-email", Owner.AUTH, public=True),
     ApiRoute("/api/auth/logout", Owner.AUTH),
+    ApiRoute("/api/auth/session", Owner.AUTH),  # this browser session and its CSRF token
     ApiRoute("/api/me", Owner.AUTH, api_key_reads=True),
     ApiRoute("/api/me/security-events", Owner.AUTH),
     ApiRoute("/api/me/sessions", Owner.AUTH),  # where and when one signs in: a login only

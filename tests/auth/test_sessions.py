@@ -265,3 +265,24 @@ async def test_concurrent_sign_ins_with_one_cookie_each_get_their_own_session(
     await _until_refused(stack, first)
     listed = {s["id"] for s in await _listed(stack, account.headers)}
     assert listed == ids
+
+
+async def test_a_page_gets_its_sessions_csrf_token_again(stack: Stack) -> None:
+    account = await sign_up(stack.gateway)
+    browser, _ = await sign_in(stack.gateway, account.username)
+    response = await stack.gateway.get("/api/auth/session", headers=browser.reads)
+    assert response.status == 200
+    body = await response.json()
+    assert body["csrf_token"] == browser.csrf
+    assert body["session"]["id"] == browser.session_id and body["session"]["current"] is True
+    assert browser.cookie not in await response.text()
+    # A login token has no session; a client cannot hand auth a token of its own.
+    forged = {
+        **account.headers,
+        "X-Tollgate-Csrf-Token": "x",
+        "X-Tollgate-Session": browser.session_id,
+    }
+    assert (await stack.gateway.get("/api/auth/session", headers=forged)).status == 404
+    assert (await stack.gateway.get("/api/auth/session")).status == 401
+    await stack.gateway.post("/api/auth/logout", headers=browser.writes)
+    assert (await stack.gateway.get("/api/auth/session", headers=browser.reads)).status == 401
