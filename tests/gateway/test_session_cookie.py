@@ -231,3 +231,30 @@ async def test_malformed_cookies_are_401_and_never_reach_a_500(stack: Stack) -> 
         "/api/me", headers={"Cookie": f"__Host-tg_session={unknown}"}
     )
     assert response.status == 401
+
+
+async def test_a_password_reset_stops_every_session_within_one_second(
+    stack: Stack, db: Any
+) -> None:
+    """The whole path: the mailed reset token, confirmed with a new password,
+    ends the sessions a running gateway has cached."""
+    from tests.auth.account_mail import queued_token
+
+    account = await sign_up(stack.gateway)
+    browsers = [(await sign_in(stack.gateway, account.username))[0] for _ in range(2)]
+    for browser in browsers:
+        assert await _status(stack, browser) == 200
+    asked = await stack.gateway.post("/api/auth/password-reset", json={"email": account.email})
+    assert asked.status == 202
+    token = await queued_token(db, "reset_password")
+    confirmed = await stack.gateway.post(
+        "/api/auth/password-reset/confirm",
+        json={"token": token, "password": "a brand new passphrase 42"},
+    )
+    assert confirmed.status in {200, 204}, await confirmed.text()
+    for browser in browsers:
+        await _stops_within_a_second(stack, browser)
+    assert (await stack.gateway.get("/api/me", headers=account.headers)).status == 401  # JWT too
+    fresh, _ = await sign_in(stack.gateway, account.username, "a brand new passphrase 42")
+    listed = await (await stack.gateway.get("/api/me/sessions", headers=fresh.reads)).json()
+    assert [s["id"] for s in listed["data"]] == [fresh.session_id]
