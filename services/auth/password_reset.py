@@ -8,7 +8,9 @@
   an account either. The mail is queued in the outbox (encrypted) and goes
   out when the mail server can take it; the request never waits for it.
 - One reset mail per account per minute and ten a day (`mail_throttle`), so
-  the form cannot bomb an inbox; past that nothing is sent, silently.
+  the form cannot bomb an inbox; past that nothing is sent, silently. One
+  source may ask 30 times an hour, whatever the emails (429 past that: an
+  answer about the source, never about the email).
 - The token: 256 random bits, only its SHA-256 stored, single use, 30
   minutes, void once the password changes (`account_tokens`).
 - `POST /api/auth/password-reset/confirm` {token, password}: the user picks
@@ -52,7 +54,9 @@ async def request_reset(request: web.Request) -> web.Response:
     email = fields.string("email", max_length=254, controls="none")
     fields.check()
     assert email is not None
-    tasks.spawn(_mail_link(request.app, email, caller(request)), name="password-reset-mail")
+    who = caller(request)
+    await mail_throttle.admit_reset_request(request.app[REDIS], who.client_ip)
+    tasks.spawn(_mail_link(request.app, email, who), name="password-reset-mail")
     return web.json_response(ACCEPTED, status=202)
 
 

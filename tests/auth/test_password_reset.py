@@ -11,7 +11,7 @@ import time
 import uuid
 from typing import Any
 
-from tests.accounts import PASSWORD, Account, log_in, sign_up
+from tests.accounts import PASSWORD, Account, Client, log_in, sign_up
 from tests.auth.account_mail import mail_stack, open_mail, queued_token, token_from
 from tests.conftest import AiohttpClient, AiohttpServer, Stack
 from tests.smtp import start_sink
@@ -20,9 +20,12 @@ NEW_PASSWORD = "a brand new passphrase 42"
 _VARYING = {"date", "x-request-id"}
 
 
-async def _request_reset(client: Any, email: str) -> tuple[int, bytes, dict[str, str], float]:
+async def _request_reset(
+    client: Any, email: str, ip: str | None = None
+) -> tuple[int, bytes, dict[str, str], float]:
+    headers = {"X-Forwarded-For": ip} if ip else {}
     started = time.perf_counter()
-    response = await client.post("/api/auth/password-reset", json={"email": email})
+    response = await client.post("/api/auth/password-reset", json={"email": email}, headers=headers)
     body = await response.read()
     elapsed = time.perf_counter() - started
     headers = {k.lower(): v for k, v in response.headers.items() if k.lower() not in _VARYING}
@@ -30,7 +33,7 @@ async def _request_reset(client: Any, email: str) -> tuple[int, bytes, dict[str,
 
 
 async def test_known_and_unknown_emails_get_the_same_answer_in_the_same_time(
-    stack: Stack, db: Any
+    stack: Stack, db: Any, forwarded: Client
 ) -> None:
     account = await sign_up(stack.gateway)
     known: list[float] = []
@@ -39,7 +42,8 @@ async def test_known_and_unknown_emails_get_the_same_answer_in_the_same_time(
     for round_ in range(40):  # interleaved, each first in turn, so drift hits both alike
         pair = [(account.email, known), (f"nobody{round_}@example.com", unknown)]
         for email, times in pair if round_ % 2 else pair[::-1]:
-            status, body, headers, elapsed = await _request_reset(stack.gateway, email)
+            ip = f"10.0.{round_}.{len(times) % 2 + 1}"  # clients from many places
+            status, body, headers, elapsed = await _request_reset(forwarded, email, ip)
             answers.add((status, body, tuple(sorted(headers.items()))))
             times.append(elapsed)
     assert len(answers) == 1, answers
@@ -158,6 +162,20 @@ async def test_a_pending_reset_link_dies_when_the_password_changes(stack: Stack,
         "/api/auth/password-reset/confirm", json={"token": token, "password": PASSWORD + "!"}
     )
     assert stale.status == 400
+
+
+async def test_one_source_asking_too_often_is_refused_whatever_the_email(
+    stack: Stack, forwarded: Client
+) -> None:
+    account = await sign_up(stack.gateway)
+    for n in range(30):
+        email = account.email if n % 2 else f"nobody{n}@example.com"
+        assert (await _request_reset(forwarded, email, "192.0.2.7"))[0] == 202
+    for email in (account.email, "nobody@example.com"):
+        status, body, headers, _ = await _request_reset(forwarded, email, "192.0.2.7")
+        assert status == 429 and b"this network" in body
+        assert 1 <= int(headers["retry-after"]) <= 3600
+    assert (await _request_reset(forwarded, account.email, "192.0.2.8"))[0] == 202
 
 
 async def test_bad_reset_requests_are_refused_alike(stack: Stack) -> None:
