@@ -106,6 +106,7 @@ async def confirm_change(request: web.Request) -> web.Response:
             user_id,
             "email_changed",
             {"old_email": old.email, "new_email": new_email, "username": old.username},
+            Link(path="/login", query={}),
             recipient=old.email,
         )
     await credentials.announce(app[REDIS], user_id)

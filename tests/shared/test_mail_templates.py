@@ -25,6 +25,17 @@ def test_every_template_renders_in_both_languages(name: str, language: str) -> N
             "minutes": 30,
             "title": "t",
             "message": "m",
+            # notices (services/auth/notices.py) and account tokens (issue 16, points 2, 3)
+            "ip": "192.0.2.1",
+            "time": "2026-12-05 10:00 UTC",
+            "user_agent": "curl/8",
+            "reset_url": f"{BASE}/forgot-password",
+            "key_name": "k",
+            "prefix": "tg-abc",
+            "username": "ada",
+            "new_email": "new@example.com",
+            "old_email": "old@example.com",
+            "reset": False,
         },
         link=Link(path="/go", query={"token": "x y&z"}),
     )
