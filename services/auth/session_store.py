@@ -15,9 +15,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-# Ended sessions stay listed nowhere but are kept this long (the owner's
-# security log names them), then a new sign-in of the same user deletes them.
+from shared.errors import Unauthorized
+
+# Ended sessions (revoked, or past their absolute expiry) are listed nowhere
+# but kept this long (the owner's security log names them); each new session
+# deletes a batch of older ones (migration 0008 indexes when they ended).
 _KEEP_ENDED = "30 days"
+_DELETE_BATCH = 100
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -83,9 +87,9 @@ async def create(
     """A new session of the user's current token generation."""
     async with db.acquire() as connection, connection.transaction():
         await connection.execute(
-            "DELETE FROM auth.sessions WHERE user_id = $1 AND "
-            f"coalesce(revoked_at, absolute_expires_at) < now() - interval '{_KEEP_ENDED}'",
-            user_id,
+            "DELETE FROM auth.sessions WHERE id IN (SELECT id FROM auth.sessions "
+            f"WHERE coalesce(revoked_at, absolute_expires_at) < now() - interval '{_KEEP_ENDED}' "
+            f"LIMIT {_DELETE_BATCH})"
         )
         row = await connection.fetchrow(
             "INSERT INTO auth.sessions AS s "
@@ -99,6 +103,8 @@ async def create(
             ip,
             user_agent,
         )
+    if row is None:  # the account was deleted while it signed in
+        raise Unauthorized("the account no longer exists")
     return _session(row)
 
 

@@ -286,3 +286,29 @@ async def test_a_page_gets_its_sessions_csrf_token_again(stack: Stack) -> None:
     assert (await stack.gateway.get("/api/auth/session")).status == 401
     await stack.gateway.post("/api/auth/logout", headers=browser.writes)
     assert (await stack.gateway.get("/api/auth/session", headers=browser.reads)).status == 401
+
+
+async def test_ended_sessions_are_deleted_thirty_days_after_they_ended(
+    stack: Stack, db: Any
+) -> None:
+    account = await sign_up(stack.gateway)
+    user_id = uuid.UUID(account.id)
+    old_revoked, old_expired, recent, live = [
+        (await sign_in(stack.gateway, account.username))[0] for _ in range(4)
+    ]
+    await db.execute(
+        "UPDATE auth.sessions SET revoked_at = now() - interval '31 days' WHERE id = $1",
+        uuid.UUID(old_revoked.session_id),
+    )
+    await db.execute(
+        "UPDATE auth.sessions SET absolute_expires_at = now() - interval '31 days' WHERE id = $1",
+        uuid.UUID(old_expired.session_id),
+    )
+    await db.execute(
+        "UPDATE auth.sessions SET revoked_at = now() - interval '29 days' WHERE id = $1",
+        uuid.UUID(recent.session_id),
+    )
+    other = await sign_up(stack.gateway)  # anyone's next sign-in does the deleting
+    await sign_in(stack.gateway, other.username)
+    kept = await db.fetch("SELECT id FROM auth.sessions WHERE user_id = $1", user_id)
+    assert {str(row["id"]) for row in kept} == {recent.session_id, live.session_id}
