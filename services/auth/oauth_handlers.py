@@ -7,8 +7,9 @@ Outcomes at the callback (the identity is the provider's subject, never the emai
   passwordless account with the identity linked, and signs it in;
 - an unknown identity whose email an account has signs nobody in and links
   nothing: the browser goes to the console's sign-in page with a one-time
-  link token, and `POST /api/auth/oauth/link {link_token, password}` links
-  the identity once that account's password is given (throttled as logins);
+  link token (`oauth_link`: the account's password links it);
+- an account with TOTP on is sent to the second step (`?mfa_token=`), never
+  signed in by the provider alone;
 - an identity without a verified email is refused (it could not be told
   apart from someone claiming another person's address).
 
@@ -25,10 +26,9 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from services.auth import identities, sign_in, store
+from services.auth import identities, sign_in, store, totp_store
 from services.auth.identities import ProviderIdentity
-from services.auth.keys import PASSWORDS, THROTTLE
-from services.auth.login_names import login_key
+from services.auth.keys import SECOND_FACTOR
 from services.auth.oauth_flow import (
     COOKIE,
     FLOW_SECONDS,
@@ -37,11 +37,8 @@ from services.auth.oauth_flow import (
     OAuthUnavailable,
     PendingLink,
 )
-from services.auth.passwords import MAX_LENGTH
 from services.auth.sign_in_providers import SIGN_IN_PROVIDERS, SignInProviders
-from services.auth.throttle import AdditionalVerificationRequired, login_subject
-from shared.bodies import Fields, read_object
-from shared.errors import BadRequest, Conflict, NotFound, Unauthorized
+from shared.errors import Conflict, NotFound
 from shared.internal import caller
 from shared.service import DB
 
@@ -141,7 +138,7 @@ async def _finish(
 async def _outcome(
     request: web.Request, providers: SignInProviders, identity: ProviderIdentity
 ) -> web.Response:
-    db, who = request.app[DB], caller(request)
+    db = request.app[DB]
     user = await identities.user_for(db, identity.provider, identity.subject)
     if user is not None:
         await identities.touch(db, identity)
@@ -149,27 +146,47 @@ async def _outcome(
     if identity.email is None:
         raise OAuthFailed("oauth_email_unverified", "the provider gave no verified email")
     holder = await store.user_by_login(db, identity.email)
+    if holder is None and (user := await _new_account(request, identity)) is not None:
+        return await _signed_in(request, providers, user)
+    # The email is taken, maybe meanwhile, maybe by a first sign-in of this very
+    # identity running at the same time: then that account is this identity's.
+    user = await identities.user_for(db, identity.provider, identity.subject)
+    if user is not None:
+        return await _signed_in(request, providers, user)
+    holder = holder or await store.user_by_login(db, identity.email)
     if holder is None:
-        try:
-            user = await identities.create_account(db, identity)
-        except Conflict:
-            # Someone registered the email (or this identity) a moment ago: look again.
-            user = await identities.user_for(db, identity.provider, identity.subject)
-            holder = None if user else await store.user_by_login(db, identity.email)
-            if user is None and holder is None:
-                raise OAuthFailed("account_conflict", "no account could be created") from None
-        else:
-            await store.record_event(
-                db,
-                "signup",
-                user_id=user.id,
-                ip=who.client_ip,
-                user_agent=who.user_agent,
-                detail={"method": identity.provider},
-            )
-        if user is not None:
-            return await _signed_in(request, providers, user)
-    assert holder is not None
+        raise OAuthFailed("account_conflict", "no account could be made or found")
+    return await _offer_link(request, providers, holder, identity)
+
+
+async def _new_account(request: web.Request, identity: ProviderIdentity) -> store.User | None:
+    """A new account for the identity; None when its email was taken meanwhile."""
+    db, who = request.app[DB], caller(request)
+    try:
+        user = await identities.create_account(db, identity)
+    except Conflict:
+        return None
+    await store.record_event(
+        db,
+        "signup",
+        user_id=user.id,
+        ip=who.client_ip,
+        user_agent=who.user_agent,
+        detail={"method": identity.provider},
+    )
+    return user
+
+
+async def _offer_link(
+    request: web.Request,
+    providers: SignInProviders,
+    holder: store.User,
+    identity: ProviderIdentity,
+) -> web.Response:
+    """Neither sign in nor link: send the browser to the console's sign-in page
+    with a one-time token that the account's password turns into a link."""
+    assert identity.email is not None
+    who = caller(request)
     token = await providers.flows.offer_link(
         PendingLink(
             user_id=str(holder.id),
@@ -181,7 +198,7 @@ async def _outcome(
         )
     )
     await store.record_event(
-        db,
+        request.app[DB],
         "oauth_link_offered",
         user_id=holder.id,
         ip=who.client_ip,
@@ -195,6 +212,21 @@ async def _outcome(
 async def _signed_in(
     request: web.Request, providers: SignInProviders, user: store.User
 ) -> web.Response:
+    """Sign the browser in; with TOTP on, to the console's second step instead
+    (`POST /api/auth/login/mfa {mfa_token, code}` finishes it, as after a password)."""
+    app = request.app
+    if await totp_store.enabled(app[DB], user.id):
+        mfa_token = await app[SECOND_FACTOR].open_challenge(user.id, session=True)
+        who = caller(request)
+        await store.record_event(
+            app[DB],
+            "mfa_challenged",
+            user_id=user.id,
+            ip=who.client_ip,
+            user_agent=who.user_agent,
+            detail={"method": "oauth"},
+        )
+        return _redirect(f"{providers.public_url}/login?{urlencode({'mfa_token': mfa_token})}")
     done = await sign_in.finish(request, user, method="oauth", session=True)
     response = _redirect(providers.public_url + "/")
     done.apply(response)
@@ -216,60 +248,3 @@ async def _failed(request: web.Request, provider: str, exc: OAuthFailed) -> web.
     shown = exc.reason if exc.reason in _SHOWN_REASONS else "oauth_failed"
     public_url = request.app[SIGN_IN_PROVIDERS].public_url
     return _redirect(f"{public_url}/login?{urlencode({'error': shown})}")
-
-
-async def link(request: web.Request) -> web.Response:
-    """Link a pending identity to the account whose email it matched, once that
-    account's password is given; then sign in."""
-    fields = Fields(await read_object(request))
-    token = fields.string("link_token", max_length=128, controls="none")
-    password = fields.string("password", max_length=MAX_LENGTH, controls="any")
-    fields.check()
-    assert token is not None and password is not None
-    app, who = request.app, caller(request)
-    providers = app[SIGN_IN_PROVIDERS]
-    try:
-        pending = await providers.flows.pending_link(token)
-    except OAuthUnavailable as exc:
-        raise BadRequest("linking is unavailable; try again") from exc
-    user = await store.user_by_id(app[DB], pending.account) if pending else None
-    if pending is None or user is None:
-        raise BadRequest("the link token is unknown, used or expired")
-    subject = login_subject(user.id, login_key(user.email))
-    throttle = app[THROTTLE]
-    if await throttle.check(subject, who.client_ip) and not await store.is_known_source(
-        app[DB], user.id, who.client_ip, throttle.limits.known_source_days
-    ):
-        raise AdditionalVerificationRequired(
-            "this account has had many failed logins; try again later"
-        )
-    if not await app[PASSWORDS].verify(user.password_hash, password):
-        await throttle.record_failure(subject, who.client_ip)
-        await store.record_event(
-            app[DB],
-            "login_failed",
-            user_id=user.id,
-            ip=who.client_ip,
-            user_agent=who.user_agent,
-            detail={"reason": "bad_password", "method": "oauth_link"},
-        )
-        raise Unauthorized("invalid password")
-    if not await providers.flows.claim_link(token):
-        raise BadRequest("the link token is unknown, used or expired")
-    identity = ProviderIdentity(
-        provider=pending.provider,
-        subject=pending.subject,
-        email=pending.email,
-        name=pending.name,
-        avatar_url=pending.avatar_url,
-    )
-    await identities.link(app[DB], user.id, identity)
-    await store.record_event(
-        app[DB],
-        "oauth_linked",
-        user_id=user.id,
-        ip=who.client_ip,
-        user_agent=who.user_agent,
-        detail={"provider": pending.provider},
-    )
-    return (await sign_in.finish(request, user, method="oauth", session=True)).json()

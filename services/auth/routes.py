@@ -10,6 +10,7 @@ from services.auth import (
     handlers,
     key_handlers,
     oauth_handlers,
+    oauth_link,
     password_change,
     password_reset,
     session_handlers,
@@ -56,4 +57,4 @@ def setup_routes(app: web.Application) -> None:
     router.add_get("/api/auth/methods", oauth_handlers.methods)
     router.add_get("/api/auth/oauth/{provider}/start", oauth_handlers.start)
     router.add_get("/api/auth/oauth/{provider}/callback", oauth_handlers.callback)
-    router.add_post("/api/auth/oauth/link", oauth_handlers.link)
+    router.add_post("/api/auth/oauth/link", oauth_link.link)

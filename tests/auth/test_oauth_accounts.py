@@ -119,6 +119,20 @@ async def test_the_owner_links_by_password_then_signs_in_with_google_directly(
         await other.close()
 
 
+async def test_a_link_posted_from_another_site_is_refused(
+    oauth: OAuthStack, browser: Browser, db: Any
+) -> None:
+    await sign_up(browser, "alice@example.com", "alice")
+    token = link_offer(oauth, await browser.sign_in("google", GOOGLE_PERSON))
+    async with browser.session.post(
+        f"{oauth.public_url}/api/auth/oauth/link",
+        json={"link_token": token, "password": PASSWORD},
+        headers={"Origin": "https://evil.example"},
+    ) as response:
+        assert response.status == 403
+    assert await db.fetchval("SELECT count(*) FROM auth.identities") == 0
+
+
 async def test_link_attempts_are_throttled_as_logins(
     oauth: OAuthStack, browser: Browser, db: Any
 ) -> None:

@@ -4,6 +4,7 @@ verifier. Each refusal is a redirect to the sign-in page, never a 500."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -131,3 +132,26 @@ async def test_the_provider_being_down_is_a_redirect_not_a_500(
     landed = await browser.back(callback)
     assert str(landed) == f"{oauth.public_url}/login?error=oauth_unavailable"
     assert await reasons(db) == ["oauth_unavailable"]
+
+
+async def test_one_callback_sent_twice_at_once_signs_in_once(
+    oauth: OAuthStack, browser: Browser, db: Any
+) -> None:
+    callback = await browser.consent(await browser.start("google"), GOOGLE_PERSON)
+    landings = await asyncio.gather(browser.back(callback), browser.back(callback))
+    assert sorted(str(landed) for landed in landings) == [
+        f"{oauth.public_url}/",
+        f"{oauth.public_url}/login?error=oauth_failed",
+    ]
+    assert await db.fetchval("SELECT count(*) FROM auth.users") == 1
+
+
+async def test_two_first_sign_ins_of_one_identity_at_once_make_one_account(
+    oauth: OAuthStack, browser: Browser, attacker: Browser, db: Any
+) -> None:
+    first = await browser.consent(await browser.start("google"), GOOGLE_PERSON)
+    second = await attacker.consent(await attacker.start("google"), GOOGLE_PERSON)
+    landings = await asyncio.gather(browser.back(first), attacker.back(second))
+    assert [str(landed) for landed in landings] == [f"{oauth.public_url}/"] * 2
+    assert await db.fetchval("SELECT count(*) FROM auth.users") == 1
+    assert (await browser.me())[1]["id"] == (await attacker.me())[1]["id"]
