@@ -210,6 +210,18 @@ SPECS: dict[str, Spec] = {
     "POST /api/me/totp/confirm": Spec(body=_const({"code": "123456"})),
     "DELETE /api/me/totp": Spec(body=_const({"password": "not the password", "code": "123456"})),
     "POST /api/me/totp/recovery-codes": Spec(body=_const({"code": "abcde-fghjk"})),
+    # Sign in with a provider (issue 16, point 6): the stack's auth uses the mock OpenID provider.
+    "GET /api/auth/methods": Spec(),
+    "GET /api/auth/oauth/{provider}/start": Spec(
+        params={"provider": lambda known: ["google", "github"]}
+    ),
+    "GET /api/auth/oauth/{provider}/callback": Spec(
+        params={"provider": lambda known: ["google", "github"]},
+        query={"state": ["hostile-" + "s" * 35], "code": ["hostile-code"], "error": [], "iss": []},
+    ),
+    "POST /api/auth/oauth/link": Spec(
+        body=_const({"link_token": "hostile-" + "l" * 35, "password": "not the password"})
+    ),
     # Mailed tokens (issue 16, points 2 and 3); wrong passwords, so the suite's login survives.
     "POST /api/auth/verify-email": Spec(body=_const({"token": "hostile-" + "t" * 35})),
     "POST /api/auth/verify-email/resend": Spec(),

@@ -30,12 +30,13 @@ import asyncpg
 from services.auth import store
 from services.auth.passwords import Passwords
 from services.cli import seed
+from services.mockoidc import settings as mockoidc
 from tests.conftest import _USER_TABLES, INTERNAL_TOKEN, KEY_PEPPER, SECRET_KEYS
 from tests.hostile.routes import Known
 from tests.ports import free_ports
 from tests.processes import RedisProcess, ServiceProcess
 
-SERVICES = ("mockprovider", "auth", "billing", "usage", "gateway")
+SERVICES = ("mockprovider", "mockoidc", "auth", "billing", "usage", "gateway")
 _PORT_VARIABLE = {"mockprovider": "MOCK_PROVIDER_PORT"}
 PASSWORD = "hostile suite password 1"
 FUNDS = "100.00"
@@ -88,6 +89,18 @@ def _environment(
     for name, port in ports.items():
         env[_PORT_VARIABLE.get(name, f"{name.upper()}_PORT")] = str(port)
         env[f"{name.upper()}_URL"] = f"http://127.0.0.1:{port}"
+    # Sign in with Google and GitHub against the mock OpenID provider, as in dev.
+    oidc = env["MOCKOIDC_URL"]
+    env.update(
+        GOOGLE_CLIENT_ID=mockoidc.DEV_GOOGLE_CLIENT_ID,
+        GOOGLE_CLIENT_SECRET=mockoidc.DEV_GOOGLE_CLIENT_SECRET,
+        GOOGLE_ISSUER=f"{oidc}/google",
+        GITHUB_CLIENT_ID=mockoidc.DEV_GITHUB_CLIENT_ID,
+        GITHUB_CLIENT_SECRET=mockoidc.DEV_GITHUB_CLIENT_SECRET,
+        GITHUB_AUTHORIZE_URL=f"{oidc}/github/login/oauth/authorize",
+        GITHUB_TOKEN_URL=f"{oidc}/github/login/oauth/access_token",
+        GITHUB_API_URL=f"{oidc}/github/api",
+    )
     return env
 
 
