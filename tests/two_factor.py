@@ -75,8 +75,10 @@ async def login(
     )
 
 
-async def mfa_token(client: Client, login_name: str, ip: str | None = None) -> str:
-    response = await login(client, login_name, ip=ip)
+async def mfa_token(
+    client: Client, login_name: str, password: str = PASSWORD, ip: str | None = None
+) -> str:
+    response = await login(client, login_name, password, ip=ip)
     assert response.status == 200, await response.text()
     body = await response.json()
     assert body["mfa_required"] is True and "access_token" not in body

@@ -83,9 +83,11 @@ async def login(request: web.Request) -> web.Response:
         known = user is not None and await store.is_known_source(
             app[DB], user.id, who.client_ip, throttle.limits.known_source_days
         )
-        # With TOTP on, the second factor is the further proof: the right password
-        # leads to `mfa_required`, so the owner is never locked out.
-        if not known and not (user is not None and await totp_store.enabled(app[DB], user.id)):
+        if not known and user is not None and await totp_store.enabled(app[DB], user.id):
+            # With TOTP on, the second factor is the further proof: every password gets
+            # `mfa_required`, and only the right one with a right code gets in.
+            return await totp_handlers.blind_challenge(request, user, password, session=session)
+        if not known:
             # TODO(issue 16, point 2): offer a mailed sign-in link here instead of
             # waiting for the window to end.
             await store.record_event(

@@ -16,7 +16,8 @@ Rules:
   by the first right code (GETDEL, so once) and void after `CHALLENGE_TRIES`
   codes tried with it, counted before any is checked, so parallel guesses get
   no more tries. Throttling per account and source is the caller's, with the
-  login throttle.
+  login throttle. A blind challenge (`password_ok=False`: see
+  `totp_handlers.blind_challenge`) looks the same and refuses every code.
 - Redis failing closes the second step with 503, as the login throttle does.
 """
 
@@ -60,6 +61,7 @@ class Challenge:
 
     user_id: uuid.UUID
     session: bool
+    password_ok: bool  # False only for a blind challenge whose password was wrong
 
 
 def _digest(mfa_token: str) -> str:
@@ -129,10 +131,14 @@ class SecondFactor:
             return None
         return "totp"
 
-    async def open_challenge(self, user_id: uuid.UUID, *, session: bool) -> str:
+    async def open_challenge(
+        self, user_id: uuid.UUID, *, session: bool, password_ok: bool = True
+    ) -> str:
         """Start the second step of a login; the mfa_token for the client."""
         mfa_token = secrets.token_urlsafe(32)
-        value = orjson.dumps({"user_id": str(user_id), "session": session})
+        value = orjson.dumps(
+            {"user_id": str(user_id), "session": session, "password_ok": password_ok}
+        )
         try:
             await self._redis.set(_CHALLENGE_KEY + _digest(mfa_token), value, ex=CHALLENGE_SECONDS)
         except RedisError as exc:
@@ -189,4 +195,8 @@ class SecondFactor:
 
 def _challenge(value: bytes | str) -> Challenge:
     fields = orjson.loads(value)
-    return Challenge(user_id=uuid.UUID(fields["user_id"]), session=bool(fields["session"]))
+    return Challenge(
+        user_id=uuid.UUID(fields["user_id"]),
+        session=bool(fields["session"]),
+        password_ok=fields.get("password_ok") is not False,
+    )

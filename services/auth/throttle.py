@@ -20,10 +20,11 @@ Login rules:
   device waits until the window ends. This is the least-bad choice until there
   is more proof to ask for: a per-account delay would be a lock the attacker
   holds, and refusing the right password everywhere is the lockout itself.
-  An account with TOTP on is asked for its second factor instead (the right
-  password answers `mfa_required`; see `totp_handlers`), so its owner is never
-  locked out. TODO(issue 16, point 2): offer a mailed sign-in link to a source
-  that gets `additional_verification_required`.
+  An account with TOTP on is asked for its second factor instead: every
+  password answers `mfa_required` (telling nothing about it), and only the
+  right one with a right code gets in (`totp_handlers.blind_challenge`), so its
+  owner is never locked out. TODO(issue 16, point 2): offer a mailed sign-in
+  link to a source that gets `additional_verification_required`.
 
 Sign-up rules: every sign-up attempt counts, per source (IPv4 address or IPv6
 /64) and per network (IPv4 /24, IPv6 /56); past either limit, 429 with

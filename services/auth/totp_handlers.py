@@ -152,10 +152,34 @@ async def login_challenge(
 ) -> web.Response | None:
     """For a login whose password was right: the `mfa_required` answer when the
     account has TOTP on, else None (the login finishes as it is)."""
-    app = request.app
-    if not await totp_store.enabled(app[DB], user.id):
+    if not await totp_store.enabled(request.app[DB], user.id):
         return None
-    mfa_token = await app[SECOND_FACTOR].open_challenge(user.id, session=session)
+    return await _challenge(request, user, session=session, password_ok=True)
+
+
+async def blind_challenge(
+    request: web.Request, user: store.User, password: str, *, session: bool
+) -> web.Response:
+    """For an account with TOTP on, past its all-sources failure limit, from a
+    source it has not used: `mfa_required` whether or not the password is right,
+    so a distributed guesser learns nothing from the answer while the owner still
+    gets in with the password and a code. A wrong password is a failure as
+    usual, and the second step of its challenge refuses every code."""
+    app, who = request.app, caller(request)
+    password_ok = await app[PASSWORDS].verify(user.password_hash, password)
+    if not password_ok:
+        await app[THROTTLE].record_failure(login_subject(user.id, ""), who.client_ip)
+        await _event(request, app[DB], user, "login_failed", reason="bad_password")
+    return await _challenge(request, user, session=session, password_ok=password_ok)
+
+
+async def _challenge(
+    request: web.Request, user: store.User, *, session: bool, password_ok: bool
+) -> web.Response:
+    app = request.app
+    mfa_token = await app[SECOND_FACTOR].open_challenge(
+        user.id, session=session, password_ok=password_ok
+    )
     await _event(request, app[DB], user, "mfa_challenged")
     return _private({"mfa_required": True, "mfa_token": mfa_token, "expires_in": CHALLENGE_SECONDS})
 
@@ -183,7 +207,7 @@ async def login_mfa(request: web.Request) -> web.Response:
     user = await store.user_by_id(app[DB], challenge.user_id)
     if user is None:
         raise expired
-    proof = await factor.prove(user.id, code)
+    proof = await factor.prove(user.id, code) if challenge.password_ok else None
     if proof is None:
         await app[THROTTLE].record_failure(subject, who.client_ip)
         await _event(request, app[DB], user, "mfa_failed", action="login")

@@ -365,8 +365,16 @@ async def test_past_the_all_sources_threshold_the_owner_gets_the_second_factor(
     token = await mfa_token(forwarded, on.account.username, ip=new_source)
     done = await second_step(forwarded, token, on.code(0), ip=new_source)
     assert done.status == 200, await done.text()
-    # ...and a wrong one is a failure like any other.
-    assert (await login(forwarded, on.account.username, WRONG, ip="198.51.100.41")).status == 401
+    # A wrong password gets the same answer (it tells a guesser nothing), counts as a
+    # failure, and its second step refuses even the right code (which stays unspent).
+    blind = await mfa_token(forwarded, on.account.username, WRONG, ip="198.51.100.41")
+    refused = await second_step(forwarded, blind, on.code(1), ip="198.51.100.41")
+    assert refused.status == 401
+    token = await mfa_token(forwarded, on.account.username, ip="198.51.100.42")
+    assert (await second_step(forwarded, token, on.code(1), ip="198.51.100.42")).status == 200
+    events = await forwarded.get("/api/me/security-events", headers=on.account.headers)
+    failed = [e for e in (await events.json())["data"] if e["ip"] == "198.51.100.41"]
+    assert {e["kind"] for e in failed} == {"login_failed", "mfa_challenged", "mfa_failed"}
     # An account without two-factor is still challenged (403) from a new source.
     plain = await sign_up(stack.gateway)
     for number in range(threshold):
