@@ -8,9 +8,10 @@ Rules:
   and a PKCE S256 challenge; the code is exchanged with the verifier and the
   client secret (`client_secret_post`) at the token endpoint.
 - The ID token from the token endpoint is verified (`id_tokens.verify`) against
-  the JWKS (cached; fetched again, at most once a minute, when a `kid` is
-  unknown, as keys rotate). Its `sub` is the identity; only a verified email
-  (`email_verified` true) is passed on, with the name and picture.
+  the JWKS (cached an hour; fetched again when the token's `kid` is unknown, as
+  keys rotate: the token comes from the token endpoint, never from the
+  browser, so no one else can make us fetch). Its `sub` is the identity; only a
+  verified email (`email_verified` true) is passed on, with the name and picture.
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ from services.auth.oauth_providers import OidcProvider
 
 DISCOVERY_SECONDS = 3600
 JWKS_SECONDS = 3600
-JWKS_REFETCH_SECONDS = 60
 
 
 class OidcClient:
@@ -54,13 +54,7 @@ class OidcClient:
 
     async def _keys(self, *, refresh: bool) -> dict[str, Any]:
         cached = self._jwks
-        age = time.monotonic() - cached[0] if cached else None
-        stale = age is None or age >= JWKS_SECONDS
-        if (
-            cached
-            and not stale
-            and not (refresh and age is not None and age >= JWKS_REFETCH_SECONDS)
-        ):
+        if cached and not refresh and time.monotonic() - cached[0] < JWKS_SECONDS:
             return cached[1]
         document = await self.discovery()
         jwks = await get_json(self._session, document["jwks_uri"], what="jwks")

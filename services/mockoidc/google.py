@@ -12,6 +12,7 @@ OAuth's JSON `{error, error_description}` with 400 or 401.
 
 The page's test controls (`mock_forge`, `mock_nonce`) make the ID token bad
 in the ways `signing` lists; the relying party only ever sees the token.
+`POST /google/mock/rotate-key` rotates the signing key.
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ def setup(app: web.Application, client: Client) -> None:
     router.add_post(f"{PREFIX}/token", token)
     router.add_get(f"{PREFIX}/oauth2/v3/certs", jwks)
     router.add_get(f"{PREFIX}/v1/userinfo", userinfo)
+    router.add_post(f"{PREFIX}/mock/rotate-key", rotate_key)  # a test control
 
 
 async def discovery(request: web.Request) -> web.Response:
@@ -289,3 +291,8 @@ async def userinfo(request: web.Request) -> web.Response:
             "picture": person.picture,
         }
     )
+
+
+async def rotate_key(request: web.Request) -> web.Response:
+    request.app[KEYS].rotate()
+    return web.Response(status=204)

@@ -11,6 +11,9 @@ sign-in page (the relying party never sees the choice, only the token):
 - `alg_none`: unsigned; `hs256`: HMAC-signed with the client secret as key
 - `replay`: the last ID token issued to this client, byte for byte
 - `no_nonce`: the nonce left out
+
+`rotate` (`POST /google/mock/rotate-key`) starts signing with a new key, as a
+provider rotates its keys; relying parties holding the old JWKS must fetch it again.
 """
 
 from __future__ import annotations
@@ -60,10 +63,28 @@ class IssuerKeys:
         self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self._rogue = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self._last: dict[str, str] = {}  # client id -> the last ID token issued to it
+        self._retired: list[tuple[str, rsa.RSAPrivateKey]] = []
 
     def jwks(self) -> dict[str, Any]:
-        jwk = RSAAlgorithm.to_jwk(self._key.public_key(), as_dict=True)
-        return {"keys": [{**jwk, "kid": self.kid, "use": "sig", "alg": "RS256"}]}
+        published = [(self.kid, self._key), *self._retired]
+        return {
+            "keys": [
+                {
+                    **RSAAlgorithm.to_jwk(key.public_key(), as_dict=True),
+                    "kid": kid,
+                    "use": "sig",
+                    "alg": "RS256",
+                }
+                for kid, key in published
+            ]
+        }
+
+    def rotate(self) -> None:
+        """Sign with a new key from now on; the old one stays published (as
+        Google's JWKS keeps the previous key for a while)."""
+        self._retired = [(self.kid, self._key)]
+        self.kid = "mock-" + secrets.token_hex(6)
+        self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
     def last_id_token(self, client_id: str) -> str | None:
         return self._last.get(client_id)

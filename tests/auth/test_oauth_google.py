@@ -118,3 +118,14 @@ async def test_a_replayed_id_token_and_a_replayed_nonce_are_refused(
         "SELECT detail->>'reason' AS reason FROM auth.security_events WHERE kind = 'oauth_failed'"
     )
     assert [row["reason"] for row in reasons] == ["id_token_invalid", "id_token_invalid"]
+
+
+async def test_a_rotated_signing_key_is_fetched_again(oauth: OAuthStack, browser: Browser) -> None:
+    await browser.sign_in("google", GOOGLE_PERSON)  # auth now holds the JWKS
+    async with browser.session.post(f"{oauth.mock_url}/google/mock/rotate-key") as rotated:
+        assert rotated.status == 204
+    other = Browser(oauth)
+    try:
+        assert str(await other.sign_in("google", GOOGLE_PERSON)) == f"{oauth.public_url}/"
+    finally:
+        await other.close()
