@@ -43,3 +43,13 @@ def test_defaults_are_the_real_providers() -> None:
 def test_half_or_wrong_settings_are_named(env: dict[str, str]) -> None:
     with pytest.raises(SettingsError):
         oauth_providers.from_env(env)
+
+
+def test_empty_variables_read_as_unset_as_compose_passes_them() -> None:
+    names = ("CLIENT_ID", "CLIENT_SECRET", "ISSUER", "AUTHORIZE_URL", "TOKEN_URL", "API_URL")
+    empty = {f"{p}_{n}": "" for p in ("GOOGLE", "GITHUB") for n in names}
+    assert oauth_providers.from_env(empty) == ()
+    (github,) = oauth_providers.from_env(
+        {**empty, "GITHUB_CLIENT_ID": "h", "GITHUB_CLIENT_SECRET": "hs"}
+    )
+    assert isinstance(github, GitHubProvider) and github.api_url == "https://api.github.com"
