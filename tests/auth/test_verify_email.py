@@ -154,3 +154,18 @@ async def test_accounts_an_operator_makes_are_verified(stack: Stack, db: Any) ->
     )
     assert user.email_verified_at is not None
     assert user.public()["email_verified"] is True
+
+
+async def test_ten_resends_a_day_at_most(stack: Stack, redis: Any) -> None:
+    account = await sign_up(stack.gateway)
+    gap = f"tg:mail-limit:verify-resend:gap:{account.id}"
+    for sent in range(10):
+        await redis.delete(gap)  # as if a minute had passed
+        response = await stack.gateway.post(
+            "/api/auth/verify-email/resend", headers=account.headers
+        )
+        assert response.status == 202, sent
+    await redis.delete(gap)
+    refused = await stack.gateway.post("/api/auth/verify-email/resend", headers=account.headers)
+    assert refused.status == 429
+    assert 60 < int(refused.headers["Retry-After"]) <= 86400
