@@ -110,6 +110,30 @@ async def test_confirm_refuses_a_wrong_code_then_turns_it_on_with_ten_codes(
     assert enrol_again.status == 409
 
 
+async def test_two_concurrent_confirmations_turn_it_on_once(stack: Stack, db: Any) -> None:
+    client = stack.gateway
+    account = await sign_up(client)
+    secret = (await enrol(client, account))["secret"]
+    code = totp.code_at(secret, await steady_step())
+    answers = await asyncio.gather(
+        *(
+            client.post("/api/me/totp/confirm", json={"code": code}, headers=account.headers)
+            for _ in range(3)
+        )
+    )
+    statuses = sorted(answer.status for answer in answers)
+    # The losers were refused the code (422) or found it already on (409), by timing.
+    assert statuses[0] == 200 and set(statuses[1:]) <= {409, 422}, statuses
+    (winner,) = [answer for answer in answers if answer.status == 200]
+    codes = (await winner.json())["recovery_codes"]
+    stored = await db.fetchval(
+        "SELECT count(*) FROM auth.recovery_codes WHERE user_id = $1", uuid.UUID(account.id)
+    )
+    assert stored == len(codes) == 10
+    token = await mfa_token(client, account.username)
+    assert (await second_step(client, token, codes[0])).status == 200
+
+
 @pytest.mark.parametrize("path", ["/api/me/totp", "/api/me/totp/confirm"])
 @pytest.mark.parametrize("method", ["GET", "POST", "DELETE"])
 def test_an_api_key_cannot_touch_two_factor(path: str, method: str) -> None:
