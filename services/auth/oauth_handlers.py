@@ -131,6 +131,7 @@ async def _finish(
     code = query.get("code", "")
     if not code or len(code) > 2048:
         raise OAuthFailed("code_missing", "no code")
+    providers.check_response_issuer(provider, query.get("iss"))
     identity = identities.cleaned(await providers.identity(provider, code, flow))
     return await _outcome(request, providers, identity)
 

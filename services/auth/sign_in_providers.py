@@ -9,9 +9,10 @@ import aiohttp
 from aiohttp import web
 from cryptography.fernet import Fernet, MultiFernet
 
+from services.auth import id_tokens
 from services.auth.identities import ProviderIdentity
 from services.auth.keys import SETTINGS
-from services.auth.oauth_flow import Flow, FlowStore, Started
+from services.auth.oauth_flow import Flow, FlowStore, OAuthFailed, Started
 from services.auth.oauth_github import GitHubClient
 from services.auth.oauth_oidc import OidcClient
 from services.auth.oauth_providers import OidcProvider, Provider
@@ -64,6 +65,13 @@ class SignInProviders:
 
     async def authorize_url(self, provider: str, started: Started) -> str:
         return await self._client(provider).authorize_url(started, self.callback_url(provider))
+
+    def check_response_issuer(self, provider: str, iss: str | None) -> None:
+        """RFC 9207: an `iss` on the way back must be the provider's own issuer."""
+        client = self._client(provider)
+        if iss is not None and isinstance(client, OidcClient):
+            if iss not in id_tokens.accepted_issuers(client.provider.issuer):
+                raise OAuthFailed("issuer_mismatch", "the response's iss is another issuer's")
 
     async def identity(self, provider: str, code: str, flow: Flow) -> ProviderIdentity:
         return await self._client(provider).identity(code, flow, self.callback_url(provider))

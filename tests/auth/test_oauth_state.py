@@ -106,6 +106,16 @@ async def test_an_injected_code_fails_its_pkce_check(
     assert await reasons(db) == ["token_refused"]
 
 
+async def test_a_response_naming_another_issuer_is_refused(
+    oauth: OAuthStack, browser: Browser, db: Any
+) -> None:
+    # RFC 9207: the issuer says who answered; a mix-up with another one is refused.
+    callback = await browser.consent(await browser.start("google"), GOOGLE_PERSON)
+    assert callback.query["iss"] == f"{oauth.mock_url}/google"
+    assert refused(oauth, await browser.back(callback.update_query(iss="https://evil.example")))
+    assert await reasons(db) == ["issuer_mismatch"]
+
+
 async def test_a_cancelled_sign_in_says_so(oauth: OAuthStack, browser: Browser) -> None:
     page = await browser.start("google")
     callback = await browser.consent(page, GOOGLE_PERSON, action="deny")
