@@ -26,7 +26,7 @@ from services.auth.settings import Settings as AuthSettings
 from services.auth.signing import SigningKeys
 from services.billing import snapshots
 from services.billing.settings import Settings as BillingSettings
-from services.cli import credit, dead_letters, reseal
+from services.cli import credit, dead_letters, reseal, two_factor_reset
 from services.gateway.base_url_check import base_url_problems
 from services.gateway.channel_fields import channel_problems
 from services.gateway.channel_fields import read_fields as read_channel_fields
@@ -62,6 +62,7 @@ def add_commands(parser: argparse.ArgumentParser) -> None:
     credit.add_argument("--reason", required=True)
     credit.add_argument("--idempotency-key", required=True, help="the same key never credits twice")
     dead_letters.add_command(commands)
+    two_factor_reset.add_command(commands)
 
 
 def _add_channel_command(commands: Any) -> None:
@@ -90,6 +91,8 @@ def _add_channel_command(commands: Any) -> None:
 def run(arguments: argparse.Namespace) -> int:
     if arguments.admin_command == "dead-letters":
         return dead_letters.run(arguments)
+    if arguments.admin_command == "reset-two-factor":
+        return two_factor_reset.run(arguments)
     if arguments.admin_command == "add-channel":
         return asyncio.run(_add_channel(load_or_exit(GatewaySettings.from_env), arguments))
     if arguments.admin_command == "reseal":

@@ -10,6 +10,7 @@ tollgate admin rotate-signing-key
 tollgate admin add-channel      add an upstream channel (its key on standard input)
 tollgate admin reseal           re-encrypt stored secrets with the first secret key
 tollgate admin credit           credit a user's balance, once per idempotency key
+tollgate admin reset-two-factor turn a user's two-factor sign-in off (lost authenticator)
 tollgate admin dead-letters list|retry|resolve
                                 usage events a consumer set aside; reconcile fails until resolved
 tollgate reconcile              check the money invariants; non-zero exit on a violation
