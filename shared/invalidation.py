@@ -25,6 +25,9 @@ PRICES_CHANGED = "tg:invalidate:prices"
 # A user's password, email or role changed: every JWT and session of that user
 # issued before is void (the notice is the user id; see auth's token generation).
 USER_CREDENTIALS_CHANGED = "tg:invalidate:user-credentials"
+# Auth signs with a new key (`tollgate admin rotate-signing-key`): gateways
+# fetch the JWKS at once, not at their next unknown-kid refresh window.
+SIGNING_KEYS_CHANGED = "tg:invalidate:signing-keys"
 # One browser session was revoked (the notice is the session id).
 SESSION_REVOKED = "tg:invalidate:session"
 

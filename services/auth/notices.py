@@ -31,12 +31,16 @@ from services.auth.key_store import ApiKey
 from services.auth.keys import SETTINGS
 from services.auth.throttle import source_of
 from shared.internal import Caller
+from shared.mail.templates import Link
 from shared.service import DB, REDIS
 
 _log = logging.getLogger(__name__)
 
 NEW_SOURCE_NOTICE_SECONDS = 86400
 USER_AGENT_SHOWN = 200
+# The console pages a notice links to (issue 17 builds them).
+KEYS_PAGE = "/keys"
+SESSIONS_PAGE = "/account/security"
 
 
 def _now() -> str:
@@ -51,11 +55,17 @@ def _shown(text: str | None) -> str:
 
 
 async def _queue(
-    app: web.Application, user_id: uuid.UUID, template: str, context: dict[str, object]
+    app: web.Application,
+    user_id: uuid.UUID,
+    template: str,
+    context: dict[str, object],
+    page: str,
 ) -> None:
     pool: Any = app[DB]
     async with pool.acquire() as connection, connection.transaction():
-        await mail.queue_to_user(app, connection, user_id, template, context)
+        await mail.queue_to_user(
+            app, connection, user_id, template, context, Link(path=page, query={})
+        )
     mail.wake(app)
 
 
@@ -70,6 +80,7 @@ async def key_created(app: web.Application, key: ApiKey, who: Caller) -> None:
             "ip": who.client_ip or "unknown",
             "time": _now(),
         },
+        KEYS_PAGE,
     )
 
 
@@ -98,6 +109,7 @@ async def after_sign_in(app: web.Application, user_id: uuid.UUID, who: Caller) -
         user_id,
         "new_sign_in",
         {"ip": who.client_ip, "user_agent": _shown(who.user_agent), "time": _now()},
+        SESSIONS_PAGE,
     )
 
 

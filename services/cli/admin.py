@@ -151,6 +151,14 @@ async def _rotate_signing_key(settings: AuthSettings) -> int:
     async with db.pool(settings.common.database_url, max_size=2) as pool:
         key = await SigningKeys(pool, fernet, settings.token_ttl_seconds).rotate()
     print(f"new signing key {key.kid}; tokens signed by older keys stay valid until they expire")
+    async with redis_conn.client(settings.common.redis_url) as redis:
+        announced = await invalidation.publish(redis, invalidation.SIGNING_KEYS_CHANGED, key.kid)
+    if not announced:
+        print(
+            "warning: Redis did not take the notice; running gateways refuse tokens of the "
+            "new key for up to 5 seconds, until their next JWKS refresh",
+            file=sys.stderr,
+        )
     return 0
 
 

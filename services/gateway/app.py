@@ -190,7 +190,7 @@ async def _metering(app: web.Application) -> AsyncIterator[None]:
 
 async def _invalidations(app: web.Application) -> AsyncIterator[None]:
     key_cache, channel_cache, prices = app[KEY_CACHE], app[CHANNEL_CACHE], app[PRICES]
-    sessions, generations = app[SESSION_CACHE], app[USER_GENERATIONS]
+    sessions, generations, jwks = app[SESSION_CACHE], app[USER_GENERATIONS], app[JWKS]
 
     async def on_live(live: bool) -> None:
         await key_cache.on_live(live)
@@ -210,6 +210,7 @@ async def _invalidations(app: web.Application) -> AsyncIterator[None]:
             invalidation.CHANNELS_CHANGED: channel_cache.on_changed,
             invalidation.PRICES_CHANGED: prices.on_changed,
             invalidation.SESSION_REVOKED: sessions.on_session_revoked,
+            invalidation.SIGNING_KEYS_CHANGED: jwks.on_keys_changed,
             # One handler per channel: whatever else must drop a user's cached
             # credentials joins this one.
             invalidation.USER_CREDENTIALS_CHANGED: on_user_credentials_changed,

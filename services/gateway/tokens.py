@@ -52,9 +52,15 @@ class Jwks:
         self._refreshed_at = 0.0
         self._lock = asyncio.Lock()
 
-    async def refresh(self) -> None:
+    async def on_keys_changed(self, _kid: str) -> None:
+        """Auth announced a new signing key: fetch the JWKS now, whatever the
+        unknown-kid window says, so the new key's tokens are never refused."""
+        await self.refresh(force=True)
+
+    async def refresh(self, *, force: bool = False) -> None:
         async with self._lock:
-            if time.monotonic() - self._refreshed_at < REFRESH_MIN_INTERVAL and self._keys:
+            recent = time.monotonic() - self._refreshed_at < REFRESH_MIN_INTERVAL
+            if recent and self._keys and not force:
                 return
             self._refreshed_at = time.monotonic()
             try:
