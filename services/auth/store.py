@@ -58,7 +58,7 @@ def _user(row: Any) -> User | None:
 
 
 class EmailTaken(Conflict):
-    """The email belongs to an account: sign-up answers as if it did not (`signups`)."""
+    """The email belongs to an account: sign-up answers as if it did not (`signup`)."""
 
 
 def _conflict(exc: asyncpg.UniqueViolationError) -> Conflict:
@@ -173,10 +173,12 @@ async def change_email(db: Any, user_id: uuid.UUID, email: str) -> None:
 
 
 async def set_role(db: Any, user_id: uuid.UUID, role: str) -> None:
-    """A change of role ends the user's browser sessions in the same statement
-    (rotation at a privilege change); announce it with `sessions.set_role`."""
+    """A change of role ends the user's browser sessions and voids their JWTs
+    (whose `role` claim is now wrong: the token generation moves on) in the same
+    statement (rotation at a privilege change); announce it with `sessions.set_role`."""
     await db.execute(
-        "WITH changed AS (UPDATE auth.users SET role = $2, updated_at = now() "
+        "WITH changed AS (UPDATE auth.users SET role = $2, "
+        "token_generation = token_generation + 1, updated_at = now() "
         "WHERE id = $1 AND role <> $2 RETURNING id) "
         "UPDATE auth.sessions SET revoked_at = now() "
         "WHERE user_id IN (SELECT id FROM changed) AND revoked_at IS NULL",

@@ -165,10 +165,18 @@ async def test_a_role_change_ends_every_session_of_the_user(stack: Stack, db: An
     browsers = [(await sign_in(stack.gateway, account.username))[0] for _ in range(2)]
     for browser in browsers:
         assert await _status(stack, browser) == 200
+    bearer = {"Authorization": f"Bearer {account.token}"}
+    assert (await stack.gateway.get("/api/me", headers=bearer)).status == 200
     assert stack.auth.app is not None
     await sessions.set_role(stack.auth.app, uuid.UUID(account.id), "admin")
     for browser in browsers:
         await _until_refused(stack, browser)
+    # A JWT issued before carries the old role claim: void too.
+    for _ in range(20):
+        if (await stack.gateway.get("/api/me", headers=bearer)).status == 401:
+            break
+        await asyncio.sleep(0.05)
+    assert (await stack.gateway.get("/api/me", headers=bearer)).status == 401
     promoted, _ = await sign_in(stack.gateway, account.username)
     me = await (await stack.gateway.get("/api/me", headers=promoted.reads)).json()
     assert me["role"] == "admin"
