@@ -14,12 +14,14 @@ the login's second step.
   throttle; the right one finishes the sign-in (`sign_in.finish`) with the
   credential the login asked for: a JWT, or a browser session when it said
   `session` (its second step must then come from the console's origin too).
-- Turning TOTP on or off mails the owner a notice, queued in the transaction
-  of the change. Answers holding a secret or codes are `Cache-Control: no-store`.
+- Turning TOTP on or off, and signing in with a recovery code, mails the
+  owner a notice, queued in the transaction of the change. Answers holding a
+  secret or codes are `Cache-Control: no-store`.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
@@ -184,6 +186,19 @@ async def _challenge(
     return _private({"mfa_required": True, "mfa_token": mfa_token, "expires_in": CHALLENGE_SECONDS})
 
 
+async def _recovery_code_used(request: web.Request, user: store.User) -> None:
+    """Record it and tell the owner: a recovery code signing in is worth a mail."""
+    app, who = request.app, caller(request)
+    db: Any = app[DB]
+    async with db.acquire() as connection, connection.transaction():
+        left = await totp_store.unused_recovery_codes(connection, user.id)
+        await _event(request, connection, user, "recovery_code_used", unused_left=left)
+        when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        context = {"ip": who.client_ip or "unknown", "time": when, "left": left}
+        await mail.queue_to_user(app, connection, user.id, "recovery_code_used", context)
+    mail.wake(app)
+
+
 async def login_mfa(request: web.Request) -> web.Response:
     fields = Fields(await read_object(request))
     mfa_token = fields.string("mfa_token", max_length=100, controls="none")
@@ -215,8 +230,7 @@ async def login_mfa(request: web.Request) -> web.Response:
     if await factor.close_challenge(mfa_token) is None:
         raise expired  # a concurrent request with this token finished first
     if proof == "recovery_code":
-        left = await totp_store.unused_recovery_codes(app[DB], user.id)
-        await _event(request, app[DB], user, "recovery_code_used", unused_left=left)
+        await _recovery_code_used(request, user)
     done = await sign_in.finish(request, user, method="mfa", session=challenge.session)
     response = done.json()
     response.headers.update(_NO_STORE)

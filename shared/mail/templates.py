@@ -36,6 +36,7 @@ TEMPLATES = (
     # Two-factor sign-in turned on or off (issue 16, point 5; services/auth/totp_handlers.py).
     "totp_enabled",
     "totp_disabled",
+    "recovery_code_used",
 )
 
 _DIR = Path(__file__).with_name("templates")

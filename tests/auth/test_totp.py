@@ -168,7 +168,7 @@ async def test_login_asks_for_the_code_and_a_code_works_once(stack: Stack) -> No
     assert {"mfa_challenged", "mfa_failed", "login"} <= set(kinds)
 
 
-async def test_a_recovery_code_works_once(stack: Stack) -> None:
+async def test_a_recovery_code_works_once(stack: Stack, db: Any) -> None:
     client = stack.gateway
     on = await turn_on(client)
     code = on.recovery_codes[0]
@@ -181,6 +181,10 @@ async def test_a_recovery_code_works_once(stack: Stack) -> None:
     assert (await second_step(client, token, code)).status == 401
     assert (await second_step(client, token, on.recovery_codes[1])).status == 200
     assert "recovery_code_used" in await event_kinds(client, on.account)
+    mailed = await db.fetch(
+        "SELECT template FROM auth.outbox WHERE template = 'recovery_code_used'"
+    )
+    assert len(mailed) == 2  # one notice per recovery code used
 
 
 async def test_two_concurrent_uses_of_one_recovery_code_one_succeeds(stack: Stack) -> None:

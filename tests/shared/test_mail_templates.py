@@ -36,6 +36,7 @@ def test_every_template_renders_in_both_languages(name: str, language: str) -> N
             "new_email": "new@example.com",
             "old_email": "old@example.com",
             "reset": False,
+            "left": 9,  # recovery codes (services/auth/totp_handlers.py)
         },
         link=Link(path="/go", query={"token": "x y&z"}),
     )
