@@ -1,4 +1,5 @@
-"""Mailed account tokens: email verification, password reset, email change.
+"""Mailed account tokens: email verification, password reset, email change,
+sign-in links.
 
 A token is 256 random bits (URL-safe text) handed out once, in a mail; the
 table keeps only its SHA-256, so a copy of the database opens nothing. A
@@ -8,6 +9,7 @@ It expires (`LIFETIMES`) and it is bound to the user's token generation when
 it was issued: a password change, a reset or an email change bumps the
 generation, which voids every token still pending (a reset link mailed
 before the password changed, a change to an address an intruder chose).
+A sign-in link also keeps whether its login asked for a browser session.
 
 Every query takes the caller's connection, so issuing a token commits with
 the mail that carries it, and consuming one commits with what it changes.
@@ -22,12 +24,13 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Literal
 
-Purpose = Literal["verify_email", "password_reset", "email_change"]
+Purpose = Literal["verify_email", "password_reset", "email_change", "sign_in_link"]
 
 LIFETIMES: dict[Purpose, timedelta] = {
     "verify_email": timedelta(hours=24),
     "password_reset": timedelta(minutes=30),
     "email_change": timedelta(hours=24),
+    "sign_in_link": timedelta(minutes=15),
 }
 TOKEN_MAX_LENGTH = 128  # what a request may carry; a real token is 43 characters
 
@@ -38,6 +41,7 @@ class Redeemed:
 
     user_id: uuid.UUID
     new_email: str | None
+    session: bool | None = None  # a sign-in link's: a browser session, else a JWT
 
 
 def digest(token: str) -> bytes:
@@ -45,19 +49,25 @@ def digest(token: str) -> bytes:
 
 
 async def issue(
-    connection: Any, purpose: Purpose, user_id: uuid.UUID, *, new_email: str | None = None
+    connection: Any,
+    purpose: Purpose,
+    user_id: uuid.UUID,
+    *,
+    new_email: str | None = None,
+    session: bool | None = None,
 ) -> str:
     """A new token for `user_id` at the user's current generation; the clear token,
-    to be put in a mail and nowhere else."""
+    to be put in a mail and nowhere else. `session` is a sign-in link's only."""
     token = secrets.token_urlsafe(32)
     await connection.execute(
         "INSERT INTO auth.account_tokens "
-        "(purpose, token_hash, user_id, generation, new_email, expires_at) "
-        "SELECT $1, $2, id, token_generation, $3, now() + make_interval(secs => $4) "
-        "FROM auth.users WHERE id = $5",
+        "(purpose, token_hash, user_id, generation, new_email, session, expires_at) "
+        "SELECT $1, $2, id, token_generation, $3, $4, now() + make_interval(secs => $5) "
+        "FROM auth.users WHERE id = $6",
         purpose,
         digest(token),
         new_email,
+        session,
         LIFETIMES[purpose].total_seconds(),
         user_id,
     )
@@ -73,11 +83,12 @@ _LIVE = (
 async def peek(connection: Any, purpose: Purpose, token: str) -> Redeemed | None:
     """The live token's owner without using it (to check a new password first)."""
     row = await connection.fetchrow(
-        f"SELECT t.user_id, t.new_email FROM auth.account_tokens t, auth.users u WHERE {_LIVE}",
+        "SELECT t.user_id, t.new_email, t.session FROM auth.account_tokens t, auth.users u "
+        f"WHERE {_LIVE}",
         digest(token),
         purpose,
     )
-    return None if row is None else Redeemed(user_id=row["user_id"], new_email=row["new_email"])
+    return None if row is None else _redeemed(row)
 
 
 async def consume(connection: Any, purpose: Purpose, token: str) -> Redeemed | None:
@@ -85,14 +96,18 @@ async def consume(connection: Any, purpose: Purpose, token: str) -> Redeemed | N
     The user's row is locked until the caller's transaction ends."""
     row = await connection.fetchrow(
         f"UPDATE auth.account_tokens t SET used_at = now() FROM auth.users u WHERE {_LIVE} "
-        "RETURNING t.user_id, t.new_email",
+        "RETURNING t.user_id, t.new_email, t.session",
         digest(token),
         purpose,
     )
     if row is None:
         return None
     await connection.execute("SELECT 1 FROM auth.users WHERE id = $1 FOR UPDATE", row["user_id"])
-    return Redeemed(user_id=row["user_id"], new_email=row["new_email"])
+    return _redeemed(row)
+
+
+def _redeemed(row: Any) -> Redeemed:
+    return Redeemed(user_id=row["user_id"], new_email=row["new_email"], session=row["session"])
 
 
 async def use_all(connection: Any, purpose: Purpose, user_id: uuid.UUID) -> None:

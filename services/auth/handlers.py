@@ -2,9 +2,10 @@
 
 Handlers parse, call the domain, render. A wrong password and an unknown
 login get the same 401 in the same time; failures are throttled (see
-`throttle`: per account and source, per source, and over all sources, where
-only a known source may go on) and recorded as security events with the
-client's IP and user agent. Sign-ups are throttled per source and network.
+`throttle`: per account and source, per source, and over all sources, where a
+source the account has not used is asked for more proof: the second factor, or
+without one a link mailed to the account, `sign_in_link`) and recorded as
+security events with the client's IP and user agent. Sign-ups are throttled per source and network.
 Usernames are stored in NFKC and found by `login_names.login_key`.
 """
 
@@ -20,6 +21,7 @@ from services.auth import (
     mail,
     sessions,
     sign_in,
+    sign_in_link,
     signups,
     store,
     totp_handlers,
@@ -27,7 +29,7 @@ from services.auth import (
 )
 from services.auth.keys import BILLING, PASSWORDS, SIGNING_KEYS, THROTTLE
 from services.auth.passwords import MAX_LENGTH, weaknesses
-from services.auth.throttle import AdditionalVerificationRequired, login_subject
+from services.auth.throttle import login_subject
 from shared.bodies import Fields, read_object
 from shared.errors import NotFound, Unauthorized, Unprocessable
 from shared.internal import caller
@@ -88,19 +90,9 @@ async def login(request: web.Request) -> web.Response:
             # `mfa_required`, and only the right one with a right code gets in.
             return await totp_handlers.blind_challenge(request, user, password, session=session)
         if not known:
-            # TODO(issue 16, point 2): offer a mailed sign-in link here instead of
-            # waiting for the window to end.
-            await store.record_event(
-                app[DB],
-                "login_challenged",
-                user_id=user.id if user else None,
-                ip=who.client_ip,
-                user_agent=who.user_agent,
-            )
-            raise AdditionalVerificationRequired(
-                "this account has had many failed logins; sign in from a device you have "
-                "used before, or try again later",
-            )
+            # Without it, a link mailed to the account's address is the further proof:
+            # every password gets the same 403, and only the right one gets the mail.
+            await sign_in_link.challenge(request, user, subject, password, session=session)
     if not await app[PASSWORDS].verify(user.password_hash if user else None, password):
         await throttle.record_failure(subject, who.client_ip)
         await store.record_event(

@@ -1,5 +1,5 @@
-"""How often one account may be sent a mail it asked for (resend, reset), and
-how often one source may ask for password resets at all.
+"""How often one account may be sent a mail it asked for (resend, reset, sign-in
+link), and how often one source may ask for password resets at all.
 
 Per account and kind: one mail per `gap_seconds` and `per_day` a day, in
 Redis. Asking again sooner gets the number of seconds to wait; the callers
@@ -37,6 +37,8 @@ class MailLimit:
 
 VERIFY_RESEND = MailLimit(kind="verify-resend")
 PASSWORD_RESET = MailLimit(kind="password-reset")
+# A sign-in link (sign_in_link): asked for by a login, so at most one per 5 minutes.
+SIGN_IN_LINK = MailLimit(kind="sign-in-link", gap_seconds=300)
 
 
 async def wait_before(redis: Redis, limit: MailLimit, user_id: uuid.UUID) -> int:

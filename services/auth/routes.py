@@ -14,6 +14,7 @@ from services.auth import (
     password_change,
     password_reset,
     session_handlers,
+    sign_in_link,
     signups,
     totp_handlers,
     user_lookup,
@@ -27,6 +28,7 @@ def setup_routes(app: web.Application) -> None:
     router.add_get("/api/auth/signup/options", signups.options)
     router.add_post("/api/auth/login", handlers.login)
     router.add_post("/api/auth/login/mfa", totp_handlers.login_mfa)
+    router.add_post("/api/auth/login/link", sign_in_link.finish_link)
     router.add_get("/api/auth/jwks", handlers.jwks)
     router.add_get("/api/me", handlers.me)
     router.add_patch("/api/me", handlers.update_me)

@@ -1,11 +1,11 @@
 """Finishing a sign-in: the one place a proven user is handed a credential.
 
 Every way in ends here once the user has proven who they are: the password
-(and the second factor when it is on), or an OpenID/OAuth provider. `finish`
-issues the credential the client asked for (a bearer JWT for API clients, a
-browser session cookie for the console), records the `login` security event
-and sends the notices a sign-in causes. Nothing before it may hand out a
-credential.
+(and the second factor when it is on), an OpenID/OAuth provider, or a
+sign-in link mailed to the account's address. `finish` issues the credential
+the client asked for (a bearer JWT for API clients, a browser session cookie
+for the console), records the `login` security event and sends the notices a
+sign-in causes. Nothing before it may hand out a credential.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from services.auth.signing import issue_token
 from shared.internal import caller
 from shared.service import DB
 
-Method = Literal["password", "mfa", "oauth"]
+Method = Literal["password", "mfa", "oauth", "mailed_link"]
 
 
 @dataclass(kw_only=True)

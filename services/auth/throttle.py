@@ -12,19 +12,16 @@ Login rules:
   Retry-After, whatever the password. Another source is not affected: the owner
   with the right password still gets in from elsewhere.
 - Past the per-subject limit over all sources (a distributed attack), the right
-  password is not refused outright, it is accepted only from a source the
-  account signed up or logged in from in the last `known_source_days`. Any other
-  source gets 403 `additional_verification_required` for every attempt, without
-  the password being checked, so that answer tells nothing about the password
-  and a botnet gets no more guesses. The owner keeps their usual devices; a new
-  device waits until the window ends. This is the least-bad choice until there
-  is more proof to ask for: a per-account delay would be a lock the attacker
-  holds, and refusing the right password everywhere is the lockout itself.
-  An account with TOTP on is asked for its second factor instead: every
-  password answers `mfa_required` (telling nothing about it), and only the
-  right one with a right code gets in (`totp_handlers.blind_challenge`), so its
-  owner is never locked out. TODO(issue 16, point 2): offer a mailed sign-in
-  link to a source that gets `additional_verification_required`.
+  password alone is accepted only from a source the account signed up or
+  logged in from in the last `known_source_days`. Any other source is asked for
+  more proof, and every attempt from it gets the same answer whatever the
+  password, so that answer tells a botnet nothing about the password: an
+  account with TOTP on answers `mfa_required`, and only the right password with
+  a right code gets in (`totp_handlers.blind_challenge`); any other login gets
+  403 `additional_verification_required`, and only the right password gets a
+  one-time sign-in link mailed to the account's address (`sign_in_link`). So
+  the owner is never locked out, and a per-account delay (a lock the attacker
+  would hold) is not needed.
 
 Sign-up rules: every sign-up attempt counts, per source (IPv4 address or IPv6
 /64) and per network (IPv4 /24, IPv6 /56); past either limit, 429 with

@@ -37,6 +37,8 @@ TEMPLATES = (
     "totp_enabled",
     "totp_disabled",
     "recovery_code_used",
+    # The mailed sign-in link (issue 16, point 7; services/auth/sign_in_link.py).
+    "sign_in_link",
 )
 
 _DIR = Path(__file__).with_name("templates")

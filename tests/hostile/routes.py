@@ -206,6 +206,7 @@ SPECS: dict[str, Spec] = {
     "POST /api/auth/login/mfa": Spec(
         body=_const({"mfa_token": "hostile-mfa-token-" + "x" * 25, "code": "123456"})
     ),
+    "POST /api/auth/login/link": Spec(body=_const({"token": "hostile-" + "t" * 35})),
     "POST /api/me/totp": Spec(),
     "POST /api/me/totp/confirm": Spec(body=_const({"code": "123456"})),
     "DELETE /api/me/totp": Spec(body=_const({"password": "not the password", "code": "123456"})),
