@@ -5,7 +5,8 @@ login get the same 401 in the same time; failures are throttled (see
 `throttle`: per account and source, per source, and over all sources, where a
 source the account has not used is asked for more proof: the second factor, or
 without one a link mailed to the account, `sign_in_link`) and recorded as
-security events with the client's IP and user agent. Sign-ups are throttled per source and network.
+security events with the client's IP and user agent. Sign-ups are throttled
+per source and network.
 Usernames are stored in NFKC and found by `login_names.login_key`.
 """
 
