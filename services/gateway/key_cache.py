@@ -4,7 +4,7 @@ A miss asks auth's internal verify endpoint. Entries live for a short time;
 revocation does not wait for that: auth publishes the key id and the
 subscriber drops it at once. While the subscription is down, revocations may
 be missed, so nothing is cached then; the cache starts empty each time the
-subscription is (re)made.
+subscription is (re)made (`revocable_cache`).
 """
 
 from __future__ import annotations
@@ -18,12 +18,12 @@ from datetime import datetime
 import aiohttp
 
 from services.gateway.principals import Principal
+from services.gateway.revocable_cache import RevocableCache
 from shared import api_key_format
 from shared.errors import Forbidden, ServiceUnavailable, Unauthorized
 from shared.internal import TOKEN_HEADER
 
 _log = logging.getLogger(__name__)
-_MAX_ENTRIES = 100_000
 
 
 class KeyCache:
@@ -37,32 +37,23 @@ class KeyCache:
         self._session = session
         self._url = f"{auth_url}/internal/keys/verify"
         self._token = internal_token
-        self._ttl = ttl_seconds
-        self._entries: dict[bytes, tuple[Principal, float]] = {}
-        self._subscribed = False
+        self._cache: RevocableCache[bytes, Principal] = RevocableCache(ttl_seconds)
 
     async def principal(self, key: str) -> Principal:
         digest = hashlib.sha256(key.encode()).digest()
-        cached = self._entries.get(digest)
-        now = time.monotonic()
-        if cached is not None and cached[1] > now and self._subscribed:
-            principal = cached[0]  # only well-formed keys were ever cached
-        else:
+        principal = self._cache.get(digest)  # only well-formed keys were ever cached
+        if principal is None:
             if not api_key_format.is_well_formed(key):
                 raise Unauthorized("invalid API key")
+            epoch = self._cache.epoch
             principal = await self._ask_auth(key)
-            if self._subscribed:
-                if len(self._entries) >= _MAX_ENTRIES:
-                    self._entries.clear()
-                self._entries[digest] = (principal, now + self._ttl)
+            self._cache.put(digest, principal, epoch)
         if principal.expires_at is not None and principal.expires_at.timestamp() <= time.time():
             raise Unauthorized("API key expired")
         return principal
 
     def drop(self, key_id: uuid.UUID) -> None:
-        stale = [d for d, (p, _) in self._entries.items() if p.key_id == key_id]
-        for digest in stale:
-            del self._entries[digest]
+        self._cache.drop_where(lambda principal: principal.key_id == key_id)
 
     async def _ask_auth(self, key: str) -> Principal:
         try:
@@ -94,8 +85,7 @@ class KeyCache:
 
     async def on_live(self, live: bool) -> None:
         """Cache only while revocation notices can reach us; start empty each time."""
-        self._entries.clear()
-        self._subscribed = live
+        self._cache.on_live(live)
 
     async def on_revoked(self, notice: str) -> None:
         try:

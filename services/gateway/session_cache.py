@@ -17,18 +17,17 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Callable
 from datetime import datetime
 
 import aiohttp
 
 from services.gateway.principals import Principal
+from services.gateway.revocable_cache import RevocableCache
 from shared import session_cookie
 from shared.errors import ServiceUnavailable, Unauthorized
 from shared.internal import TOKEN_HEADER
 
 _log = logging.getLogger(__name__)
-_MAX_ENTRIES = 100_000
 _UNAVAILABLE = "session verification is unavailable; try again"
 
 
@@ -43,41 +42,26 @@ class SessionCache:
         self._session = session
         self._url = f"{auth_url}/internal/sessions/verify"
         self._token = internal_token
-        self._ttl = ttl_seconds
-        self._entries: dict[bytes, tuple[Principal, float]] = {}
-        self._subscribed = False
-        self._drops = 0  # counts every drop, so an answer older than one is not cached
+        self._cache: RevocableCache[bytes, Principal] = RevocableCache(ttl_seconds)
 
     async def principal(self, value: str) -> Principal:
         if not session_cookie.is_well_formed(value):
             raise Unauthorized("invalid session; sign in again")
         digest = session_cookie.digest(value)
-        cached = self._entries.get(digest)
-        now = time.monotonic()
-        if cached is not None and cached[1] > now and self._subscribed:
-            principal = cached[0]
-        else:
-            drops_before = self._drops
+        principal = self._cache.get(digest)
+        if principal is None:
+            epoch = self._cache.epoch
             principal = await self._ask_auth(value)
-            if self._subscribed and self._drops == drops_before:
-                if len(self._entries) >= _MAX_ENTRIES:
-                    self._entries.clear()
-                self._entries[digest] = (principal, now + self._ttl)
+            self._cache.put(digest, principal, epoch)
         if principal.expires_at is not None and principal.expires_at.timestamp() <= time.time():
             raise Unauthorized("the session has ended; sign in again")
         return principal
 
     def drop_session(self, session_id: uuid.UUID) -> None:
-        self._drop(lambda p: p.session_id == session_id)
+        self._cache.drop_where(lambda principal: principal.session_id == session_id)
 
     def drop_user(self, user_id: uuid.UUID) -> None:
-        self._drop(lambda p: p.user_id == user_id)
-
-    def _drop(self, matches: Callable[[Principal], bool]) -> None:
-        self._drops += 1
-        stale = [d for d, (p, _) in self._entries.items() if matches(p)]
-        for digest in stale:
-            del self._entries[digest]
+        self._cache.drop_where(lambda principal: principal.user_id == user_id)
 
     async def _ask_auth(self, value: str) -> Principal:
         try:
@@ -105,9 +89,7 @@ class SessionCache:
 
     async def on_live(self, live: bool) -> None:
         """Cache only while revocation notices can reach us; start empty each time."""
-        self._drops += 1
-        self._entries.clear()
-        self._subscribed = live
+        self._cache.on_live(live)
 
     async def on_session_revoked(self, notice: str) -> None:
         try:

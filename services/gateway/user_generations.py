@@ -7,27 +7,22 @@ revoked, sign in again". The current generation comes from auth's internal
 `GET /internal/users/{id}` and is cached per user for a short time; auth
 publishes the user id on `USER_CREDENTIALS_CHANGED` after every change, and
 the entry is dropped at once. While that feed is down a notice may be
-missed, so nothing is cached then (every JWT request asks auth), and the
-cache starts empty each time the feed is (re)made, as `key_cache` does.
-
-A lookup that started before a drop must not put the old generation back
-after it: every drop and feed change moves an epoch, and an answer is
-cached only if the epoch did not move while it was being fetched.
+missed, so nothing is cached then (every JWT request asks auth), and a
+lookup racing a drop never puts the old generation back (`revocable_cache`).
 """
 
 from __future__ import annotations
 
 import logging
-import time
 import uuid
 
 import aiohttp
 
+from services.gateway.revocable_cache import RevocableCache
 from shared.errors import ServiceUnavailable, Unauthorized
 from shared.internal import TOKEN_HEADER
 
 _log = logging.getLogger(__name__)
-_MAX_ENTRIES = 100_000
 REVOKED = "token revoked, sign in again"
 
 
@@ -42,15 +37,12 @@ class UserGenerations:
         self._session = session
         self._url = f"{auth_url}/internal/users/"
         self._token = internal_token
-        self._ttl = ttl_seconds
-        self._entries: dict[uuid.UUID, tuple[int, float]] = {}
-        self._subscribed = False
-        self._epoch = 0
+        self._cache: RevocableCache[uuid.UUID, int] = RevocableCache(ttl_seconds)
 
     @property
     def live(self) -> bool:
         """Whether change notices reach this process (then answers are cached)."""
-        return self._subscribed
+        return self._cache.live
 
     async def check(self, user_id: uuid.UUID, generation: int) -> None:
         """Raise 401 unless a token at `generation` is still good for the user."""
@@ -59,16 +51,12 @@ class UserGenerations:
 
     async def current(self, user_id: uuid.UUID) -> int:
         """The user's generation; 401 when the user no longer exists."""
-        now = time.monotonic()
-        cached = self._entries.get(user_id)
-        if cached is not None and cached[1] > now and self._subscribed:
-            return cached[0]
-        epoch = self._epoch
+        cached = self._cache.get(user_id)
+        if cached is not None:
+            return cached
+        epoch = self._cache.epoch
         generation = await self._ask_auth(user_id)
-        if self._subscribed and epoch == self._epoch:
-            if len(self._entries) >= _MAX_ENTRIES:
-                self._entries.clear()
-            self._entries[user_id] = (generation, now + self._ttl)
+        self._cache.put(user_id, generation, epoch)
         return generation
 
     async def _ask_auth(self, user_id: uuid.UUID) -> int:
@@ -91,14 +79,11 @@ class UserGenerations:
         return generation
 
     def drop(self, user_id: uuid.UUID) -> None:
-        self._epoch += 1
-        self._entries.pop(user_id, None)
+        self._cache.drop(user_id)
 
     async def on_live(self, live: bool) -> None:
         """Cache only while change notices can reach us; start empty each time."""
-        self._epoch += 1
-        self._entries.clear()
-        self._subscribed = live
+        self._cache.on_live(live)
 
     async def on_changed(self, notice: str) -> None:
         try:

@@ -65,7 +65,7 @@ async def test_old_tokens_stop_on_every_running_gateway_within_a_second(
     account = await sign_up(stack.gateway)
     for gateway in (stack.gateway, other):  # both have the generation cached
         assert await _status(gateway, account.token) == 200
-        assert gateway.app[USER_GENERATIONS]._entries  # the warm cache
+        assert gateway.app[USER_GENERATIONS]._cache._entries  # the warm cache
     changed = await stack.gateway.post(
         "/api/me/password",
         json={"current_password": PASSWORD, "new_password": NEW_PASSWORD},
