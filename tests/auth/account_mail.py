@@ -45,10 +45,13 @@ async def mail_stack(
     aiohttp_client: AiohttpClient,
     *,
     smtp_port: int | None = None,
+    trust_forwarded_for: bool = False,
     **auth_changes: Any,
 ) -> MailStack:
     """Auth with a sender and a gateway in front of it. With `smtp_port`, no
-    sink is started there (the mail server is down until the test starts one)."""
+    sink is started there (the mail server is down until the test starts one);
+    with `trust_forwarded_for` the gateway takes the client IP from
+    X-Forwarded-For, so a test plays clients at different addresses."""
     sink = None
     if smtp_port is None:
         sink, smtp_port = await start_sink(aiohttp_server)
@@ -67,6 +70,7 @@ async def mail_stack(
     gateway_settings = replace(
         stack.gateway_settings,
         auth_url=str(auth.make_url("")).rstrip("/"),
+        trust_forwarded_for=trust_forwarded_for,
         spool_dir=stack.common.data_dir / "spool-mailed",
     )
     gateway = await aiohttp_client(create_gateway(gateway_settings))

@@ -1,30 +1,22 @@
 """A gateway over an auth that sends its mail to the real mail sink over SMTP.
 
-`mailed_stack` starts the sink, an auth with mail settings (and any other
-settings a test changes) beside the stack's, and a gateway over that auth
-which takes the client IP from X-Forwarded-For, so a test plays clients at
-different addresses and reads what each person was mailed.
+`mailed_stack` is `account_mail.mail_stack` with a gateway that takes the
+client IP from X-Forwarded-For, so a test plays clients at different
+addresses and reads what each person was mailed.
 """
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
-from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestServer
 
-from services.auth.app import create_app as create_auth
-from services.gateway.app import create_app as create_gateway
-from shared.mail.outbox import RetryPolicy
-from shared.mail.settings import MailSettings
+from tests.auth.account_mail import PUBLIC_URL, Client, mail_stack, messages
 from tests.conftest import AiohttpClient, AiohttpServer, Stack
-from tests.smtp import start_sink
 
-PUBLIC_URL = "https://tollgate.example"
-Client = TestClient[web.Request, web.Application]
+__all__ = ["PUBLIC_URL", "Client", "Mailed", "mailed_stack"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -34,10 +26,7 @@ class Mailed:
     sink: TestServer
 
     async def messages(self) -> list[dict[str, Any]]:
-        async with aiohttp.ClientSession() as session:
-            async with session.get(self.sink.make_url("/api/messages")) as response:
-                data: list[dict[str, Any]] = (await response.json())["data"]
-                return data
+        return await messages(self.sink)
 
     async def mails_to(
         self, address: str, count: int = 1, subject: str | None = None
@@ -69,24 +58,8 @@ async def mailed_stack(
     aiohttp_client: AiohttpClient,
     **auth_changes: Any,
 ) -> Mailed:
-    sink, smtp_port = await start_sink(aiohttp_server)
-    auth_settings = replace(
-        stack.auth_settings,
-        public_url=PUBLIC_URL,
-        mail=MailSettings(
-            smtp_host="127.0.0.1",
-            smtp_port=smtp_port,
-            poll_seconds=0.05,
-            retry=RetryPolicy(base_seconds=0.05, cap_seconds=0.2, max_attempts=1000),
-        ),
-        **auth_changes,
+    started = await mail_stack(
+        stack, aiohttp_server, aiohttp_client, trust_forwarded_for=True, **auth_changes
     )
-    auth = await aiohttp_server(create_auth(auth_settings))
-    gateway_settings = replace(
-        stack.gateway_settings,
-        auth_url=str(auth.make_url("")).rstrip("/"),
-        trust_forwarded_for=True,
-        spool_dir=stack.common.data_dir / "spool-mailed",
-    )
-    gateway = await aiohttp_client(create_gateway(gateway_settings))
-    return Mailed(gateway=gateway, auth=auth, sink=sink)
+    assert started.sink is not None
+    return Mailed(gateway=started.gateway, auth=started.auth, sink=started.sink)
