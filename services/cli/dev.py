@@ -44,6 +44,7 @@ COLOURS = {
     "usage": "32",
     "mockprovider": "34",
     "mockoidc": "94",
+    "console": "96",
 }
 # The mail sink first: auth's sender finds it up when the first mail is queued.
 PORTS = {
@@ -53,13 +54,14 @@ PORTS = {
     "auth": 8081,
     "billing": 8082,
     "usage": 8083,
+    "console": 8084,
     "mockprovider": 8090,
 }
 MAILSINK_SMTP_PORT = 8025
 # Probed at /healthz (no stores behind them); the services at /readyz.
 _DOUBLES = ("mockprovider", "mailsink", "mockoidc")
 # Each service but the mock serves /metrics on a port of its own (shared.settings.common).
-METRICS_PORTS = {"gateway": 9180, "auth": 9181, "billing": 9182, "usage": 9183}
+METRICS_PORTS = {"gateway": 9180, "auth": 9181, "billing": 9182, "usage": 9183, "console": 9184}
 _PORT_VARIABLE = {"mockprovider": "MOCK_PROVIDER_PORT"}
 ROOT = Path(__file__).resolve().parents[2]
 COPY_END_SECONDS = 2.0  # after the children are gone, for the copies to reach their end
@@ -349,6 +351,7 @@ def _print_next_steps(
     _say(
         terminal,
         f"""ready.
+  console  {gateway}/   (the web console, {env["CONSOLE_URL"]} behind the gateway)
   gateway  {gateway}   (the public edge: /api/*, /v1/*, /v1beta/*)
   auth     {env["AUTH_URL"]}   billing {env["BILLING_URL"]}   usage {env["USAGE_URL"]}   (internal)
   mock     {env["MOCKPROVIDER_URL"]}   (the mock provider: the default channels' upstream)

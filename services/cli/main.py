@@ -2,7 +2,7 @@
 
 tollgate dev                    the whole stack locally, on local defaults
 tollgate migrate                apply pending database migrations
-tollgate serve SERVICE          run one service (gateway, auth, billing, usage)
+tollgate serve SERVICE          run one service (gateway, auth, billing, usage, console)
 tollgate secrets                print fresh secrets for a production environment
 tollgate admin create-user      create a user (--admin for an administrator)
 tollgate admin rotate-signing-key
@@ -28,7 +28,7 @@ from services.cli import admin, dev, reconcile
 from shared import migrations
 from shared import settings as read
 
-SERVICES = ("gateway", "auth", "billing", "usage")
+SERVICES = ("gateway", "auth", "billing", "usage", "console")
 
 
 def _parser() -> argparse.ArgumentParser:

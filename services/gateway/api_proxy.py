@@ -77,6 +77,16 @@ def client_ip(request: web.Request, trust_forwarded_for: bool) -> str | None:
     return request.remote
 
 
+def _console_client_ip(request: web.Request) -> str | None:
+    """The browser's address, when the caller is the console (it holds the
+    internal token) calling on a browser's behalf; see services/console/api_client.py."""
+    ip = request.headers.get(internal.CLIENT_IP_HEADER)
+    if not ip:
+        return None
+    token = request.app[SETTINGS].common.internal_token
+    return ip if internal.token_matches(request.headers.get(internal.TOKEN_HEADER), token) else None
+
+
 def _session_cookie(request: web.Request) -> str | None:
     secure = request.app[SETTINGS].session_cookie_secure
     return request.cookies.get(session_cookie.cookie_name(secure)) or None
@@ -177,7 +187,7 @@ def _internal_headers(
     headers = forwarded_headers(request.headers)
     headers[internal.TOKEN_HEADER] = settings.common.internal_token
     headers[REQUEST_ID_HEADER] = request[REQUEST_ID]
-    ip = client_ip(request, settings.trust_forwarded_for)
+    ip = _console_client_ip(request) or client_ip(request, settings.trust_forwarded_for)
     if ip:
         headers[internal.CLIENT_IP_HEADER] = ip
     if ua := request.headers.get("User-Agent"):

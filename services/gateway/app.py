@@ -85,7 +85,11 @@ async def _clients(app: web.Application) -> AsyncIterator[None]:
     token = settings.common.internal_token
     internal = aiohttp.TCPConnector(limit=200, ttl_dns_cache=300)
     upstreams = Upstreams(guarded=UpstreamClient(guarded=True), open=UpstreamClient(guarded=False))
-    async with aiohttp.ClientSession(connector=internal, auto_decompress=False) as internal_session:
+    # No cookie jar: a Set-Cookie from auth or the console is the browser's, never
+    # kept and sent along with another caller's request.
+    async with aiohttp.ClientSession(
+        connector=internal, auto_decompress=False, cookie_jar=aiohttp.DummyCookieJar()
+    ) as internal_session:
         app[INTERNAL_SESSION] = internal_session
         app[UPSTREAMS] = upstreams
         # A JWT older than its user's token generation (a password or email

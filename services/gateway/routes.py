@@ -6,7 +6,14 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from services.gateway import alias_admin, api_proxy, channel_admin, model_catalog, relay
+from services.gateway import (
+    alias_admin,
+    api_proxy,
+    channel_admin,
+    console_proxy,
+    model_catalog,
+    relay,
+)
 from services.gateway.wire import Api
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -59,3 +66,6 @@ def setup_routes(app: web.Application) -> None:
     router.add_delete("/api/admin/model-aliases/{alias}", alias_admin.delete_alias)
     router.add_route("*", "/api/{tail:.*}", api_proxy.forward)
     router.add_get("/.well-known/jwks.json", api_proxy.jwks_document)
+    # Last: whatever no route above claims (reserved prefixes stay 404).
+    for method in ("GET", "HEAD", "POST"):
+        router.add_route(method, "/{tail:.*}", console_proxy.forward)

@@ -41,6 +41,8 @@ class Settings:
     public_url: str = mail_settings.DEV_PUBLIC_URL
     session_cookie_secure: bool = True
     session_cache_seconds: int = 30
+    # Where every path outside the API, model and health paths goes (the web console).
+    console_url: str = "http://127.0.0.1:8084"
 
     @classmethod
     def from_env(cls, env: Environ) -> Settings:
@@ -85,4 +87,5 @@ class Settings:
             session_cache_seconds=read.integer(
                 env, "GATEWAY_SESSION_CACHE_SECONDS", 30, low=1, high=300
             ),
+            console_url=service_url("CONSOLE_URL", 8084),
         )

@@ -112,8 +112,8 @@ def test_a_missing_secret_outside_dev_stops_with_a_clear_message() -> None:
 
 def _dev_env(tmp_path: Path, database_url: str) -> dict[str, str]:
     """The environment of a dev run on free ports: GATEWAY_PORT and the others."""
-    services = ("GATEWAY", "AUTH", "BILLING", "USAGE")
-    ports = iter(free_ports(12))  # at once: twelve distinct ports
+    services = ("GATEWAY", "AUTH", "BILLING", "USAGE", "CONSOLE")
+    ports = iter(free_ports(14))  # at once: fourteen distinct ports
     return {
         **os.environ,
         **{f"{name}_PORT": str(next(ports)) for name in services},
@@ -285,11 +285,16 @@ async def test_dev_prints_lines_that_work_when_pasted_and_stops_with_frozen_chil
         rest = asyncio.ensure_future(process.stdout.read())
 
         metrics = next(line for line in printed if line.strip().startswith("metrics"))
-        for url in metrics.split()[1:5]:
+        for url in metrics.split()[1:6]:
             async with aiohttp.ClientSession() as session, session.get(url) as scraped:
                 assert scraped.status == 200
                 assert "http_server_requests_total" in await scraped.text()
 
+        console = _printed_url(printed, "console")
+        assert console == f"http://127.0.0.1:{env['GATEWAY_PORT']}/"  # the gateway's own URL
+        async with aiohttp.ClientSession() as session, session.get(console) as page:
+            assert page.status == 200 and page.url.path == "/login"  # a stranger signs in first
+            assert 'action="/login"' in await page.text()
         sink = next(line for line in printed if line.strip().startswith("mail "))
         async with aiohttp.ClientSession() as session, session.get(sink.split()[1]) as page:
             assert page.status == 200 and "Mails sent" in await page.text()
@@ -310,7 +315,7 @@ async def test_dev_prints_lines_that_work_when_pasted_and_stops_with_frozen_chil
         assert '"key": "tg-' in made
 
         services = _children_of(process.pid)
-        assert len(services) == 7  # the four services, the two mock providers, the mail sink
+        assert len(services) == 8  # the five services, the two mock providers, the mail sink
         for pid in services:
             os.kill(pid, signal.SIGSTOP)
         process.send_signal(signal.SIGINT)

@@ -136,6 +136,8 @@ def _models(provider: Provider) -> Values:
 
 
 _ALL_MODELS = [m.name for m in MODELS]
+_CONSOLE_PATHS = ["", "login", "signup", "verify-email", "reset-password", "static/x", "logout"]
+_NEVER_CONSOLE = ["metrics", "api", "v1", "v1beta", ".well-known/x", ".well-known"]
 _CHANNEL = {
     "name": "hostile channel",
     "kind": "openai",
@@ -289,6 +291,10 @@ SPECS: dict[str, Spec] = {
         methods=("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD", "FOO"),
     ),
     "GET /.well-known/jwks.json": Spec(),
+    # The console's catch-all (services/gateway/console_proxy.py): its pages, and
+    # the paths it must never be given.
+    "GET /{tail}": Spec(params={"tail": lambda known: _CONSOLE_PATHS + _NEVER_CONSOLE}),
+    "POST /{tail}": Spec(params={"tail": lambda known: _CONSOLE_PATHS + _NEVER_CONSOLE}),
     # relay
     "POST /v1/chat/completions": Spec(body=_const(_CHAT)),
     "POST /v1/responses": Spec(

@@ -36,7 +36,7 @@ from tests.hostile.routes import Known
 from tests.ports import free_ports
 from tests.processes import RedisProcess, ServiceProcess
 
-SERVICES = ("mockprovider", "mockoidc", "auth", "billing", "usage", "gateway")
+SERVICES = ("mockprovider", "mockoidc", "auth", "billing", "usage", "console", "gateway")
 _PORT_VARIABLE = {"mockprovider": "MOCK_PROVIDER_PORT"}
 PASSWORD = "hostile suite password 1"
 FUNDS = "100.00"

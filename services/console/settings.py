@@ -1,0 +1,28 @@
+"""The console's settings, read once from the environment."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shared import settings as read
+from shared.mail import settings as mail_settings
+from shared.settings import Common, Environ
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    common: Common
+    # Where the console calls the JSON API: the gateway's own `/api/*`, on loopback.
+    gateway_url: str = "http://127.0.0.1:8080"
+    # The origin browsers see (a form post from any other Origin is refused).
+    public_url: str = mail_settings.DEV_PUBLIC_URL
+
+    @classmethod
+    def from_env(cls, env: Environ) -> Settings:
+        return cls(
+            common=read.common(env, port_var="CONSOLE_PORT", default_port=8084),
+            gateway_url=read.url(
+                env, "GATEWAY_URL", "http://127.0.0.1:8080", schemes=("http", "https")
+            ),
+            public_url=mail_settings.public_url(env),
+        )
