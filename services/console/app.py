@@ -58,6 +58,8 @@ def _routes(app: web.Application) -> None:
     router.add_post("/login", pages.login)
     router.add_post("/login/mfa", pages.login_mfa)
     router.add_post("/login/link", pages.login_link)
+    router.add_get("/sign-in-link", pages.sign_in_link_page)
+    router.add_post("/sign-in-link", pages.sign_in_link)
     router.add_post("/logout", pages.logout)
     router.add_get("/signup", pages.signup_page)
     router.add_post("/signup", pages.signup)

@@ -75,6 +75,8 @@ def _problem(answer: Answer) -> dict[str, Any]:
         kind = "csrf"
     elif answer.status == 403 and answer.error_message and "origin" in answer.error_message.lower():
         kind = "csrf"
+    elif answer.error_code == "additional_verification_required":
+        kind = "mailed_link"
     else:
         kind = kinds.get(answer.status, "other")
     return {
@@ -206,6 +208,28 @@ async def login_link(request: web.Request) -> web.StreamResponse:
         request,
         "login_link.html",
         {"link_token": token, "provider": "", "problem": _problem(answer)},
+        status=answer.status,
+    )
+
+
+async def sign_in_link_page(request: web.Request) -> web.StreamResponse:
+    """`/sign-in-link?token=`: the mailed link's page; a button posts the token."""
+    return render(
+        request, "sign_in_link.html", {"token": request.query.get("token", "")[:_FIELD_LIMIT]}
+    )
+
+
+async def sign_in_link(request: web.Request) -> web.StreamResponse:
+    form = await _form(request)
+    answer = await call(
+        request, "POST", "/api/auth/login/link", json={"token": _field(form, "token")}
+    )
+    if answer.ok:
+        raise _redirect("/", answer)
+    return render(
+        request,
+        "sign_in_link.html",
+        {"token": "", "problem": _problem(answer)},
         status=answer.status,
     )
 
