@@ -11,6 +11,7 @@ of ours fits (it is English).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
@@ -28,6 +29,8 @@ ENVIRONMENTS = {
     for language in i18n.LANGUAGES
 }
 _FIELD_LIMIT = 4096
+# A path of ours to return to: no scheme, host, backslash, control character or space.
+_LOCAL_PATH = re.compile(r"/[A-Za-z0-9/_.~?=&%+-]{0,1000}")
 # What `/login?error=` may say (auth's OAuth callback); anything else is `oauth_failed`.
 OAUTH_ERRORS = ("oauth_failed", "oauth_cancelled", "oauth_unavailable", "oauth_email_unverified")
 
@@ -338,7 +341,7 @@ async def reset(request: web.Request) -> web.StreamResponse:
 def _back(form: MultiDictProxy[Any]) -> str:
     """Where a preference form returns: a path of ours, never another site."""
     target = _field(form, "next")
-    if not target.startswith("/") or target.startswith("//") or "\\" in target:
+    if not _LOCAL_PATH.fullmatch(target) or target.startswith("//"):
         return "/"
     return target
 

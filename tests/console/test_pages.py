@@ -189,7 +189,8 @@ async def test_language_from_accept_language_then_the_cookie_and_the_theme(
             page = await response.text()
         assert '<html lang="en" class="theme-dark">' in page
         assert "Create an account" in page
-        for target in ("https://evil.example/", "//evil.example/", "/\\evil.example"):
+        hostile = ("https://evil.example/", "//evil.example/", "/\\evil.example", "/\r\nX-A: b")
+        for target in (*hostile, "/" + "a" * 5000, "/a\x00b", "javascript:alert(1)"):
             form = {"theme": "nonsense", "next": target}
             async with client.post("/preferences", data=form, allow_redirects=False) as response:
                 assert response.headers["Location"] == "/"
