@@ -1,0 +1,152 @@
+"""What a person does in the console, one step per function.
+
+A journey test reads as a list of these steps. Each step finds what it uses
+as a screen reader would, by role and accessible name or by label, never by
+CSS selector, and waits for the page the step leads to, so that the next step
+starts from a settled page. Mail is read from the mail sink's JSON API, as a
+person reads their inbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import Any
+
+import aiohttp
+from aiohttp.test_utils import TestServer
+from playwright.async_api import Locator, Page, expect
+
+PASSWORD = "correct horse battery staple"
+
+
+def _name(text: str) -> re.Pattern[str]:
+    """An accessible name, whatever its case."""
+    return re.compile(rf"^\s*{re.escape(text)}\s*$", re.IGNORECASE)
+
+
+async def sign_up(page: Page, *, username: str, email: str, password: str = PASSWORD) -> None:
+    """Open the sign-up page, fill it in and send it."""
+    await page.goto("/signup")
+    await page.get_by_label(_name("Username")).fill(username)
+    await page.get_by_label(_name("Email")).fill(email)
+    await page.get_by_label(_name("Password")).fill(password)
+    await page.get_by_role("button", name=_name("Create account")).click()
+    await expect(page.get_by_role("heading", name=_name("Check your mail"))).to_be_visible()
+
+
+async def open_verification_mail(sink: TestServer, email: str) -> str:
+    """The link in the newest verification mail to `email` (waits for it)."""
+    return await _mailed_link(sink, email, "/verify-email")
+
+
+async def open_reset_mail(sink: TestServer, email: str) -> str:
+    """The link in the newest password reset mail to `email` (waits for it)."""
+    return await _mailed_link(sink, email, "/reset-password")
+
+
+async def _mailed_link(sink: TestServer, email: str, page: str) -> str:
+    link = re.compile(rf"https?://\S+{re.escape(page)}\?token=[A-Za-z0-9_-]+")
+    async with aiohttp.ClientSession() as session:
+        for _ in range(500):
+            async with session.get(sink.make_url("/api/messages")) as response:
+                mails: list[dict[str, Any]] = (await response.json())["data"]
+            for mail in mails:  # newest first
+                if email in mail["to"] and (found := link.search(mail["text"])):
+                    return found.group(0)
+            await asyncio.sleep(0.02)
+    raise AssertionError(f"no mail to {email} with a link to {page} arrived")
+
+
+async def verify(page: Page, link: str) -> None:
+    """Open the mailed link and confirm the address."""
+    await page.goto(link)
+    await page.get_by_role("button", name=_name("Verify my email address")).click()
+    await expect(page.get_by_role("heading", name=_name("Email address verified"))).to_be_visible()
+
+
+async def try_to_sign_in(page: Page, login: str, password: str) -> None:
+    """Open the sign-in page, give the login and password, send them."""
+    await page.goto("/login")
+    await page.get_by_label(_name("Email or username")).fill(login)
+    await page.get_by_label(_name("Password")).fill(password)
+    async with page.expect_navigation():
+        await page.get_by_role("button", name=_name("Sign in")).click()
+
+
+async def sign_in(page: Page, login: str, password: str = PASSWORD) -> None:
+    """Sign in and land on the overview."""
+    await try_to_sign_in(page, login, password)
+    await expect(page.get_by_role("heading", name=_name("Overview"))).to_be_visible()
+
+
+async def sign_in_by_keyboard(page: Page, login: str, password: str = PASSWORD) -> None:
+    """Sign in with the keyboard alone: Tab to the first field, type, Tab,
+    type, Enter; land on the overview."""
+    await page.goto("/login")
+    await tab_to(page, page.get_by_label(_name("Email or username")))
+    await page.keyboard.type(login)
+    await page.keyboard.press("Tab")
+    await expect(page.get_by_label(_name("Password"))).to_be_focused()
+    await page.keyboard.type(password)
+    async with page.expect_navigation():
+        await page.keyboard.press("Enter")
+    await expect(page.get_by_role("heading", name=_name("Overview"))).to_be_visible()
+
+
+async def sign_out_by_keyboard(page: Page) -> None:
+    """Tab to "Sign out", press Enter, land on the sign-in page."""
+    await tab_to(page, page.get_by_role("button", name=_name("Sign out")))
+    async with page.expect_navigation():
+        await page.keyboard.press("Enter")
+    await expect(page.get_by_role("heading", name=_name("Sign in"))).to_be_visible()
+
+
+async def tab_to(page: Page, target: Locator, *, presses: int = 20) -> None:
+    """Press Tab until `target` has the focus (a keyboard user's way there)."""
+    for _ in range(presses):
+        await page.keyboard.press("Tab")
+        if await target.evaluate("element => element === document.activeElement"):
+            return
+    raise AssertionError(f"{presses} presses of Tab never reach {target}")
+
+
+async def ask_for_a_reset(page: Page, email: str) -> None:
+    """From the sign-in page, follow "Forgot your password?" and ask for a link."""
+    await page.goto("/login")
+    await page.get_by_role("link", name=_name("Forgot your password?")).click()
+    await page.get_by_label(_name("Email")).fill(email)
+    await page.get_by_role("button", name=_name("Send a reset link")).click()
+    await expect(page.get_by_role("heading", name=_name("Check your mail"))).to_be_visible()
+
+
+async def try_a_new_password(page: Page, link: str, password: str) -> None:
+    """Open the mailed reset link, type a new password, send it."""
+    await page.goto(link)
+    await page.get_by_label(_name("New password")).fill(password)
+    async with page.expect_navigation():
+        await page.get_by_role("button", name=_name("Set the new password")).click()
+
+
+async def choose_a_new_password(page: Page, link: str, password: str) -> None:
+    """Set a new password with the mailed link and land on the sign-in page."""
+    await try_a_new_password(page, link, password)
+    await expect(page.get_by_role("heading", name=_name("Sign in"))).to_be_visible()
+
+
+async def sign_out(page: Page) -> None:
+    """Press "Sign out" and land on the sign-in page."""
+    await page.get_by_role("button", name=_name("Sign out")).click()
+    await expect(page.get_by_role("heading", name=_name("Sign in"))).to_be_visible()
+
+
+async def open_overview(page: Page) -> None:
+    await page.goto("/")
+    await page.wait_for_load_state()
+
+
+async def choose_language(page: Page, language: str) -> None:
+    """On an English page, pick a language in the footer and apply it."""
+    await page.get_by_label(_name("Language")).select_option(label=language)
+    async with page.expect_navigation():
+        await page.get_by_role("button", name=_name("Apply")).click()
