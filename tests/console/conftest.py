@@ -45,10 +45,12 @@ async def start_console_stack(
     aiohttp_server: AiohttpServer,
     *,
     trust_forwarded_for: bool = False,
+    console_host: str = "127.0.0.1",
     **auth_changes: Any,
 ) -> ConsoleStack:
     """With `trust_forwarded_for`, the gateway takes the client address from
-    X-Forwarded-For, so a test plays browsers at different addresses."""
+    X-Forwarded-For, so a test plays browsers at different addresses;
+    `console_host` is the name the gateway reaches the console by."""
     sink, smtp_port = await start_sink(aiohttp_server)
     (gateway_port, console_port) = free_ports(2)
     url = f"http://127.0.0.1:{gateway_port}"
@@ -73,7 +75,7 @@ async def start_console_stack(
         public_url=url,
         session_cookie_secure=False,
         trust_forwarded_for=trust_forwarded_for,
-        console_url=str(console.make_url("")).rstrip("/"),
+        console_url=f"http://{console_host}:{console_port}",
         spool_dir=stack.common.data_dir / "spool-console",
     )
     gateway = await aiohttp_server(create_gateway(gateway_settings), port=gateway_port)

@@ -236,3 +236,17 @@ async def test_the_api_sees_the_browsers_address_not_the_consoles(
     plain = await start_console_stack(stack, aiohttp_server)
     forged = {"X-Tollgate-Client-Ip": "203.0.113.9", "X-Forwarded-For": "203.0.113.9"}
     assert await _signed_in_ip(plain, **forged) == "127.0.0.1"
+
+
+async def test_one_browsers_cookie_never_reaches_another(
+    stack: Stack, aiohttp_server: AiohttpServer
+) -> None:
+    """The gateway's client keeps no cookies: with a console reached by name (as
+    in compose), a cookie jar there would keep one browser's session from a
+    console answer and send it along with the next browser's request."""
+    named = await start_console_stack(stack, aiohttp_server, console_host="localhost")
+    assert await _signed_in_ip(named) == "127.0.0.1"  # someone signs in through it
+    async with browser_session(named) as stranger:
+        async with stranger.get("/", allow_redirects=False) as response:
+            assert response.status == 303
+            assert response.headers["Location"] == "/login"
