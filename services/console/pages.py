@@ -153,7 +153,12 @@ async def login_page(request: web.Request) -> web.StreamResponse:
     return render(
         request,
         "login.html",
-        {"providers": await _providers(request), "oauth_error": oauth_error, "login": ""},
+        {
+            "providers": await _providers(request),
+            "oauth_error": oauth_error,
+            "login": "",
+            "password_reset": query.get("reset") == "1",
+        },
     )
 
 

@@ -70,7 +70,9 @@ async def test_forgot_and_reset_the_password(
     chosen = {"token": token, "password": new_password}
     async with browser.post("/reset-password", data=chosen, allow_redirects=False) as response:
         assert response.status == 303
-        assert response.headers["Location"].startswith("/login")
+        assert response.headers["Location"] == "/login?reset=1"
+    async with browser.get("/login?reset=1") as response:
+        assert "Your new password is set." in await response.text()
     async with browser.post("/reset-password", data=chosen, allow_redirects=False) as response:
         assert response.status == 400  # used once
 
