@@ -69,6 +69,7 @@ async def test_a_person_who_forgot_their_password_chooses_a_new_one(
     await page.goto(link)
     await shoot(page, "choose-a-new-password")
     await people.choose_a_new_password(page, link, "a brand new passphrase 42")
+    await expect(page.get_by_role("status")).to_contain_text("new password is set")
     await shoot(page, "sign-in-after-reset")
 
     await people.try_to_sign_in(page, "hopper", people.PASSWORD)
