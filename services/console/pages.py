@@ -332,11 +332,11 @@ async def reset(request: web.Request) -> web.StreamResponse:
     )
     if answer.ok:
         raise _redirect("/login?" + urlencode({"reset": "1"}))
+    problem = _problem(answer)
+    if answer.status == 400:  # the token is unknown, used or expired: no form to retry
+        problem["kind"], token = "link_invalid", ""
     return render(
-        request,
-        "reset_password.html",
-        {"token": token, "problem": _problem(answer)},
-        status=answer.status,
+        request, "reset_password.html", {"token": token, "problem": problem}, status=answer.status
     )
 
 
