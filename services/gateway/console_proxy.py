@@ -1,7 +1,7 @@
 """Forwarding every path outside the API to the web console.
 
 The gateway is the only public edge; the console (`services/console/`) is
-internal. Paths under `/api`, `/v1`, `/v1beta`, `/.well-known`, and
+internal. Paths under `/api`, `/v1`, `/v1beta`, `/.well-known`, `/internal`, and
 `/healthz`, `/readyz`, `/metrics` are never forwarded (their own routes, or
 404). Everything else goes to `CONSOLE_URL` as it came, but:
 
@@ -38,7 +38,8 @@ from shared.request_id import REQUEST_ID
 _log = logging.getLogger(__name__)
 
 # Never the console's: the API, model traffic, discovery and the service endpoints.
-RESERVED_PREFIXES = ("/api", "/v1", "/v1beta", "/.well-known")
+# `/internal` is no client's, nor the console's: the services' own calls (DESIGN 7).
+RESERVED_PREFIXES = ("/api", "/v1", "/v1beta", "/.well-known", "/internal")
 RESERVED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 _TOLLGATE = frozenset(name.lower() for name in internal.TOLLGATE_HEADERS)
 _NOT_FORWARDED = HOP_BY_HOP | _TOLLGATE | {"x-forwarded-for", "x-real-ip", "x-request-id"}

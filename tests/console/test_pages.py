@@ -165,7 +165,8 @@ async def test_the_console_is_internal_and_reserved_paths_are_not_its(
             headers={"X-Tollgate-Internal-Token": "guessed"},
         ) as response:
             assert response.status == 401
-    for path in ("/metrics", "/v1", "/api", "/api/nothing-here", "/.well-known/nothing", "/v1beta"):
+    reserved = ("/metrics", "/v1", "/api", "/api/nothing-here", "/.well-known/nothing", "/v1beta")
+    for path in (*reserved, "/internal/users/x", "/internal/keys/verify"):
         async with browser.get(path) as response:
             assert response.status in (401, 404), path
             assert response.headers["Content-Type"].startswith("application/json"), path
