@@ -220,11 +220,15 @@ async def login_link(request: web.Request) -> web.StreamResponse:
     )
 
 
+def _token_page(request: web.Request, template: str) -> web.StreamResponse:
+    """A mailed link's page: the token from the query in a form whose button posts it
+    (opening a link changes nothing by itself)."""
+    return render(request, template, {"token": request.query.get("token", "")[:_FIELD_LIMIT]})
+
+
 async def sign_in_link_page(request: web.Request) -> web.StreamResponse:
     """`/sign-in-link?token=`: the mailed link's page; a button posts the token."""
-    return render(
-        request, "sign_in_link.html", {"token": request.query.get("token", "")[:_FIELD_LIMIT]}
-    )
+    return _token_page(request, "sign_in_link.html")
 
 
 async def sign_in_link(request: web.Request) -> web.StreamResponse:
@@ -276,9 +280,7 @@ async def check_mail(request: web.Request) -> web.StreamResponse:
 
 
 async def verify_page(request: web.Request) -> web.StreamResponse:
-    return render(
-        request, "verify_email.html", {"token": request.query.get("token", "")[:_FIELD_LIMIT]}
-    )
+    return _token_page(request, "verify_email.html")
 
 
 async def verify(request: web.Request) -> web.StreamResponse:
@@ -316,9 +318,7 @@ async def forgot(request: web.Request) -> web.StreamResponse:
 
 
 async def reset_page(request: web.Request) -> web.StreamResponse:
-    return render(
-        request, "reset_password.html", {"token": request.query.get("token", "")[:_FIELD_LIMIT]}
-    )
+    return _token_page(request, "reset_password.html")
 
 
 async def reset(request: web.Request) -> web.StreamResponse:
