@@ -28,7 +28,7 @@ import aiohttp
 import orjson
 from aiohttp import web
 
-from services.console.keys import SETTINGS
+from services.console.app_keys import SETTINGS
 from shared import internal
 from shared.errors import ServiceUnavailable
 

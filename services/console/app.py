@@ -17,9 +17,11 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from services.console import i18n, pages, security
+from services.console import i18n, security
 from services.console.api_client import API_CLIENT
-from services.console.keys import SETTINGS
+from services.console.app_keys import SETTINGS
+from services.console.pages import overview, passwords, preferences, sign_in, signup
+from services.console.render import ENVIRONMENTS
 from services.console.settings import Settings
 from shared.service import base_app
 
@@ -34,7 +36,7 @@ def create_app(settings: Settings) -> web.Application:
         environment = aiohttp_jinja2.setup(
             app,
             loader=jinja2.FileSystemLoader(HERE / "templates"),
-            app_key=pages.ENVIRONMENTS[language],
+            app_key=ENVIRONMENTS[language],
             autoescape=True,
             extensions=["jinja2.ext.i18n"],
             undefined=jinja2.StrictUndefined,
@@ -51,24 +53,11 @@ async def _client(app: web.Application) -> AsyncIterator[None]:
         yield
 
 
+# Each area of the console adds its own routes; a new area is one module and one line here.
+PAGE_AREAS = (sign_in, signup, passwords, preferences, overview)
+
+
 def _routes(app: web.Application) -> None:
-    router = app.router
-    router.add_get("/", pages.overview)
-    router.add_get("/login", pages.login_page)
-    router.add_post("/login", pages.login)
-    router.add_post("/login/mfa", pages.login_mfa)
-    router.add_post("/login/link", pages.login_link)
-    router.add_get("/sign-in-link", pages.sign_in_link_page)
-    router.add_post("/sign-in-link", pages.sign_in_link)
-    router.add_post("/logout", pages.logout)
-    router.add_get("/signup", pages.signup_page)
-    router.add_post("/signup", pages.signup)
-    router.add_get("/signup/check-mail", pages.check_mail)
-    router.add_get("/verify-email", pages.verify_page)
-    router.add_post("/verify-email", pages.verify)
-    router.add_get("/forgot-password", pages.forgot_page)
-    router.add_post("/forgot-password", pages.forgot)
-    router.add_get("/reset-password", pages.reset_page)
-    router.add_post("/reset-password", pages.reset)
-    router.add_post("/preferences", pages.preferences)
-    router.add_static("/static/", HERE / "static", append_version=False)
+    for area in PAGE_AREAS:
+        area.add_routes(app.router)
+    app.router.add_static("/static/", HERE / "static", append_version=False)

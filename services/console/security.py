@@ -16,7 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
-from services.console.keys import SETTINGS
+from services.console.app_keys import SETTINGS
 from shared import session_cookie
 
 CSP = (
