@@ -18,6 +18,9 @@ Rules kept here:
   directory's `browser-screenshots/`, one folder per test; the folder is
   printed at the end of the run. A test that shoots must shoot every page its
   tab shows from its first shot on.
+- Every shot page is also checked by axe-core (`axe-playwright-python`, which
+  carries a pinned `axe.min.js`): a serious or critical violation fails the
+  test, naming the page, the rule and the elements.
 - A page that logs an error (a script error, a resource that did not load, a
   script or style the Content-Security-Policy refused) fails its test.
 """
@@ -32,6 +35,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from axe_playwright_python.async_playwright import Axe
 from playwright.async_api import (
     Browser,
     BrowserContext,
@@ -126,6 +130,7 @@ class Visits:
     paths: set[str] = field(default_factory=set)  # from the first shot on
     errors: list[str] = field(default_factory=list)
     shot: set[str] = field(default_factory=set)
+    inaccessible: list[str] = field(default_factory=list)  # axe's serious and critical findings
 
 
 @pytest.fixture
@@ -180,7 +185,26 @@ def shoot(
             path = folder / f"{taken:02d}-{name}-{width['width']}.png"
             await page.screenshot(path=path, full_page=True, animations="disabled")
         await page.set_viewport_size(size)
+        visits.inaccessible.extend(await accessibility_findings(page, name))
 
     yield take
     unshot = visits.paths - visits.shot
     assert not unshot, f"pages shown but never shot: {sorted(unshot)}"
+    assert not visits.inaccessible, "axe-core: " + "; ".join(visits.inaccessible)
+
+
+_AXE = Axe()
+SERIOUS = ("serious", "critical")
+
+
+async def accessibility_findings(page: Page, name: str) -> list[str]:
+    """axe-core's serious and critical violations on the page as it stands."""
+    results = await _AXE.run(page)
+    found = []
+    for violation in results.response.get("violations", []):
+        if violation.get("impact") in SERIOUS:
+            targets = [
+                " ".join(map(str, node.get("target", []))) for node in violation.get("nodes", [])
+            ][:5]
+            found.append(f"{name} ({urlsplit(page.url).path}): {violation['id']} on {targets}")
+    return found
