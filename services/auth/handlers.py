@@ -36,6 +36,7 @@ from shared.errors import NotFound, Unauthorized, Unprocessable
 from shared.internal import caller
 from shared.mail.templates import LANGUAGES
 from shared.service import DB
+from shared.time_zones import zone_problem
 
 
 async def signup(request: web.Request) -> web.Response:
@@ -130,7 +131,9 @@ async def update_me(request: web.Request) -> web.Response:
     user_id = caller(request).require_user()
     body = await read_object(request)
     fields = Fields(body)
-    fields.refuse_unknown({"username", "display_name", "language"}, "cannot be changed here")
+    fields.refuse_unknown(
+        {"username", "display_name", "language", "time_zone"}, "cannot be changed here"
+    )
     changes: dict[str, str | None] = {}
     if fields.has("username"):
         username = fields.string("username", max_length=64, controls="none")
@@ -149,6 +152,12 @@ async def update_me(request: web.Request) -> web.Response:
             fields.problems.append(f"language: one of {', '.join(LANGUAGES)}")
         elif language is not None:
             changes["language"] = language
+    if fields.has("time_zone"):  # the zone the console cuts days in; null: not chosen
+        time_zone = fields.string("time_zone", required=False, max_length=64, controls="none")
+        if time_zone is not None and (problem := zone_problem(time_zone)) is not None:
+            fields.problems.append(f"time_zone: {problem}")
+        elif time_zone is not None or body.get("time_zone") is None:
+            changes["time_zone"] = time_zone
     fields.check()
     user = await store.update_profile(request.app[DB], user_id, changes)
     if user is None:

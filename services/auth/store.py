@@ -34,6 +34,7 @@ class User:
     password_hash: str | None  # None: an account made by a sign-in provider (no password)
     email_verified_at: datetime | None = None
     token_generation: int = 0  # bumped by a password or email change: older JWTs are void
+    time_zone: str | None = None  # an IANA name; None: not chosen (the console guesses)
 
     def public(self) -> dict[str, Any]:
         return {
@@ -44,12 +45,13 @@ class User:
             "role": self.role,
             "created_at": self.created_at.isoformat(),
             "email_verified": self.email_verified_at is not None,
+            "time_zone": self.time_zone,
         }
 
 
 _USER_COLUMNS = (
     "id, email, username, display_name, role, created_at, password_hash, "
-    "email_verified_at, token_generation"
+    "email_verified_at, token_generation, time_zone"
 )
 
 
