@@ -47,6 +47,10 @@ async def signup(request: web.Request) -> web.Response:
     username = fields.string("username", max_length=64, controls="none")
     password = fields.string("password", max_length=MAX_LENGTH + 1, controls="any")
     challenge = fields.string("turnstile_token", required=False, max_length=2048, controls="none")
+    # The language of the account's pages and mails (the sign-up page's own), English by default.
+    language = fields.string("language", required=False, max_length=16, controls="none")
+    if language is not None and language not in LANGUAGES:
+        fields.problems.append(f"language: one of {', '.join(LANGUAGES)}")
     fields.check()
     assert email is not None and username is not None and password is not None
     email = accounts.normalise_email(email)
@@ -61,7 +65,12 @@ async def signup(request: web.Request) -> web.Response:
     password_hash = await request.app[PASSWORDS].hash(password)
     # A taken email answers as a new account does; its owner is mailed instead.
     user = await signups.create_or_notify(
-        request, who, email=email, username=username, password_hash=password_hash
+        request,
+        who,
+        email=email,
+        username=username,
+        password_hash=password_hash,
+        language=language or "en",
     )
     if user is not None:
         await store.record_event(

@@ -74,7 +74,13 @@ async def options(request: web.Request) -> web.Response:
 
 
 async def create_or_notify(
-    request: web.Request, who: Caller, *, email: str, username: str, password_hash: str
+    request: web.Request,
+    who: Caller,
+    *,
+    email: str,
+    username: str,
+    password_hash: str,
+    language: str = "en",
 ) -> store.User | None:
     """The new account, or None when the email was taken (its owner is told)."""
     db: Any = request.app[DB]
@@ -82,7 +88,11 @@ async def create_or_notify(
         # The verification mail commits with the account (issue 16, point 2).
         async with db.acquire() as connection, connection.transaction():
             user = await store.create_user(
-                connection, email=email, username=username, password_hash=password_hash
+                connection,
+                email=email,
+                username=username,
+                password_hash=password_hash,
+                language=language,
             )
             await verification.queue_mail(request.app, connection, user.id)
         mail.wake(request.app)

@@ -80,13 +80,15 @@ async def create_user(
     password_hash: str,
     role: str = "user",
     verified: bool = False,
+    language: str = "en",
 ) -> User:
-    """A new account; `verified` for accounts an operator makes (no mail to prove)."""
+    """A new account; `verified` for accounts an operator makes (no mail to prove);
+    `language` (one of the mail templates' languages) for its pages and mails."""
     try:
         row = await db.fetchrow(
-            f"INSERT INTO auth.users "
-            f"(email, username, password_hash, role, email_key, username_key, email_verified_at) "
-            f"VALUES ($1, $2, $3, $4, $5, $6, CASE WHEN $7 THEN now() END) "
+            f"INSERT INTO auth.users (email, username, password_hash, role, email_key, "
+            f"username_key, email_verified_at, language) "
+            f"VALUES ($1, $2, $3, $4, $5, $6, CASE WHEN $7 THEN now() END, $8) "
             f"RETURNING {_USER_COLUMNS}",
             email,
             username,
@@ -95,6 +97,7 @@ async def create_user(
             login_key(email),
             login_key(username),
             verified,
+            language,
         )
     except asyncpg.UniqueViolationError as exc:
         raise _conflict(exc) from None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import jwt
 
 from tests.accounts import PASSWORD, log_in, sign_up
@@ -153,3 +155,28 @@ async def test_me_requires_authentication(stack: Stack) -> None:
     response = await stack.gateway.get("/api/me")
     assert response.status == 401
     assert (await response.json())["error"]["code"] == "unauthorized"
+
+
+async def test_signup_may_name_the_account_language(stack: Stack, db: Any) -> None:
+    """The console passes its page's language: the account's pages and its very
+    first mail (the verification) are in it; without one, English; anything
+    else is 422."""
+    for username, language in (("lin", "zh-CN"), ("lovelace", None)):
+        body = {"email": f"{username}@example.com", "username": username, "password": PASSWORD}
+        if language is not None:
+            body["language"] = language
+        response = await stack.gateway.post("/api/auth/signup", json=body)
+        assert response.status == 201, await response.text()
+        token = await log_in(stack.gateway, username)
+        me = await stack.gateway.get("/api/me", headers={"Authorization": f"Bearer {token}"})
+        assert (await me.json())["language"] == (language or "en")
+        mailed = await db.fetchval(
+            "SELECT language FROM auth.outbox WHERE recipient = $1", f"{username}@example.com"
+        )
+        assert mailed == (language or "en")
+    refused = await stack.gateway.post(
+        "/api/auth/signup",
+        json={"email": "x@example.com", "username": "x_y", "password": PASSWORD, "language": "fr"},
+    )
+    assert refused.status == 422
+    assert any(d.startswith("language:") for d in (await refused.json())["error"]["details"])
