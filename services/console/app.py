@@ -17,7 +17,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from services.console import i18n, security
+from services.console import error_pages, i18n, security
 from services.console.api_client import API_CLIENT
 from services.console.app_keys import SETTINGS
 from services.console.pages import overview, passwords, preferences, sign_in, signup
@@ -29,7 +29,12 @@ HERE = Path(__file__).parent
 
 
 def create_app(settings: Settings) -> web.Application:
-    app = base_app("console", settings.common, internal=True, middlewares=(security.middleware,))
+    app = base_app(
+        "console",
+        settings.common,
+        internal=True,
+        middlewares=(error_pages.middleware, security.middleware),
+    )
     app[SETTINGS] = settings
     app.on_response_prepare.append(security.on_prepare)
     for language, catalog in i18n.load().items():
