@@ -24,6 +24,7 @@ from multidict import MultiDictProxy
 
 from services.console import i18n
 from services.console.api_client import Answer, call
+from services.console.app_keys import SETTINGS
 
 ENVIRONMENTS = {
     language: web.AppKey(f"console_jinja_{language}", jinja2.Environment)
@@ -45,6 +46,8 @@ def render(
         "themes": i18n.THEMES,
         "path": request.path,
         "csrf_token": "",
+        "analytics": request.app[SETTINGS].product_analytics,
+        "analytics_event": "",
         **context,
     }
     response = aiohttp_jinja2.render_template(

@@ -1,7 +1,8 @@
 """The console's security headers and its own Origin check.
 
 Every answer gets a strict Content-Security-Policy (no inline script or
-style, nothing from other origins, no framing, forms only to ourselves),
+style, nothing from other origins (PostHog's hosts only when analytics is
+configured), no framing, forms only to ourselves),
 `Referrer-Policy: same-origin` and, through `shared.response_headers`,
 `X-Content-Type-Options: nosniff` and `Cache-Control: no-store` (pages show
 personal data; only `/static/` is cacheable). A POST whose `Origin` is not
@@ -12,10 +13,12 @@ console's own preference form.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from aiohttp import web
 
+from services.console.analytics import Analytics
 from services.console.app_keys import SETTINGS
 from shared import session_cookie
 
@@ -23,6 +26,21 @@ CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
 )
+
+
+@functools.cache
+def policy(analytics: Analytics | None) -> str:
+    """`CSP`, and with analytics configured, PostHog's hosts for its script and its calls."""
+    if analytics is None:
+        return CSP
+    hosts = " ".join(analytics.hosts)
+    return (
+        f"default-src 'self'; script-src 'self' {hosts}; style-src 'self'; "
+        f"img-src 'self' data:; connect-src 'self' {hosts}; "
+        "frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+    )
+
+
 STATIC_CACHE = "public, max-age=3600"
 
 
@@ -40,7 +58,7 @@ async def middleware(request: web.Request, handler: Any) -> web.StreamResponse:
 
 async def on_prepare(request: web.Request, response: web.StreamResponse) -> None:
     """`on_response_prepare`: every answer, errors included."""
-    response.headers["Content-Security-Policy"] = CSP
+    response.headers["Content-Security-Policy"] = policy(request.app[SETTINGS].product_analytics)
     response.headers["Referrer-Policy"] = "same-origin"
     response.headers["X-Frame-Options"] = "DENY"
     if request.path.startswith("/static/"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from services.console import analytics
 from shared import settings as read
 from shared.mail import settings as mail_settings
 from shared.settings import Common, Environ
@@ -16,6 +17,13 @@ class Settings:
     gateway_url: str = "http://127.0.0.1:8080"
     # The origin browsers see (a form post from any other Origin is refused).
     public_url: str = mail_settings.DEV_PUBLIC_URL
+    # Optional product analytics (`analytics.py`): off unless a project key is given.
+    posthog_key: str | None = None
+    posthog_host: str = analytics.US_HOST
+
+    @property
+    def product_analytics(self) -> analytics.Analytics | None:
+        return analytics.configured(self.posthog_key, self.posthog_host)
 
     @classmethod
     def from_env(cls, env: Environ) -> Settings:
@@ -25,4 +33,8 @@ class Settings:
                 env, "GATEWAY_URL", "http://127.0.0.1:8080", schemes=("http", "https")
             ),
             public_url=mail_settings.public_url(env),
+            posthog_key=env.get("POSTHOG_KEY") or None,
+            posthog_host=read.url(
+                env, "POSTHOG_HOST", analytics.US_HOST, schemes=("https", "http")
+            ),
         )

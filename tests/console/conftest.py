@@ -46,11 +46,13 @@ async def start_console_stack(
     *,
     trust_forwarded_for: bool = False,
     console_host: str = "127.0.0.1",
+    console_changes: dict[str, Any] | None = None,
     **auth_changes: Any,
 ) -> ConsoleStack:
     """With `trust_forwarded_for`, the gateway takes the client address from
     X-Forwarded-For, so a test plays browsers at different addresses;
-    `console_host` is the name the gateway reaches the console by."""
+    `console_host` is the name the gateway reaches the console by;
+    `console_changes` are settings of the console (analytics, say)."""
     sink, smtp_port = await start_sink(aiohttp_server)
     (gateway_port, console_port) = free_ports(2)
     url = f"http://127.0.0.1:{gateway_port}"
@@ -67,7 +69,9 @@ async def start_console_stack(
         **auth_changes,
     )
     auth = await aiohttp_server(create_auth(auth_settings))
-    console_settings = ConsoleSettings(common=stack.common, gateway_url=url, public_url=url)
+    console_settings = ConsoleSettings(
+        common=stack.common, gateway_url=url, public_url=url, **(console_changes or {})
+    )
     console = await aiohttp_server(create_console(console_settings), port=console_port)
     gateway_settings = replace(
         stack.gateway_settings,

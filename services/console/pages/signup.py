@@ -36,7 +36,7 @@ async def signup(request: web.Request) -> web.StreamResponse:
 
 
 async def check_mail(request: web.Request) -> web.StreamResponse:
-    return render(request, "check_mail.html", {})
+    return render(request, "check_mail.html", {"analytics_event": "signed_up"})
 
 
 async def verify_page(request: web.Request) -> web.StreamResponse:
