@@ -20,7 +20,7 @@ from aiohttp import web
 from services.console import error_pages, i18n, security
 from services.console.api_client import API_CLIENT
 from services.console.app_keys import SETTINGS
-from services.console.pages import overview, passwords, preferences, sign_in, signup
+from services.console.pages import keys, overview, passwords, preferences, sign_in, signup
 from services.console.render import ENVIRONMENTS
 from services.console.settings import Settings
 from shared.service import base_app
@@ -59,7 +59,7 @@ async def _client(app: web.Application) -> AsyncIterator[None]:
 
 
 # Each area of the console adds its own routes; a new area is one module and one line here.
-PAGE_AREAS = (sign_in, signup, passwords, preferences, overview)
+PAGE_AREAS = (sign_in, signup, passwords, preferences, overview, keys)
 
 
 def _routes(app: web.Application) -> None:

@@ -28,17 +28,33 @@ CSP = (
 )
 
 
+# A page that shows Cloudflare's Turnstile widget (sign-up, when the operator
+# turned the check on) sets this on its request: the widget's script and frame.
+TURNSTILE_ON_PAGE = web.RequestKey("console_turnstile_on_page", bool)
+TURNSTILE = "https://challenges.cloudflare.com"
+
+
 @functools.cache
-def policy(analytics: Analytics | None) -> str:
-    """`CSP`, and with analytics configured, PostHog's hosts for its script and its calls."""
-    if analytics is None:
+def policy(analytics: Analytics | None, turnstile: bool = False) -> str:
+    """`CSP`, plus PostHog's hosts for its script and calls when analytics is
+    configured, plus Cloudflare's (script and frame, as Turnstile documents)
+    on a page with its widget."""
+    if analytics is None and not turnstile:
         return CSP
-    hosts = " ".join(analytics.hosts)
-    return (
-        f"default-src 'self'; script-src 'self' {hosts}; style-src 'self'; "
-        f"img-src 'self' data:; connect-src 'self' {hosts}; "
-        "frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
-    )
+    scripts = list(analytics.hosts if analytics else ()) + ([TURNSTILE] if turnstile else [])
+    connect = " ".join(analytics.hosts) if analytics else ""
+    parts = [
+        "default-src 'self'",
+        "script-src " + " ".join(["'self'", *scripts]),
+        "style-src 'self'",
+        "img-src 'self' data:",
+    ]
+    if connect:
+        parts.append(f"connect-src 'self' {connect}")
+    if turnstile:
+        parts.append(f"frame-src {TURNSTILE}")
+    parts += ["frame-ancestors 'none'", "form-action 'self'", "base-uri 'none'"]
+    return "; ".join(parts)
 
 
 STATIC_CACHE = "public, max-age=3600"
@@ -58,7 +74,9 @@ async def middleware(request: web.Request, handler: Any) -> web.StreamResponse:
 
 async def on_prepare(request: web.Request, response: web.StreamResponse) -> None:
     """`on_response_prepare`: every answer, errors included."""
-    response.headers["Content-Security-Policy"] = policy(request.app[SETTINGS].product_analytics)
+    response.headers["Content-Security-Policy"] = policy(
+        request.app[SETTINGS].product_analytics, request.get(TURNSTILE_ON_PAGE, False)
+    )
     response.headers["Referrer-Policy"] = "same-origin"
     response.headers["X-Frame-Options"] = "DENY"
     if request.path.startswith("/static/"):

@@ -1,4 +1,5 @@
-"""The gateway's routes: model traffic, the model catalog, channel and alias admin, `/api/*`."""
+"""The gateway's routes: model traffic, the model catalog, channel and alias admin, `/api/*`
+(`/api/models`, the catalog for a signed-in person, is the gateway's own)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from services.gateway import (
     channel_admin,
     console_proxy,
     model_catalog,
+    model_choices,
     relay,
 )
 from services.gateway.wire import Api
@@ -64,6 +66,7 @@ def setup_routes(app: web.Application) -> None:
     router.add_get("/api/admin/model-aliases", alias_admin.list_aliases)
     router.add_put("/api/admin/model-aliases/{alias}", alias_admin.put_alias)
     router.add_delete("/api/admin/model-aliases/{alias}", alias_admin.delete_alias)
+    router.add_get("/api/models", model_choices.list_model_choices)
     router.add_route("*", "/api/{tail:.*}", api_proxy.forward)
     router.add_get("/.well-known/jwks.json", api_proxy.jwks_document)
     # Last: whatever no route above claims (reserved prefixes stay 404).

@@ -281,6 +281,7 @@ SPECS: dict[str, Spec] = {
         body=_const({"model": "gpt-4o-mini"}),
         params={"channel_id": lambda known: known.channel_ids},
     ),
+    "GET /api/models": Spec(),
     "GET /api/admin/model-aliases": Spec(),
     "PUT /api/admin/model-aliases/{alias}": Spec(
         body=_const({"model": "gpt-4o-mini"}), params={"alias": lambda known: known.aliases}

@@ -1,0 +1,261 @@
+"""The keys page: a person's API keys; creating, rotating and revoking one.
+
+Everything comes from the API: `GET /api/keys` (a key's display prefix, never
+its secret), `GET /api/models` (the catalog a key may be limited to, with each
+model's family), `POST /api/keys`, `POST /api/keys/{id}/rotate` and
+`DELETE /api/keys/{id}`. Rules kept here:
+
+- A secret is in one answer only: the page rendered from the create or rotate
+  POST itself, never a redirect (which would carry it to a later GET or a
+  URL); every page is `Cache-Control: no-store`. With it come the setup
+  snippets (`setup_snippets`) for the clients of the families the key may use.
+- Rotating and revoking each ask first on a page of their own, a plain form:
+  both work without JavaScript, and neither happens on a stray click.
+- Times are shown in UTC, and say so. An expiry date is the last day the key
+  works: it stops at the end of that day, UTC.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, time
+from typing import Any
+
+from aiohttp import web
+
+from services.console import setup_snippets
+from services.console.api_client import Answer, call
+from services.console.app_keys import SETTINGS
+from services.console.render import (
+    SignedIn,
+    field,
+    form_of,
+    problem_of,
+    redirect,
+    render,
+    signed_in,
+)
+
+FAMILY_NAMES = {"openai": "OpenAI", "anthropic": "Anthropic", "gemini": "Google Gemini"}
+
+
+def _when(value: Any) -> str | None:
+    """An API timestamp as the page shows it: `2026-12-05 13:02 UTC`."""
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _shown(key: dict[str, Any], now: datetime) -> dict[str, Any]:
+    expires = key.get("expires_at")
+    expired = False
+    if isinstance(expires, str):
+        try:
+            expired = datetime.fromisoformat(expires) <= now
+        except ValueError:
+            pass
+    models = key.get("models")
+    return {
+        "id": str(key.get("id", "")),
+        "name": str(key.get("name", "")),
+        "prefix": str(key.get("prefix", "")),
+        "models": models if isinstance(models, list) else None,
+        "created": _when(key.get("created_at")),
+        "last_used": _when(key.get("last_used_at")),
+        "expires": _when(expires),
+        "expired": expired,
+    }
+
+
+async def _keys(request: web.Request) -> list[dict[str, Any]]:
+    """The visitor's keys, newest first."""
+    answer = await call(request, "GET", "/api/keys")
+    if not answer.ok or not isinstance(answer.body, dict):
+        raise web.HTTPBadGateway(text="The keys cannot be read right now.")
+    now = datetime.now(UTC)
+    found = [_shown(key, now) for key in answer.body.get("data", []) if isinstance(key, dict)]
+    return found[::-1]
+
+
+async def _catalog(request: web.Request) -> list[tuple[str, str]]:
+    """(model, family) pairs of every model a key may be limited to; none when unreadable."""
+    answer = await call(request, "GET", "/api/models")
+    if not answer.ok or not isinstance(answer.body, dict):
+        return []
+    return [
+        (str(entry["id"]), str(entry["family"]))
+        for entry in answer.body.get("data", [])
+        if isinstance(entry, dict) and "id" in entry and "family" in entry
+    ]
+
+
+def _by_family(catalog: Sequence[tuple[str, str]]) -> list[tuple[str, list[str]]]:
+    groups: dict[str, list[str]] = {}
+    for model, family in catalog:
+        groups.setdefault(family, []).append(model)
+    return [(FAMILY_NAMES.get(family, family), models) for family, models in groups.items()]
+
+
+async def keys_page(request: web.Request) -> web.StreamResponse:
+    visitor = await signed_in(request)
+    context = {
+        **visitor.context(),
+        "keys": await _keys(request),
+        "revoked": request.query.get("revoked") == "1",
+    }
+    return render(request, "keys.html", context)
+
+
+async def _form_page(
+    request: web.Request,
+    visitor: SignedIn,
+    *,
+    values: dict[str, Any] | None = None,
+    problem: dict[str, Any] | None = None,
+    status: int = 200,
+) -> web.Response:
+    today = datetime.now(UTC).date()
+    context = {
+        **visitor.context(),
+        "families": _by_family(await _catalog(request)),
+        "values": values or {"name": "", "models": [], "expires": ""},
+        "problem": problem,
+        "earliest": today.isoformat(),
+    }
+    return render(request, "keys_new.html", context, status=status)
+
+
+async def new_key_page(request: web.Request) -> web.StreamResponse:
+    return await _form_page(request, await signed_in(request))
+
+
+def _expiry(text: str) -> datetime:
+    """The end of the chosen day, UTC (`ValueError` for a date that is not one)."""
+    chosen = date.fromisoformat(text)
+    return datetime.combine(chosen, time(23, 59, 59), tzinfo=UTC)
+
+
+async def create(request: web.Request) -> web.StreamResponse:
+    visitor = await signed_in(request)
+    form = await form_of(request)
+    values: dict[str, Any] = {
+        "name": field(form, "name"),
+        "models": [m for m in form.getall("models", []) if isinstance(m, str)][:500],
+        "expires": field(form, "expires").strip(),
+    }
+    body: dict[str, Any] = {"name": values["name"]}
+    if values["models"]:
+        body["models"] = values["models"]
+    if values["expires"]:
+        try:
+            body["expires_at"] = _expiry(values["expires"]).isoformat()
+        except ValueError:
+            problem = {"kind": "bad_date", "message": "", "details": []}
+            return await _form_page(request, visitor, values=values, problem=problem, status=422)
+    answer = await call(
+        request, "POST", "/api/keys", json=body, csrf_token=field(form, "csrf_token")
+    )
+    if not answer.ok:
+        return await _form_page(
+            request, visitor, values=values, problem=_problem(answer), status=answer.status
+        )
+    return await _secret_page(request, visitor, answer, rotated=False)
+
+
+def _problem(answer: Answer) -> dict[str, Any]:
+    problem = problem_of(answer)
+    if answer.error_code == "email_not_verified":
+        problem["kind"] = "email_not_verified"
+    return problem
+
+
+async def _secret_page(
+    request: web.Request, visitor: SignedIn, answer: Answer, *, rotated: bool
+) -> web.Response:
+    """The one page that shows a secret: the answer to the create or rotate POST."""
+    key = answer.body if isinstance(answer.body, dict) else {}
+    secret = str(key.get("key", ""))
+    catalog = await _catalog(request)
+    allowed = key.get("models")
+    if isinstance(allowed, list):
+        catalog = [(model, family) for model, family in catalog if model in allowed]
+    public_url = request.app[SETTINGS].public_url
+    context = {
+        **visitor.context(),
+        "key": _shown(key, datetime.now(UTC)),
+        "secret": secret,
+        "rotated": rotated,
+        "snippets": setup_snippets.snippets(public_url, secret, catalog),
+    }
+    return render(request, "keys_created.html", context, status=201)
+
+
+def _key_id(request: web.Request) -> str:
+    try:
+        return str(uuid.UUID(request.match_info["key_id"]))
+    except ValueError:
+        raise web.HTTPNotFound() from None
+
+
+async def confirm_page(request: web.Request) -> web.StreamResponse:
+    """Are you sure? (rotate or revoke), naming the key."""
+    visitor = await signed_in(request)
+    key_id, action = _key_id(request), request.match_info["action"]
+    key = next((k for k in await _keys(request) if k["id"] == key_id), None)
+    if key is None:
+        raise web.HTTPNotFound()
+    context = {**visitor.context(), "key": key, "action": action}
+    return render(request, "keys_confirm.html", context)
+
+
+async def rotate(request: web.Request) -> web.StreamResponse:
+    visitor = await signed_in(request)
+    form = await form_of(request)
+    key_id = _key_id(request)
+    answer = await call(
+        request, "POST", f"/api/keys/{key_id}/rotate", csrf_token=field(form, "csrf_token")
+    )
+    if answer.status == 404:
+        raise web.HTTPNotFound()
+    if not answer.ok:
+        return await _refused(request, visitor, key_id, "rotate", answer)
+    return await _secret_page(request, visitor, answer, rotated=True)
+
+
+async def revoke(request: web.Request) -> web.StreamResponse:
+    visitor = await signed_in(request)
+    form = await form_of(request)
+    key_id = _key_id(request)
+    answer = await call(
+        request, "DELETE", f"/api/keys/{key_id}", csrf_token=field(form, "csrf_token")
+    )
+    if answer.status == 404:
+        raise web.HTTPNotFound()
+    if not answer.ok:
+        return await _refused(request, visitor, key_id, "revoke", answer)
+    raise redirect("/keys?revoked=1")
+
+
+async def _refused(
+    request: web.Request, visitor: SignedIn, key_id: str, action: str, answer: Answer
+) -> web.Response:
+    """The confirmation page again, with the API's reason."""
+    key = next((k for k in await _keys(request) if k["id"] == key_id), None)
+    if key is None:
+        raise web.HTTPNotFound()
+    context = {**visitor.context(), "key": key, "action": action, "problem": _problem(answer)}
+    return render(request, "keys_confirm.html", context, status=answer.status)
+
+
+def add_routes(router: web.UrlDispatcher) -> None:
+    router.add_get("/keys", keys_page)
+    router.add_get("/keys/new", new_key_page)
+    router.add_post("/keys", create)
+    router.add_get("/keys/{key_id}/{action:rotate|revoke}", confirm_page)
+    router.add_post("/keys/{key_id}/rotate", rotate)
+    router.add_post("/keys/{key_id}/revoke", revoke)
