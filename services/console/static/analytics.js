@@ -57,6 +57,7 @@
   if (marked) capture(marked);
   // A setup snippet copied (static/copy.js announces it).
   document.addEventListener("tollgate:copied", function (event) {
-    capture("config_copied", { snippet: (event.detail && event.detail.snippet) || "" });
+    var block = (event.detail && event.detail.block) || "";
+    if (block !== "key-secret") capture("config_copied", { block: block });
   });
 })();

@@ -22,7 +22,13 @@
       }, 2000);
     };
     navigator.clipboard.writeText(source.textContent).then(
-      function () { done(button.getAttribute("data-copied") || "Copied"); },
+      function () {
+        done(button.getAttribute("data-copied") || "Copied");
+        // For optional analytics (static/analytics.js): which block was copied, never its text.
+        document.dispatchEvent(new CustomEvent("tollgate:copied", {
+          detail: { block: button.getAttribute("data-copy") }
+        }));
+      },
       function () { done(button.getAttribute("data-copy-failed") || ""); }
     );
   }
