@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from services.billing import progress, user_directory
+from services.billing import progress, reconcile_admin, user_directory
 from services.billing.consumer import BillingConsumer, ChargeMetrics
 from services.billing.routes import setup_routes
 from services.billing.settings import Settings
@@ -32,6 +32,7 @@ def create_app(settings: Settings) -> web.Application:
     if settings.consumer:
         app.cleanup_ctx.append(consuming("billing", settings.common, _handler, trims=True))
         app.cleanup_ctx.append(progress.publishing(settings.lag_alert_seconds))
+    reconcile_admin.setup(app, settings.common)
     setup_routes(app)
     return app
 

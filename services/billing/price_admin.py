@@ -1,5 +1,8 @@
 """Prices over HTTP: `/api/admin/prices/{model}` and `/internal/prices`.
 
+`GET /api/admin/prices` lists every priced model with its current and next
+version.
+
 Rules:
 
 - Admin routes need the admin role; the gateway checks it, billing checks
@@ -90,6 +93,23 @@ def read_version(body: dict[str, Any]) -> tuple[dict[str, Decimal], int, datetim
         DEFAULT_MAX_OUTPUT_TOKENS if max_output is None else max_output,
         effective_from,
     )
+
+
+async def list_prices(request: web.Request) -> web.Response:
+    """Every priced model: the version in force now (None when its first is yet to
+    come) and the next scheduled one (None when none is), by model name."""
+    caller(request).require_admin()
+    models: dict[str, dict[str, Any]] = {}
+    now = datetime.now(UTC)
+    for price in await price_store.current_and_future(request.app[DB]):
+        entry = models.setdefault(
+            price.model, {"model": price.model, "current": None, "next": None}
+        )
+        if price.effective_from <= now:
+            entry["current"] = price_json(price)
+        elif entry["next"] is None:
+            entry["next"] = price_json(price)
+    return web.json_response({"data": [models[name] for name in sorted(models)]})
 
 
 async def get_prices(request: web.Request) -> web.Response:

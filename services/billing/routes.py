@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from services.billing import credit_admin, handlers, price_admin
+from services.billing import credit_admin, handlers, price_admin, reconcile_admin
 
 
 def setup_routes(app: web.Application) -> None:
@@ -13,7 +13,10 @@ def setup_routes(app: web.Application) -> None:
     router.add_get("/api/billing/balance", handlers.balance)
     router.add_get("/api/billing/ledger", handlers.statement)
     router.add_post("/api/admin/credits", credit_admin.post_credit)
+    router.add_get("/api/admin/prices", price_admin.list_prices)
     router.add_get("/api/admin/prices/{model:.+}", price_admin.get_prices)
     router.add_put("/api/admin/prices/{model:.+}", price_admin.put_price)
+    router.add_post("/api/admin/reconcile", reconcile_admin.run)
+    router.add_get("/api/admin/reconcile", reconcile_admin.last)
     router.add_get("/internal/balances/{user_id}", handlers.internal_balance)
     router.add_get("/internal/prices", price_admin.internal_prices)

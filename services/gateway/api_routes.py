@@ -64,6 +64,7 @@ ROUTES = (
     ApiRoute("/api/usage", Owner.USAGE, api_key_reads=True),
     ApiRoute("/api/admin/credits", Owner.BILLING, admin=True),
     ApiRoute("/api/admin/prices", Owner.BILLING, admin=True),
+    ApiRoute("/api/admin/reconcile", Owner.BILLING, admin=True),
 )
 
 

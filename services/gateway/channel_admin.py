@@ -7,11 +7,15 @@ is accepted only where the URL guard lets it lead (`base_url_check`). Every
 change is announced so every gateway process reloads its routing table.
 `POST /api/admin/channels/{id}/test` sends the channel one tiny request and
 reports status and latency; it re-enables a channel its upstream's refusal
-had switched off when the upstream accepts the key again.
+had switched off when the upstream accepts the key again. The list and a
+single channel carry `health`: the breaker's state, whether this process shut
+it off, its attempts and failures, when it was last used and its last error,
+as this gateway process has seen them (`channel_health`).
 """
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any
 
@@ -21,7 +25,7 @@ from services.gateway.api_proxy import authenticate
 from services.gateway.base_url_check import base_url_problems
 from services.gateway.channel_fields import channel_problems, read_fields
 from services.gateway.channels import Channel
-from services.gateway.keys import CHANNEL_STORE, CHANNEL_SWITCH, UPSTREAMS
+from services.gateway.keys import CHANNEL_CACHE, CHANNEL_STORE, CHANNEL_SWITCH, UPSTREAMS
 from services.gateway.wire import Family
 from shared.bodies import Fields, read_object
 from shared.client_input import cap
@@ -66,15 +70,20 @@ async def _check(request: web.Request, channel: dict[str, Any], *, url_changed: 
         raise Unprocessable("request body is invalid", details=problems)
 
 
+def _with_health(request: web.Request, channel: Channel) -> dict[str, object]:
+    health = request.app[CHANNEL_CACHE].health
+    return {**channel.public(), "health": health.report(channel, time.monotonic())}
+
+
 async def list_channels(request: web.Request) -> web.Response:
     await require_admin(request)
     channels = await request.app[CHANNEL_STORE].all()
-    return web.json_response({"data": [channel.public() for channel in channels]})
+    return web.json_response({"data": [_with_health(request, channel) for channel in channels]})
 
 
 async def get_channel(request: web.Request) -> web.Response:
     await require_admin(request)
-    return web.json_response((await _stored(request)).public())
+    return web.json_response(_with_health(request, await _stored(request)))
 
 
 async def create_channel(request: web.Request) -> web.Response:

@@ -14,12 +14,18 @@ One breaker per channel (see `breaker`), fed by the outcome of each attempt:
 
 Health is per process on purpose: no shared state on the hot path, and each
 process learns within a few requests what the others learnt.
+
+Beside the breakers, each channel's activity in this process (attempts,
+failed ones, when it was last used, its last failure and when) is kept for
+the admin channel list (`report`); the caller passes the wall clock.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from services.gateway.breaker import Breaker, BreakerPolicy, BreakerState
 from services.gateway.channels import Channel
@@ -28,10 +34,26 @@ DEFAULT_COOL_DOWN_SECONDS = 5.0
 MAX_COOL_DOWN_SECONDS = 600.0
 
 
+@dataclass(slots=True)
+class Activity:
+    """A channel's attempts in this process since it started (or the channel was added)."""
+
+    requests: int = 0
+    errors: int = 0
+    last_used_at: float | None = None  # wall clock, seconds
+    last_error: str | None = None
+    last_error_at: float | None = None
+
+
+def _iso(at: float | None) -> str | None:
+    return None if at is None else datetime.fromtimestamp(at, UTC).isoformat()
+
+
 class ChannelHealth:
     def __init__(self, policy: BreakerPolicy) -> None:
         self._policy = policy
         self._breakers: dict[uuid.UUID, Breaker] = {}
+        self._activity: dict[uuid.UUID, Activity] = {}
         self._revisions: dict[uuid.UUID, object] = {}
         self._shut_off: set[uuid.UUID] = set()
 
@@ -42,6 +64,9 @@ class ChannelHealth:
             if channel_id not in current or current[channel_id] != self._revisions[channel_id]:
                 del self._breakers[channel_id], self._revisions[channel_id]
                 self._shut_off.discard(channel_id)
+        for channel_id in list(self._activity):
+            if channel_id not in current:
+                del self._activity[channel_id]
         for channel_id, revision in current.items():
             if channel_id not in self._breakers:
                 self._breakers[channel_id] = Breaker(self._policy)
@@ -103,3 +128,27 @@ class ChannelHealth:
 
     def states(self, now: float) -> dict[uuid.UUID, BreakerState]:
         return {channel_id: b.state(now) for channel_id, b in self._breakers.items()}
+
+    def used(self, channel: Channel, wall: float, error: str | None = None) -> None:
+        """An attempt on this channel ended at `wall`: well, or with `error`."""
+        activity = self._activity.setdefault(channel.id, Activity())
+        activity.requests += 1
+        activity.last_used_at = wall
+        if error is not None:
+            activity.errors += 1
+            activity.last_error, activity.last_error_at = error, wall
+
+    def report(self, channel: Channel, now: float) -> dict[str, object]:
+        """What the admin channel list shows of this channel's health in this process."""
+        breaker = self.breaker(channel.id)
+        activity = self._activity.get(channel.id) or Activity()
+        return {
+            "breaker": breaker.state(now).name.lower(),
+            "shut_off": channel.id in self._shut_off,
+            "cooling": now < breaker.cooling_until,
+            "requests": activity.requests,
+            "errors": activity.errors,
+            "last_used_at": _iso(activity.last_used_at),
+            "last_error": activity.last_error,
+            "last_error_at": _iso(activity.last_error_at),
+        }

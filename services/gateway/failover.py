@@ -127,6 +127,7 @@ class Router:
                 health.abandon(channel)  # cancelled: no verdict on the channel
                 raise
             health.succeeded(channel, time.monotonic())
+            health.used(channel, time.time())
             self._metrics.attempted(channel, None, answer.first_byte_at - started)
             return channel, answer
         if last is not None:
@@ -148,6 +149,7 @@ class Router:
                 self._on_auth_failure(channel)
         else:
             health.failed(channel, now)
+        health.used(channel, time.time(), f"{failure.kind.value}: {failure.message}")
         self._metrics.attempted(channel, failure.kind, seconds)
         _log.warning(
             "upstream attempt failed",

@@ -15,6 +15,7 @@ from services.gateway import (
     model_catalog,
     model_choices,
     relay,
+    system_admin,
 )
 from services.gateway.wire import Api
 
@@ -66,6 +67,7 @@ def setup_routes(app: web.Application) -> None:
     router.add_get("/api/admin/model-aliases", alias_admin.list_aliases)
     router.add_put("/api/admin/model-aliases/{alias}", alias_admin.put_alias)
     router.add_delete("/api/admin/model-aliases/{alias}", alias_admin.delete_alias)
+    router.add_get("/api/admin/system", system_admin.system)
     router.add_get("/api/models", model_choices.list_model_choices)
     router.add_route("*", "/api/{tail:.*}", api_proxy.forward)
     router.add_get("/.well-known/jwks.json", api_proxy.jwks_document)

@@ -256,10 +256,13 @@ SPECS: dict[str, Spec] = {
             "idempotency_key": "hostile-1",
         }
     ),
+    "GET /api/admin/prices": Spec(),
     "GET /api/admin/prices/{model}": Spec(params={"model": lambda known: _ALL_MODELS}),
     "PUT /api/admin/prices/{model}": Spec(
         body=_const(_PRICE), params={"model": lambda known: ["hostile-model"]}
     ),
+    "POST /api/admin/reconcile": Spec(),
+    "GET /api/admin/reconcile": Spec(),
     # usage
     "GET /api/usage": Spec(query={**_WINDOW, "limit": ["10"], "cursor": []}),
     "GET /api/usage/summary": Spec(query={**_WINDOW, "group_by": ["day", "model"]}),
@@ -282,6 +285,7 @@ SPECS: dict[str, Spec] = {
         params={"channel_id": lambda known: known.channel_ids},
     ),
     "GET /api/models": Spec(),
+    "GET /api/admin/system": Spec(),
     "GET /api/admin/model-aliases": Spec(),
     "PUT /api/admin/model-aliases/{alias}": Spec(
         body=_const({"model": "gpt-4o-mini"}), params={"alias": lambda known: known.aliases}
