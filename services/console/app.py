@@ -20,7 +20,17 @@ from aiohttp import web
 from services.console import error_pages, i18n, security
 from services.console.api_client import API_CLIENT
 from services.console.app_keys import SETTINGS
-from services.console.pages import keys, overview, passwords, preferences, sign_in, signup
+from services.console.pages import (
+    keys,
+    overview,
+    passwords,
+    preferences,
+    settings,
+    settings_security,
+    settings_sessions,
+    sign_in,
+    signup,
+)
 from services.console.render import ENVIRONMENTS
 from services.console.settings import Settings
 from shared.service import base_app
@@ -47,6 +57,8 @@ def create_app(settings: Settings) -> web.Application:
             undefined=jinja2.StrictUndefined,
         )
         environment.install_gettext_translations(catalog, newstyle=True)  # type: ignore[attr-defined]
+        # An API error's words, translated when the catalog has them (`api_messages`).
+        environment.filters["api_text"] = catalog.gettext
     app.cleanup_ctx.append(_client)
     _routes(app)
     return app
@@ -59,7 +71,17 @@ async def _client(app: web.Application) -> AsyncIterator[None]:
 
 
 # Each area of the console adds its own routes; a new area is one module and one line here.
-PAGE_AREAS = (sign_in, signup, passwords, preferences, overview, keys)
+PAGE_AREAS = (
+    sign_in,
+    signup,
+    passwords,
+    preferences,
+    overview,
+    settings,
+    settings_security,
+    settings_sessions,
+    keys,
+)
 
 
 def _routes(app: web.Application) -> None:
