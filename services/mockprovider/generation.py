@@ -7,8 +7,9 @@ only thing that varies. Text is `chunks` words drawn from a fixed vocabulary by
 the digest; one word is one piece is one output token.
 
 A tool call is answered when the request offers function tools and either the
-choice forces one, or the last turn is a user's text naming a tool (first
-offered tool named wins), or the choice is "required" (then the first named
+choice forces one, or the last turn is a user's text naming a tool as a whole
+word, case aside (first offered tool named wins; only the turn's last text part
+counts, see `prompts`), or the choice is "required" (then the first named
 tool, else the first tool). Its arguments are compact JSON built from the
 parameter schema (string "mock" or the first enum value, integer 42, number
 4.2, boolean true, array [], object {}), split into `chunks` near-equal
@@ -18,6 +19,7 @@ pieces (at most one per character); one piece is one output token.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -118,11 +120,16 @@ def choose_tool(prompt: Prompt) -> ToolSpec | None:
             if tool.name == prompt.forced_tool:
                 return tool
         return ToolSpec(name=prompt.forced_tool, description="", parameters={})
-    said = (prompt.last_user_text or "").lower()
+    said = prompt.last_user_text or ""
     for tool in prompt.tools:
-        if said and tool.name.lower() in said:
+        if said and _names(said, tool.name):
             return tool
     return prompt.tools[0] if prompt.tool_mode == "required" else None
+
+
+def _names(text: str, name: str) -> bool:
+    """Whether `text` holds `name` as a whole word (`read` is not in `thread`)."""
+    return re.search(rf"(?<!\w){re.escape(name)}(?!\w)", text, re.IGNORECASE) is not None
 
 
 def _sample(schema: Any) -> Any:

@@ -13,8 +13,11 @@ Segments are what `tokens.prompt_tokens` counts, in order:
 - Every format: one per function tool, `"name: description"` (or `name` alone).
 
 Images, files and other parts add nothing beyond their message's overhead.
-`last_user_text` is the text of the last turn when it is a user's text turn,
-and None when the last turn is a tool result (so agent loops end with text).
+`last_user_text` is the last text part of the last turn when it is a user's
+text turn (what the person typed: agent CLIs put their own context, such as
+Claude Code's `<system-reminder>` blocks naming its tools, in earlier parts or
+turns), and None when the last turn is a tool result (so agent loops end with
+text).
 """
 
 from __future__ import annotations
@@ -75,6 +78,19 @@ def _parts_text(content: Any, *, keys: Iterable[str] = ("text",)) -> str:
     return "".join(texts)
 
 
+def _last_part_text(content: Any) -> str:
+    """A string, or the last text part (not a thought) of a list of parts."""
+    if isinstance(content, str):
+        return content
+    for part in reversed(content if isinstance(content, list) else []):
+        if isinstance(part, str):
+            return part
+        if isinstance(part, dict) and isinstance(part.get("text"), str):
+            if not part.get("thought"):
+                return str(part["text"])
+    return ""
+
+
 def _tool(name: Any, description: Any, parameters: Any) -> ToolSpec:
     if not isinstance(name, str) or not name:
         raise BadRequest("tools: each function tool needs a name")
@@ -130,7 +146,7 @@ def from_openai_chat(body: Json) -> Prompt:
     limit = fields.count(body, "max_completion_tokens")
     return Prompt(
         segments=_with_tools(segments, tools),
-        last_user_text=_parts_text(last.get("content")) if last.get("role") == "user" else None,
+        last_user_text=_last_part_text(last.get("content")) if last.get("role") == "user" else None,
         tools=tools,
         tool_mode=mode,
         forced_tool=forced,
@@ -138,19 +154,21 @@ def from_openai_chat(body: Json) -> Prompt:
     )
 
 
-def _responses_item(item: Any) -> tuple[str | None, bool]:
-    """The segment of one Responses input item, and whether it is a user text turn."""
+def _responses_item(item: Any) -> tuple[str | None, str | None]:
+    """The segment of one Responses input item, and its last text if a user text turn."""
     if not isinstance(item, dict):
         raise BadRequest("input: each item must be an object")
     kind = item.get("type", "message")
     if kind == "message":
-        return _parts_text(item.get("content")), item.get("role") == "user"
+        content = item.get("content")
+        typed = _last_part_text(content) if item.get("role") == "user" else None
+        return _parts_text(content), typed
     if kind == "function_call":
-        return str(item.get("name", "")) + str(item.get("arguments", "")), False
+        return str(item.get("name", "")) + str(item.get("arguments", "")), None
     if kind == "function_call_output":
         output = item.get("output")
-        return (output if isinstance(output, str) else _parts_text(output)), False
-    return None, False
+        return (output if isinstance(output, str) else _parts_text(output)), None
+    return None, None
 
 
 def from_openai_responses(body: Json) -> Prompt:
@@ -165,10 +183,10 @@ def from_openai_responses(body: Json) -> Prompt:
         last_user_text = raw_input
     elif isinstance(raw_input, list):
         for item in raw_input:
-            segment, from_user = _responses_item(item)
+            segment, typed = _responses_item(item)
             if segment is not None:
                 segments.append(segment)
-                last_user_text = segment if from_user else None
+                last_user_text = typed
     elif raw_input is not None:
         raise BadRequest("input: Input should be a valid string or list")
     tools = tuple(
@@ -222,7 +240,8 @@ def from_anthropic(body: Json) -> Prompt:
             raise BadRequest("messages: each message must be an object")
         text, tool_result = _anthropic_blocks(message.get("content"))
         segments.append(text)
-        last_user_text = text if message.get("role") == "user" and not tool_result else None
+        from_user = message.get("role") == "user" and not tool_result
+        last_user_text = _last_part_text(message.get("content")) if from_user else None
     tools = tuple(
         _tool(t.get("name"), t.get("description"), t.get("input_schema"))
         for t in fields.array(body, "tools")
@@ -314,7 +333,7 @@ def from_gemini(body: Json) -> Prompt:
         text, responded = _gemini_parts(content)
         segments.append(text)
         from_user = content.get("role", "user") == "user" and not responded
-        last_user_text = text if from_user else None
+        last_user_text = _last_part_text(content.get("parts")) if from_user else None
     tools = _gemini_tools(body)
     mode, forced, allowed = _gemini_choice(body)
     generation = _either(body, "generationConfig", "generation_config")

@@ -140,3 +140,14 @@ def test_truncated_tool_call_has_partial_arguments() -> None:
 def test_split_evenly_keeps_every_character() -> None:
     assert generation.split_evenly("abcdefg", 3) == ("abc", "de", "fg")
     assert generation.split_evenly("ab", 5) == ("a", "b")
+
+
+def test_a_tool_is_named_only_as_a_whole_word() -> None:
+    read = ToolSpec(name="Read", description="", parameters={})
+    assert generation.choose_tool(_prompt("pull the thread", tools=(read,))) is None
+    assert generation.choose_tool(_prompt("already done", tools=(read,))) is None
+    assert generation.choose_tool(_prompt("please read it", tools=(read,))) == read
+    assert generation.choose_tool(_prompt("(Read)", tools=(read,))) == read
+    dotted = ToolSpec(name="a.b", description="", parameters={})
+    assert generation.choose_tool(_prompt("axb", tools=(dotted,))) is None  # not a pattern
+    assert generation.choose_tool(_prompt("call a.b now", tools=(dotted,))) == dotted

@@ -37,7 +37,7 @@ def test_openai_chat_segments_tools_and_limit() -> None:
         }
     )
     assert prompt.segments == ("Be brief.", "Use it", "get_weather: Weather")
-    assert prompt.last_user_text == "Use it"
+    assert prompt.last_user_text == "it"  # the last part: what the person typed
     assert [tool.name for tool in prompt.tools] == ["get_weather"]
     assert (prompt.tool_mode, prompt.forced_tool, prompt.output_limit) == (
         "required",
@@ -143,7 +143,7 @@ def test_gemini_camel_and_snake_case() -> None:
     assert camel == snake
     assert camel.segments == ("Be brief.", "call lookup", "lookup: Find")
     assert (camel.last_user_text, camel.forced_tool, camel.output_limit) == (
-        "call lookup",
+        "lookup",  # the last text part
         "lookup",
         9,
     )
@@ -179,3 +179,59 @@ def test_gemini_function_response_ends_the_user_turn() -> None:
 def test_wrong_shapes_are_400s(reader: prompts.PromptReader, body: dict[str, object]) -> None:
     with pytest.raises(BadRequest):
         reader(dict(body))
+
+
+REMINDER = (
+    "<system-reminder>Available agent types for the Agent tool; use Bash or Read</system-reminder>"
+)
+
+
+def test_only_the_typed_text_of_the_last_turn_counts() -> None:
+    """Agent CLIs send their own context before what the person typed (Claude Code's
+    `<system-reminder>` blocks name its tools); only the last text part is the
+    person's, so "say hi" names no tool."""
+    anthropic = prompts.from_anthropic(
+        {
+            "max_tokens": 10,
+            "messages": [
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "text", "text": REMINDER},
+                        {"type": "text", "text": "say hi"},
+                    ],
+                }
+            ],
+        }
+    )
+    chat = prompts.from_openai_chat(
+        {"messages": [{"role": "user", "content": [{"text": REMINDER}, {"text": "say hi"}]}]}
+    )
+    responses = prompts.from_openai_responses(
+        {
+            "input": [
+                {"role": "user", "content": [{"type": "input_text", "text": REMINDER}]},
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "input_text", "text": REMINDER},
+                        {"type": "input_text", "text": "say hi"},
+                    ],
+                },
+            ]
+        }
+    )
+    gemini = prompts.from_gemini(
+        {
+            "contents": [
+                {"role": "user", "parts": [{"text": REMINDER}, {"text": "say hi"}]},
+            ]
+        }
+    )
+    for prompt in (anthropic, chat, responses, gemini):
+        assert prompt.last_user_text == "say hi"
+        assert REMINDER in "".join(prompt.segments)  # still counted as prompt tokens
+    thought = prompts.from_gemini(
+        {"contents": [{"parts": [{"text": "say hi"}, {"text": "hmm", "thought": True}]}]}
+    )
+    assert thought.last_user_text == "say hi"
