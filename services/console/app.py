@@ -25,9 +25,6 @@ from services.console.pages import (
     overview,
     passwords,
     preferences,
-    settings,
-    settings_security,
-    settings_sessions,
     sign_in,
     signup,
 )
@@ -77,9 +74,6 @@ PAGE_AREAS = (
     passwords,
     preferences,
     overview,
-    settings,
-    settings_security,
-    settings_sessions,
     keys,
 )
 
