@@ -8,7 +8,7 @@ stands. Rules this module keeps:
 
 - Every value (the gateway's URL, the secret, a model name) is written in the
   quoting of the text it sits in: `shlex.quote` in shell, a TOML basic string
-  in TOML, JSON in JSON, a Python literal (`repr`) in Python. A quote, a
+  in TOML, JSON in JSON, a double-quoted Python literal in Python. A quote, a
   backslash, `$`, a newline or a control character in any of them can never
   end a string early or run a command.
 - Each client gets a model of its own wire family (`openai`, `anthropic`,
@@ -123,6 +123,21 @@ def _toml_string(value: str) -> str:
     return "".join(out)
 
 
+def _py(value: str) -> str:
+    """A double-quoted Python string literal: quote, backslash and every character
+    that is not printable escaped (as `repr` escapes them)."""
+    out = ['"']
+    for char in value:
+        if char in '"\\':
+            out.append("\\" + char)
+        elif not char.isprintable():
+            out.append(repr(char)[1:-1])
+        else:
+            out.append(char)
+    out.append('"')
+    return "".join(out)
+
+
 def _claude_code(base: str, secret: str, names: list[str]) -> Snippet:
     main, small = _main_model(names), _small_model(names)
     shell = _exports(
@@ -186,10 +201,13 @@ def _gemini_cli(base: str, secret: str, model: str) -> Snippet:
 def _openai_python(base: str, secret: str, model: str) -> Snippet:
     code = f"""from openai import OpenAI
 
-client = OpenAI(base_url={base + "/v1"!r}, api_key={secret!r})
+client = OpenAI(
+    base_url={_py(base + "/v1")},
+    api_key={_py(secret)},
+)
 response = client.chat.completions.create(
-    model={model!r},
-    messages=[{{"role": "user", "content": {PROMPT!r}}}],
+    model={_py(model)},
+    messages=[{{"role": "user", "content": {_py(PROMPT)}}}],
 )
 print(response.choices[0].message.content)
 """
@@ -199,11 +217,14 @@ print(response.choices[0].message.content)
 def _anthropic_python(base: str, secret: str, model: str) -> Snippet:
     code = f"""import anthropic
 
-client = anthropic.Anthropic(base_url={base!r}, api_key={secret!r})
+client = anthropic.Anthropic(
+    base_url={_py(base)},
+    api_key={_py(secret)},
+)
 message = client.messages.create(
-    model={model!r},
+    model={_py(model)},
     max_tokens=1024,
-    messages=[{{"role": "user", "content": {PROMPT!r}}}],
+    messages=[{{"role": "user", "content": {_py(PROMPT)}}}],
 )
 print(message.content[0].text)
 """
@@ -215,10 +236,13 @@ def _genai_python(base: str, secret: str, model: str) -> Snippet:
 from google.genai import types
 
 client = genai.Client(
-    api_key={secret!r},
-    http_options=types.HttpOptions(base_url={base!r}),
+    api_key={_py(secret)},
+    http_options=types.HttpOptions(base_url={_py(base)}),
 )
-response = client.models.generate_content(model={model!r}, contents={PROMPT!r})
+response = client.models.generate_content(
+    model={_py(model)},
+    contents={_py(PROMPT)},
+)
 print(response.text)
 """
     return Snippet(

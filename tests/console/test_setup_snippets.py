@@ -11,6 +11,8 @@ import subprocess
 import tomllib
 
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from services.console.setup_snippets import Block, Snippet, snippets
 
@@ -227,3 +229,21 @@ def test_bash_reads_the_exports_back_exactly(odd: str) -> None:
     assert args[:2] == ["-s", base + "/v1/chat/completions"]
     assert args[args.index("-H") + 1] == f"authorization: Bearer {secret}"
     assert json.loads(args[args.index("-d") + 1])["model"] == f"gpt-{odd}"
+
+
+@settings(max_examples=200, deadline=None)
+@given(value=st.text(min_size=1, max_size=40))
+def test_any_text_round_trips_through_every_format(value: str) -> None:
+    """Whatever a model name or secret holds, each format gives the exact value back."""
+    assume("embed" not in value.lower())  # an embedding model gets no snippet
+    assume("\\\n" not in value)  # shell_words joins continuation lines the simple way
+    models = [(value, "openai"), (value, "anthropic"), (value, "gemini")]
+    items = by_id(snippets(BASE, value, models))
+    config = tomllib.loads(block(items["codex"], "toml").text)
+    assert config["model"] == value
+    for snippet_id in ("openai-python", "anthropic-python", "google-genai-python"):
+        assert value in strings_in(block(items[snippet_id], "python").text)
+    assert f"ANTHROPIC_AUTH_TOKEN={value}" in shell_words(block(items["claude-code"], "shell").text)
+    words = shell_words(block(items["curl"], "shell").text)
+    assert f"authorization: Bearer {value}" in words
+    assert json.loads(words[words.index("-d") + 1])["model"] == value
