@@ -150,3 +150,58 @@ async def choose_language(page: Page, language: str) -> None:
     await page.get_by_label(_name("Language")).select_option(label=language)
     async with page.expect_navigation():
         await page.get_by_role("button", name=_name("Apply")).click()
+
+
+# The keys page (/keys): create a key, copy a setup, revoke a key.
+
+
+async def create_a_key(page: Page, name: str, *, models: tuple[str, ...] = ()) -> str:
+    """From the keys page, open the form, name the key, tick `models` (none:
+    every model), create it; land on the page that shows the secret once, and
+    return the secret."""
+    await page.goto("/keys")
+    await page.get_by_role("link", name=_name("Create a key")).click()
+    await expect(page.get_by_role("heading", name=_name("Create an API key"))).to_be_visible()
+    await page.get_by_label(_name("Name")).fill(name)
+    for model in models:
+        await page.get_by_role("checkbox", name=_name(model)).check()
+    async with page.expect_navigation():
+        await page.get_by_role("button", name=_name("Create the key")).click()
+    await expect(page.get_by_role("heading", name=_name("Key created"))).to_be_visible()
+    secret = page.get_by_role("region", name=re.compile(r"^Your key ")).locator("code")
+    return (await secret.inner_text()).strip()
+
+
+async def copy_setup(page: Page, title: str) -> str:
+    """On the new key's page, open `title`'s setup, press its (first) copy
+    button, and return what the clipboard then holds."""
+    copy = page.get_by_role("button", name=re.compile(rf"^\s*Copy {re.escape(title)}:")).first
+    if not await copy.is_visible():
+        await page.get_by_text(title, exact=True).click()
+    await copy.click()
+    copied = page.get_by_role("button", name=re.compile(rf"^\s*Copied {re.escape(title)}:"))
+    await expect(copied.first).to_be_visible()
+    text: str = await page.evaluate("navigator.clipboard.readText()")
+    return text
+
+
+async def ask_to_revoke_key(page: Page, name: str) -> None:
+    """On the keys page, press the key's "Revoke"; land on the page that asks first."""
+    await page.goto("/keys")
+    await page.get_by_role("link", name=_name(f"Revoke {name}")).click()
+    await expect(
+        page.get_by_role("heading", name=_name(f"Revoke the key “{name}”?"))
+    ).to_be_visible()
+
+
+async def confirm_revoking(page: Page) -> None:
+    """Say yes on the page that asks; land on the keys page, which says it is done."""
+    async with page.expect_navigation():
+        await page.get_by_role("button", name=_name("Revoke the key")).click()
+    await expect(page.get_by_role("status")).to_contain_text("The key is revoked")
+
+
+async def revoke_key(page: Page, name: str) -> None:
+    """Revoke the key named `name` from the keys page, confirming when asked."""
+    await ask_to_revoke_key(page, name)
+    await confirm_revoking(page)

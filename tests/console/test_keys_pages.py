@@ -4,6 +4,7 @@ every change needs the session's CSRF token."""
 
 from __future__ import annotations
 
+import html
 import re
 import secrets
 from datetime import UTC, datetime, timedelta
@@ -67,7 +68,7 @@ async def test_create_list_rotate_and_revoke_a_key(
 ) -> None:
     await serve_mock_models(console_stack)
     csrf = await _sign_in(browser)
-    assert "You have no API keys yet." in await _page(browser, "/keys")
+    assert "You have no active API keys." in await _page(browser, "/keys")
 
     form = await _page(browser, "/keys/new")
     assert "<legend>OpenAI</legend>" in form and "<legend>Anthropic</legend>" in form
@@ -90,9 +91,9 @@ async def test_create_list_rotate_and_revoke_a_key(
     assert 'data-copy="key-secret"' in answer and '<script src="/static/copy.js" defer>' in answer
     # The OpenAI SDK's setup holds the key, the public URL and the key's model.
     assert "OpenAI Python SDK" in answer and "curl" in answer
-    assert f"base_url=&#39;{console_stack.url}/v1&#39;" in answer
-    assert f"api_key=&#39;{secret}&#39;" in answer
-    assert "model=&#39;gpt-4o-mini&#39;" in answer
+    program = html.unescape(answer.split("OpenAI Python SDK", 1)[1].split("</pre>", 1)[0])
+    assert f"{console_stack.url}/v1" in program and secret in program
+    assert "gpt-4o-mini" in program
     assert "Claude Code" not in answer, "the key may use no Anthropic model"
     assert await _models_of(console_stack, secret) == 200
 
@@ -103,7 +104,7 @@ async def test_create_list_rotate_and_revoke_a_key(
     (key_id,) = _KEY_LINK.findall(listed)
 
     confirm = await _page(browser, f"/keys/{key_id}/rotate")
-    assert "Rotate the key laptop?" in confirm and secret not in confirm
+    assert "Rotate the key “laptop”?" in confirm and secret not in confirm
     async with browser.post(f"/keys/{key_id}/rotate", data={"csrf_token": csrf}) as response:
         assert response.status == 201
         rotated = await response.text()
@@ -116,14 +117,14 @@ async def test_create_list_rotate_and_revoke_a_key(
     assert secret not in listed and new_secret not in listed
     (new_id,) = _KEY_LINK.findall(listed)
     assert new_id != key_id
-    assert "Revoke the key laptop?" in await _page(browser, f"/keys/{new_id}/revoke")
+    assert "Revoke the key “laptop”?" in await _page(browser, f"/keys/{new_id}/revoke")
     async with browser.post(
         f"/keys/{new_id}/revoke", data={"csrf_token": csrf}, allow_redirects=False
     ) as response:
         assert response.status == 303
         assert response.headers["Location"] == "/keys?revoked=1"
     listed = await _page(browser, "/keys?revoked=1")
-    assert "The key is revoked" in listed and "You have no API keys yet." in listed
+    assert "The key is revoked" in listed and "You have no active API keys." in listed
     assert await _models_of(console_stack, new_secret) == 401
 
 
@@ -156,7 +157,7 @@ async def test_every_change_needs_the_csrf_token(
         assert response.status == 403
         page = await response.text()
     assert "This form has expired" in page and not _SECRET.search(page)
-    assert "You have no API keys yet." in await _page(browser, "/keys")
+    assert "You have no active API keys." in await _page(browser, "/keys")
 
     async with browser.post("/keys", data={"csrf_token": csrf, "name": "kept"}) as response:
         assert response.status == 201
