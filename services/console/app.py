@@ -21,10 +21,17 @@ from services.console import error_pages, i18n, security
 from services.console.api_client import API_CLIENT
 from services.console.app_keys import SETTINGS
 from services.console.pages import (
+    admin_aliases,
+    admin_channels,
+    admin_prices,
+    admin_system,
     keys,
     overview,
     passwords,
     preferences,
+    settings,
+    settings_security,
+    settings_sessions,
     sign_in,
     signup,
 )
@@ -74,7 +81,14 @@ PAGE_AREAS = (
     passwords,
     preferences,
     overview,
+    settings,
+    settings_security,
+    settings_sessions,
     keys,
+    admin_channels,
+    admin_prices,
+    admin_aliases,
+    admin_system,
 )
 
 

@@ -4,7 +4,8 @@ Catalogs live in `translations/<locale>/LC_MESSAGES/messages.po` (extracted
 with Babel: `pybabel extract -F services/console/babel.cfg -o
 services/console/translations/messages.pot services/console`), compiled to
 the committed `.mo` files (`pybabel compile -d services/console/translations`).
-The language is the `lang` cookie when it names one of ours, else the best
+The language is the signed-in account's own (`/api/me`'s `language`, passed
+by `render`), else the `lang` cookie when it names one of ours, else the best
 match of `Accept-Language`, else English. The theme (`light`, `dark`,
 `system`) is the `theme` cookie, `system` by default.
 """
@@ -33,7 +34,10 @@ def load() -> dict[str, NullTranslations]:
     return catalogs
 
 
-def language_of(request: web.Request) -> str:
+def language_of(request: web.Request, profile: object = None) -> str:
+    """`profile`: the signed-in account's language, first when it is one of ours."""
+    if isinstance(profile, str) and profile in LANGUAGES:
+        return profile
     chosen = request.cookies.get("lang", "")
     if chosen in LANGUAGES:
         return chosen

@@ -25,6 +25,7 @@ from multidict import MultiDictProxy
 from services.console import i18n
 from services.console.api_client import Answer, call
 from services.console.app_keys import SETTINGS
+from shared.time_zones import UTC_NAME, zone_problem
 
 ENVIRONMENTS = {
     language: web.AppKey(f"console_jinja_{language}", jinja2.Environment)
@@ -38,7 +39,8 @@ _LOCAL_PATH = re.compile(r"/[A-Za-z0-9/_.~?=&%+-]{0,1000}")
 def render(
     request: web.Request, template: str, context: Mapping[str, Any], *, status: int = 200
 ) -> web.Response:
-    language = i18n.language_of(request)
+    me = context.get("me")  # a signed-in page: the account's language comes first
+    language = i18n.language_of(request, me.get("language") if isinstance(me, dict) else None)
     full = {
         "language": language,
         "languages": i18n.LANGUAGES,
@@ -132,3 +134,13 @@ def back(form: MultiDictProxy[Any], default: str = "/") -> str:
     if not _LOCAL_PATH.fullmatch(target) or target.startswith("//"):
         return default
     return target
+
+
+def time_zone_of(request: web.Request, me: Mapping[str, Any]) -> str:
+    """The zone the visitor's days are cut in: the profile's (`time_zone` of
+    `/api/me`), else the browser's (the `tz` cookie static/timezone.js sets),
+    else UTC. Only a name the IANA database lists is taken from either."""
+    for chosen in (me.get("time_zone"), request.cookies.get("tz")):
+        if isinstance(chosen, str) and zone_problem(chosen) is None:
+            return chosen
+    return UTC_NAME

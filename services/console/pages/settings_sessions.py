@@ -1,0 +1,93 @@
+"""Settings, the sessions page (`/settings/sessions`): where the account is signed
+in (browser, address, when it started, when it was last used; this one marked),
+ending one, and signing out everywhere else (`DELETE /api/me/sessions`)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from aiohttp import web
+
+from services.console.api_client import call
+from services.console.pages.settings import saved
+from services.console.render import field, form_of, problem_of, redirect, render, signed_in
+
+
+def _when(value: Any) -> str:
+    """An ISO time from the API as `2026-12-05 13:04 UTC` (the API answers in UTC)."""
+    try:
+        return datetime.fromisoformat(str(value)).strftime("%Y-%m-%d %H:%M UTC")
+    except ValueError:
+        return ""
+
+
+def _row(session: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": str(session.get("id", "")),
+        "user_agent": str(session.get("user_agent") or ""),
+        "ip": str(session.get("ip") or ""),
+        "created": _when(session.get("created_at")),
+        "last_used": _when(session.get("last_used_at")),
+        "current": session.get("current") is True,
+    }
+
+
+async def sessions(request: web.Request) -> web.StreamResponse:
+    visitor = await signed_in(request)
+    answer = await call(request, "GET", "/api/me/sessions")
+    found = answer.body.get("data") if answer.ok and isinstance(answer.body, dict) else None
+    rows = [_row(s) for s in found if isinstance(s, dict)] if isinstance(found, list) else None
+    if rows is not None:  # this one first, then the most recently used
+        rows.sort(key=lambda row: str(row["last_used"]), reverse=True)
+        rows.sort(key=lambda row: not row["current"])
+    revoked = request.query.get("count", "")
+    return render(
+        request,
+        "settings_sessions.html",
+        {
+            **visitor.context(),
+            "sessions": rows,
+            "saved": saved(request),
+            "revoked_count": int(revoked) if revoked.isdigit() and len(revoked) < 6 else 0,
+        },
+    )
+
+
+async def revoke(request: web.Request) -> web.StreamResponse:
+    form = await form_of(request)
+    try:
+        session_id = uuid.UUID(field(form, "session_id"))
+    except ValueError:
+        raise redirect("/settings/sessions") from None
+    answer = await call(
+        request,
+        "DELETE",
+        f"/api/me/sessions/{session_id}",
+        csrf_token=field(form, "csrf_token"),
+    )
+    if answer.ok or answer.status == 404:  # ended already: the list shows what is left
+        raise redirect("/settings/sessions?saved=revoked", answer)
+    return render(request, "error.html", {"problem": problem_of(answer)}, status=answer.status)
+
+
+async def revoke_others(request: web.Request) -> web.StreamResponse:
+    form = await form_of(request)
+    answer = await call(request, "DELETE", "/api/me/sessions", csrf_token=field(form, "csrf_token"))
+    if answer.ok:
+        count = answer.body.get("revoked", 0) if isinstance(answer.body, dict) else 0
+        raise redirect(f"/settings/sessions?saved=others&count={int(count)}")
+    return render(request, "error.html", {"problem": problem_of(answer)}, status=answer.status)
+
+
+async def back_to_sessions(request: web.Request) -> web.StreamResponse:
+    raise redirect("/settings/sessions")
+
+
+def add_routes(router: web.UrlDispatcher) -> None:
+    router.add_get("/settings/sessions", sessions)
+    router.add_get("/settings/sessions/revoke", back_to_sessions)
+    router.add_get("/settings/sessions/revoke-others", back_to_sessions)
+    router.add_post("/settings/sessions/revoke", revoke)
+    router.add_post("/settings/sessions/revoke-others", revoke_others)
