@@ -36,12 +36,18 @@ async def list_records(request: web.Request) -> web.Response:
 
 
 async def summary(request: web.Request) -> web.Response:
-    """`GET /api/usage/summary`: daily aggregates per day or per model."""
+    """`GET /api/usage/summary`: sums per day, per model or per day and model,
+    days cut at the midnight of the `tz` zone (UTC by default)."""
     user_id = caller(request).require_user()
     query = params.summary_query(request.query)
-    rows = await store.summary(request.app[DB], user_id, query.window, query.group_by)
-    data = [render.summary_row(row, query.group_by) for row in rows]
-    return _json({"group_by": query.group_by, "data": data, "total": render.total(data)})
+    rows = await store.summary(
+        request.app[DB], user_id, query.window, query.group_by, query.time_zone
+    )
+    data = [render.summary_row(row, query.group_by.split(",")) for row in rows]
+    total = render.total(data)
+    return _json(
+        {"group_by": query.group_by, "time_zone": query.time_zone, "data": data, "total": total}
+    )
 
 
 async def export_records(request: web.Request) -> web.StreamResponse:

@@ -9,6 +9,9 @@ parameter (in the message and, one line each, in `details`). Rules:
   twice is an error. Unknown parameters are ignored (the gateway may forward
   a `key` credential in the query; it is never echoed).
 - `limit` is 1..500 (default 50); `cursor` must be one this API issued.
+- The summary's `tz` is an IANA zone name (`shared.time_zones`, default UTC):
+  its days are cut at that zone's midnight, so a day may last 23 or 25 hours;
+  `group_by` is `day`, `model` or `day,model` (one row per day and model).
 - Every value is client text (`client_input`): a NUL, a control character or
   a lone surrogate is a 422, never a query; times must lie in the range both
   PostgreSQL and Python hold. A problem never quotes the value.
@@ -26,12 +29,15 @@ from services.usage import cursor
 from services.usage.cursor import Cursor
 from shared.client_input import text_problem, time_problem
 from shared.errors import Unprocessable
+from shared.time_zones import MAX_LENGTH as MAX_ZONE_LENGTH
+from shared.time_zones import UTC_NAME, zone_problem
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
 MAX_MODEL_LENGTH = 200
 
-GroupBy = Literal["day", "model"]
+GroupBy = Literal["day", "model", "day,model"]
+GROUPINGS: tuple[GroupBy, ...] = ("day", "model", "day,model")
 ExportFormat = Literal["csv", "json"]
 
 
@@ -64,6 +70,7 @@ class PageQuery:
 class SummaryQuery:
     window: Window
     group_by: GroupBy
+    time_zone: str = UTC_NAME  # an IANA name: the summary's days start at its midnight
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -130,6 +137,17 @@ class QueryParams:
             return options[0]
         return raw
 
+    def time_zone(self, name: str) -> str:
+        """An IANA zone name; UTC when the parameter is absent."""
+        raw = self.text(name, max_length=MAX_ZONE_LENGTH)
+        if raw is None:
+            return UTC_NAME
+        problem = zone_problem(raw)
+        if problem is not None:
+            self.problems[name] = problem
+            return UTC_NAME
+        return raw
+
     def window(self) -> Window:
         start, end = self.timestamp("from"), self.timestamp("to")
         if start and end and end <= start:
@@ -164,9 +182,11 @@ def page_query(query: MultiMapping[str]) -> PageQuery:
 def summary_query(query: MultiMapping[str]) -> SummaryQuery:
     params = QueryParams(query)
     window = params.window()
-    group_by: GroupBy = "model" if params.choice("group_by", ("day", "model")) == "model" else "day"
+    chosen = params.choice("group_by", GROUPINGS)
+    group_by = next(grouping for grouping in GROUPINGS if grouping == chosen)
+    time_zone = params.time_zone("tz")
     params.check()
-    return SummaryQuery(window=window, group_by=group_by)
+    return SummaryQuery(window=window, group_by=group_by, time_zone=time_zone)
 
 
 def export_query(query: MultiMapping[str]) -> ExportQuery:

@@ -78,9 +78,11 @@ def record(row: Mapping[str, Any]) -> dict[str, Any]:
     return {name: _plain(row[name]) for name in RECORD_FIELDS}
 
 
-def summary_row(row: Mapping[str, Any], key: str) -> dict[str, Any]:
+def summary_row(row: Mapping[str, Any], keys: Sequence[str]) -> dict[str, Any]:
+    """One summary row: its keys (`day`, `model` or both), then its sums."""
     totals = {name: row[name] or 0 for name in TOTAL_FIELDS}
-    return {key: _plain(row[key]), **totals, "cost": decimal_string(row["cost"] or Decimal(0))}
+    named = {key: _plain(row[key]) for key in keys}
+    return {**named, **totals, "cost": decimal_string(row["cost"] or Decimal(0))}
 
 
 def total(rows: list[dict[str, Any]]) -> dict[str, Any]:

@@ -11,11 +11,14 @@ this module's fixed column names.
 from __future__ import annotations
 
 import uuid
+from datetime import datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from services.usage.cursor import Cursor
 from services.usage.errors import database_boundary
 from services.usage.params import GroupBy, PageQuery, Window
+from shared.time_zones import UTC_NAME
 
 RECORD_COLUMNS = """
     event_id, occurred_at, key_id, model, endpoint,
@@ -24,6 +27,17 @@ RECORD_COLUMNS = """
     host(client_ip) AS client_ip, user_agent, stream, usage_source, partial
 """
 _NEWEST_FIRST = "ORDER BY occurred_at DESC, event_id"
+# The daily aggregates' columns summed from records (recording.py adds them up the same way).
+_RECORD_SUMS = """
+    count(*) AS requests,
+    coalesce(sum(input_tokens), 0)::bigint AS input_tokens,
+    coalesce(sum(output_tokens), 0)::bigint AS output_tokens,
+    coalesce(sum(cache_read_tokens), 0)::bigint AS cache_read_tokens,
+    coalesce(sum(cache_write_tokens), 0)::bigint AS cache_write_tokens,
+    coalesce(sum(reasoning_tokens), 0)::bigint AS reasoning_tokens,
+    count(*) FILTER (WHERE status <> 'ok') AS errors,
+    coalesce(sum(cost), 0) AS cost
+"""
 _TOTALS = """
     sum(requests)::bigint AS requests,
     sum(input_tokens)::bigint AS input_tokens,
@@ -97,8 +111,16 @@ def export_statement(user_id: uuid.UUID, window: Window) -> tuple[str, list[Any]
     )
 
 
-async def summary(db: Any, user_id: uuid.UUID, window: Window, group_by: GroupBy) -> list[Any]:
-    """Daily aggregates summed per day or per model, over the UTC days the window overlaps."""
+async def summary(
+    db: Any, user_id: uuid.UUID, window: Window, group_by: GroupBy, time_zone: str = UTC_NAME
+) -> list[Any]:
+    """Sums per day, per model or per day and model, over the days the window
+    overlaps: UTC days from the daily aggregates, or the days of `time_zone`
+    (cut at its midnight, so 23 or 25 hours long across a change of offset)
+    from the records."""
+    keys = ", ".join(group_by.split(","))
+    if time_zone != UTC_NAME:
+        return await _local_summary(db, user_id, window, group_by, time_zone)
     where = _Conditions(user_id)
     first_day, after_last_day = window.days()
     if first_day is not None:
@@ -107,11 +129,48 @@ async def summary(db: Any, user_id: uuid.UUID, window: Window, group_by: GroupBy
         where.add(f"day < {where.param(after_last_day)}")
     if window.model is not None:
         where.add(f"model = {where.param(window.model)}")
-    key = "day" if group_by == "day" else "model"
     with database_boundary():
         rows: list[Any] = await db.fetch(
-            f"SELECT {key}, {_TOTALS} FROM usage.daily WHERE {where.sql} "
-            f"GROUP BY {key} ORDER BY {key}",
+            f"SELECT {keys}, {_TOTALS} FROM usage.daily WHERE {where.sql} "
+            f"GROUP BY {keys} ORDER BY {keys}",
+            *where.args,
+        )
+    return rows
+
+
+def _local_midnight(moment: datetime, zone: ZoneInfo, *, after: bool) -> datetime:
+    """The start of the local day holding `moment` (`after`: of the next day,
+    unless `moment` is a local midnight itself). A midnight the clocks skip
+    reads with the offset before the change: the instant the day starts."""
+    local = moment.astimezone(zone)
+    day = local.date()
+    if after and local.time() != time(0):
+        day += timedelta(days=1)
+    return datetime.combine(day, time(0), tzinfo=zone)
+
+
+async def _local_summary(
+    db: Any, user_id: uuid.UUID, window: Window, group_by: GroupBy, time_zone: str
+) -> list[Any]:
+    zone = ZoneInfo(time_zone)
+    where = _Conditions(user_id)
+    keys = group_by.split(",")
+    columns = ", ".join(
+        f"(occurred_at AT TIME ZONE {where.param(time_zone)})::date AS day" if key == "day" else key
+        for key in keys
+    )
+    if window.start is not None:
+        first = _local_midnight(window.start, zone, after=False)
+        where.add(f"occurred_at >= {where.param(first)}")
+    if window.end is not None:
+        after_last = _local_midnight(window.end, zone, after=True)
+        where.add(f"occurred_at < {where.param(after_last)}")
+    if window.model is not None:
+        where.add(f"model = {where.param(window.model)}")
+    with database_boundary():
+        rows: list[Any] = await db.fetch(
+            f"SELECT {columns}, {_RECORD_SUMS} FROM usage.records WHERE {where.sql} "
+            f"GROUP BY {', '.join(keys)} ORDER BY {', '.join(keys)}",
             *where.args,
         )
     return rows
