@@ -205,3 +205,12 @@ async def revoke_key(page: Page, name: str) -> None:
     """Revoke the key named `name` from the keys page, confirming when asked."""
     await ask_to_revoke_key(page, name)
     await confirm_revoking(page)
+
+
+async def open_setup_by_keyboard(page: Page, title: str) -> None:
+    """On the new key's page, Tab to `title`'s setup and open it with Enter;
+    its copy button shows."""
+    await tab_to(page, page.get_by_text(title, exact=True), presses=60)
+    await page.keyboard.press("Enter")
+    copy = page.get_by_role("button", name=re.compile(rf"^\s*Copy {re.escape(title)}:"))
+    await expect(copy.first).to_be_visible()

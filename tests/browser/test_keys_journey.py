@@ -62,8 +62,10 @@ async def test_a_newcomer_creates_a_key_runs_its_setup_and_revokes_it(
     await shoot(page, "key-created-dark")
     await page.emulate_media(color_scheme="light")
 
+    await people.open_setup_by_keyboard(page, "curl")
     program = await people.copy_setup(page, "OpenAI Python SDK")
     assert secret in program and f"{console_stack.url}/v1" in program
+    await shoot(page, "openai-setup-copied")
     status, out, err = await _run_python(program)
     assert status == 0, err
     assert out.strip(), "the program printed the model's reply"
@@ -79,6 +81,10 @@ async def test_a_newcomer_creates_a_key_runs_its_setup_and_revokes_it(
     await shoot(page, "revoke-confirm")
     await people.confirm_revoking(page)
     await shoot(page, "key-revoked")
+
+    await people.choose_language(page, "简体中文")
+    await expect(page.get_by_role("heading", name="API 密钥")).to_be_visible()
+    await shoot(page, "keys-zh-CN")
 
     status, out, err = await _run_python(program)
     assert status != 0

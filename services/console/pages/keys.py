@@ -190,6 +190,7 @@ async def _secret_page(
         "key": _shown(key, datetime.now(UTC)),
         "secret": secret,
         "rotated": rotated,
+        "analytics_event": "" if rotated else "key_created",
         "snippets": setup_snippets.snippets(public_url, secret, catalog),
     }
     return render(request, "keys_created.html", context, status=201)
