@@ -1,4 +1,4 @@
-"""Usage over HTTP: the caller's records, their summary, their export.
+"""Usage over HTTP: the caller's records, their totals, their summary, their export.
 
 Handlers parse, call the store, render. Each one starts with
 `caller(request).require_user()` (401 without a user) and passes that id to
@@ -48,6 +48,15 @@ async def summary(request: web.Request) -> web.Response:
     return _json(
         {"group_by": query.group_by, "time_zone": query.time_zone, "data": data, "total": total}
     )
+
+
+async def totals(request: web.Request) -> web.Response:
+    """`GET /api/usage/totals`: sums over exactly the records `GET /api/usage` lists
+    for the same filters (every page, not one)."""
+    user_id = caller(request).require_user()
+    query = params.totals_query(request.query)
+    row = await store.totals(request.app[DB], user_id, query.window)
+    return _json(render.totals(row))
 
 
 async def export_records(request: web.Request) -> web.StreamResponse:

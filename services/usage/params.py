@@ -12,6 +12,11 @@ parameter (in the message and, one line each, in `details`). Rules:
 - The summary's `tz` is an IANA zone name (`shared.time_zones`, default UTC):
   its days are cut at that zone's midnight, so a day may last 23 or 25 hours;
   `group_by` is `day`, `model` or `day,model` (one row per day and model).
+- `key_id` is a key's id (a UUID); `status` is one of the outcomes a record
+  carries (`STATUSES`, the gateway's `Outcome`) or `error`, every outcome
+  but `ok`. The daily summary has neither dimension: it refuses them (422)
+  rather than answer for more records than were asked; `/api/usage/totals`
+  sums exactly what `/api/usage` lists.
 - Every value is client text (`client_input`): a NUL, a control character or
   a lone surrogate is a 422, never a query; times must lie in the range both
   PostgreSQL and Python hold. A problem never quotes the value.
@@ -19,6 +24,7 @@ parameter (in the message and, one line each, in `details`). Rules:
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal
@@ -35,6 +41,9 @@ from shared.time_zones import UTC_NAME, zone_problem
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
 MAX_MODEL_LENGTH = 200
+# A record's status: the gateway's `Outcome` values (services/gateway/usage_result.py).
+STATUSES = ("ok", "upstream_error", "client_disconnected", "rejected")
+ANY_ERROR = "error"  # a filter value: every status but "ok"
 
 GroupBy = Literal["day", "model", "day,model"]
 GROUPINGS: tuple[GroupBy, ...] = ("day", "model", "day,model")
@@ -43,11 +52,13 @@ ExportFormat = Literal["csv", "json"]
 
 @dataclass(frozen=True, kw_only=True)
 class Window:
-    """Which of the caller's records: a time range and a model, each optional."""
+    """Which of the caller's records: a time range, a model, a key and a status, each optional."""
 
     start: datetime | None = None
     end: datetime | None = None
     model: str | None = None
+    key_id: uuid.UUID | None = None
+    status: str | None = None
 
     def days(self) -> tuple[date | None, date | None]:
         """The UTC days that overlap [start, end): first day, and the day after the last."""
@@ -71,6 +82,11 @@ class SummaryQuery:
     window: Window
     group_by: GroupBy
     time_zone: str = UTC_NAME  # an IANA name: the summary's days start at its midnight
+
+
+@dataclass(frozen=True, kw_only=True)
+class TotalsQuery:
+    window: Window
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -137,6 +153,16 @@ class QueryParams:
             return options[0]
         return raw
 
+    def identifier(self, name: str) -> uuid.UUID | None:
+        raw = self.text(name, max_length=64)
+        if raw is None:
+            return None
+        try:
+            return uuid.UUID(raw)
+        except ValueError:
+            self.problems[name] = "must be an id such as the one GET /api/keys returns"
+            return None
+
     def time_zone(self, name: str) -> str:
         """An IANA zone name; UTC when the parameter is absent."""
         raw = self.text(name, max_length=MAX_ZONE_LENGTH)
@@ -152,7 +178,13 @@ class QueryParams:
         start, end = self.timestamp("from"), self.timestamp("to")
         if start and end and end <= start:
             self.problems["to"] = "must be later than from"
-        return Window(start=start, end=end, model=self.text("model", max_length=MAX_MODEL_LENGTH))
+        model = self.text("model", max_length=MAX_MODEL_LENGTH)
+        key_id = self.identifier("key_id")
+        status = self.text("status", max_length=40)
+        if status is not None and status not in (*STATUSES, ANY_ERROR):
+            self.problems["status"] = f"must be one of {', '.join((*STATUSES, ANY_ERROR))}"
+            status = None
+        return Window(start=start, end=end, model=model, key_id=key_id, status=status)
 
     def check(self) -> None:
         """Raise one 422 naming every bad parameter found so far."""
@@ -185,8 +217,18 @@ def summary_query(query: MultiMapping[str]) -> SummaryQuery:
     chosen = params.choice("group_by", GROUPINGS)
     group_by = next(grouping for grouping in GROUPINGS if grouping == chosen)
     time_zone = params.time_zone("tz")
+    for name, given in (("key_id", window.key_id), ("status", window.status)):
+        if given is not None:
+            params.problems[name] = "the daily summary has no such filter; use /api/usage/totals"
     params.check()
     return SummaryQuery(window=window, group_by=group_by, time_zone=time_zone)
+
+
+def totals_query(query: MultiMapping[str]) -> TotalsQuery:
+    params = QueryParams(query)
+    window = params.window()
+    params.check()
+    return TotalsQuery(window=window)
 
 
 def export_query(query: MultiMapping[str]) -> ExportQuery:

@@ -85,6 +85,14 @@ def summary_row(row: Mapping[str, Any], keys: Sequence[str]) -> dict[str, Any]:
     return {**named, **totals, "cost": decimal_string(row["cost"] or Decimal(0))}
 
 
+def totals(row: Mapping[str, Any]) -> dict[str, Any]:
+    """Sums over records (`store.totals`), shaped as a summary's `total`."""
+    return {
+        **{name: row[name] or 0 for name in TOTAL_FIELDS},
+        "cost": decimal_string(row["cost"] or Decimal(0)),
+    }
+
+
 def total(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """The sum of rendered summary rows."""
     summed: dict[str, Any] = {name: sum(r[name] for r in rows) for name in TOTAL_FIELDS}

@@ -11,4 +11,5 @@ def setup_routes(app: web.Application) -> None:
     router = app.router
     router.add_get("/api/usage", handlers.list_records)
     router.add_get("/api/usage/summary", handlers.summary)
+    router.add_get("/api/usage/totals", handlers.totals)
     router.add_get("/api/usage/export", handlers.export_records)

@@ -1,4 +1,4 @@
-"""The usage schema's read SQL: a page of records, the export, the summary.
+"""The usage schema's read SQL: a page of records, the export, the totals, the summary.
 
 Every query filters by the caller's user id first (`WHERE user_id = $1`), so
 no parameter, cursor or model name can reach another user's rows. Filters are
@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from services.usage.cursor import Cursor
 from services.usage.errors import database_boundary
-from services.usage.params import GroupBy, PageQuery, Window
+from services.usage.params import ANY_ERROR, GroupBy, PageQuery, Window
 from shared.time_zones import UTC_NAME
 
 RECORD_COLUMNS = """
@@ -79,6 +79,12 @@ def _record_conditions(
         where.add(f"occurred_at < {where.param(window.end)}")
     if window.model is not None:
         where.add(f"model = {where.param(window.model)}")
+    if window.key_id is not None:
+        where.add(f"key_id = {where.param(window.key_id)}")
+    if window.status == ANY_ERROR:
+        where.add("status <> 'ok'")
+    elif window.status is not None:
+        where.add(f"status = {where.param(window.status)}")
     if after is not None:
         # Newest first, ties by ascending id: the rows after the cursor's row.
         at, event_id = where.param(after.occurred_at), where.param(after.event_id)
@@ -109,6 +115,27 @@ def export_statement(user_id: uuid.UUID, window: Window) -> tuple[str, list[Any]
         f"SELECT {RECORD_COLUMNS} FROM usage.records WHERE {where.sql} {_NEWEST_FIRST}",
         where.args,
     )
+
+
+_RECORD_TOTALS = """
+    count(*) AS requests,
+    coalesce(sum(input_tokens), 0)::bigint AS input_tokens,
+    coalesce(sum(output_tokens), 0)::bigint AS output_tokens,
+    coalesce(sum(cache_read_tokens), 0)::bigint AS cache_read_tokens,
+    coalesce(sum(cache_write_tokens), 0)::bigint AS cache_write_tokens,
+    coalesce(sum(reasoning_tokens), 0)::bigint AS reasoning_tokens,
+    count(*) FILTER (WHERE status <> 'ok') AS errors,
+    coalesce(sum(cost), 0) AS cost
+"""
+
+
+async def totals(db: Any, user_id: uuid.UUID, window: Window) -> Any:
+    """The sums over exactly the records a page or an export of `window` reads."""
+    where = _record_conditions(user_id, window)
+    with database_boundary():
+        return await db.fetchrow(
+            f"SELECT {_RECORD_TOTALS} FROM usage.records WHERE {where.sql}", *where.args
+        )
 
 
 async def summary(

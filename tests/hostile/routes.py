@@ -266,6 +266,13 @@ SPECS: dict[str, Spec] = {
     # usage
     "GET /api/usage": Spec(query={**_WINDOW, "limit": ["10"], "cursor": []}),
     "GET /api/usage/summary": Spec(query={**_WINDOW, "group_by": ["day", "model"]}),
+    "GET /api/usage/totals": Spec(
+        query={
+            **_WINDOW,
+            "key_id": ["00000000-0000-4000-8000-000000000000"],
+            "status": ["ok", "error"],
+        }
+    ),
     "GET /api/usage/export": Spec(query={**_WINDOW, "format": ["csv", "json"]}),
     # gateway admin
     "GET /api/admin/channels": Spec(),

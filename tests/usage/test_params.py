@@ -104,3 +104,31 @@ def test_a_window_covers_the_utc_days_it_overlaps(
         end=datetime.fromisoformat(end) if end else None,
     )
     assert window.days() == days
+
+
+def test_key_and_status_filters() -> None:
+    key = "5f0c8a4e-7a53-4c1e-9a3b-1d2f3e4a5b6c"
+    window = params.page_query(_query(("key_id", key), ("status", "upstream_error"))).window
+    assert str(window.key_id) == key and window.status == "upstream_error"
+    assert params.totals_query(_query(("status", "error"))).window.status == "error"
+    assert params.export_query(_query(("status", "ok"))).window.status == "ok"
+    for pairs in ((("key_id", "tg-not-an-id"),), (("status", "failed"),)):
+        with pytest.raises(Unprocessable) as refused:
+            params.page_query(_query(*pairs))
+        assert refused.value.details and refused.value.details[0].startswith(pairs[0][0] + ": ")
+        assert pairs[0][1] not in str(refused.value.details)
+
+
+def test_the_daily_summary_refuses_filters_it_cannot_apply() -> None:
+    with pytest.raises(Unprocessable) as refused:
+        params.summary_query(
+            _query(("key_id", "5f0c8a4e-7a53-4c1e-9a3b-1d2f3e4a5b6c"), ("status", "ok"))
+        )
+    assert refused.value.message == "invalid query parameter: key_id, status"
+
+
+def test_the_statuses_are_the_gateways_outcomes() -> None:
+    from services.gateway.usage_result import Outcome
+
+    assert set(params.STATUSES) == {outcome.value for outcome in Outcome}
+    assert params.ANY_ERROR not in params.STATUSES

@@ -120,7 +120,9 @@ async def test_an_api_key_may_read_its_users_usage(stack: Stack) -> None:
     assert len((await response.json())["data"]) == 3
 
 
-@pytest.mark.parametrize("path", ["/api/usage", "/api/usage/summary", "/api/usage/export"])
+@pytest.mark.parametrize(
+    "path", ["/api/usage", "/api/usage/summary", "/api/usage/totals", "/api/usage/export"]
+)
 async def test_no_credentials_is_401(stack: Stack, path: str) -> None:
     response = await stack.gateway.get(path)
     assert response.status == 401
@@ -139,6 +141,9 @@ async def test_no_credentials_is_401(stack: Stack, path: str) -> None:
         ("/api/usage", {"cursor": "not-a-cursor"}, "cursor"),
         ("/api/usage/summary", {"group_by": "week"}, "group_by"),
         ("/api/usage/summary", {"from": "soon"}, "from"),
+        ("/api/usage/summary", {"status": "ok"}, "status"),
+        ("/api/usage/totals", {"key_id": "tg-abc"}, "key_id"),
+        ("/api/usage/totals", {"status": "fine"}, "status"),
         ("/api/usage/export", {"format": "xlsx"}, "format"),
         ("/api/usage/export", {"to": "never"}, "to"),
     ],
@@ -204,3 +209,82 @@ async def test_summary_by_day_and_by_model(stack: Stack) -> None:
         stack.gateway, "/api/usage/summary", me, **{"from": "2025-03-01", "to": "2025-03-02"}
     )
     assert [r["day"] for r in first_day["data"]] == ["2025-03-01"]
+
+
+async def test_filters_by_key_and_status(stack: Stack) -> None:
+    me = await sign_up(stack.gateway)
+    events = series(me.id, 6, step_s=60)
+    key_a, key_b = events[0]["key_id"], events[1]["key_id"]
+    for n, event in enumerate(events):
+        event["key_id"] = key_a if n % 2 == 0 else key_b
+    events[2]["status"] = "upstream_error"
+    events[3]["status"] = "rejected"
+    await record(stack, events)
+
+    def ids(body: dict[str, Any]) -> list[str]:
+        return [r["event_id"] for r in body["data"]]
+
+    by_key = await get_json(stack.gateway, "/api/usage", me, key_id=key_a)
+    assert ids(by_key) == ["req_00004", "req_00002", "req_00000"]
+    failed = await get_json(stack.gateway, "/api/usage", me, status="error")
+    assert ids(failed) == ["req_00003", "req_00002"]
+    rejected = await get_json(stack.gateway, "/api/usage", me, status="rejected", key_id=key_b)
+    assert ids(rejected) == ["req_00003"]
+    ok = await get_json(stack.gateway, "/api/usage", me, status="ok", key_id=key_b)
+    assert ids(ok) == ["req_00005", "req_00001"]
+
+
+async def test_totals_sum_exactly_what_the_listing_filters(stack: Stack) -> None:
+    me, other = await sign_up(stack.gateway), await sign_up(stack.gateway)
+    events = series(me.id, 6, step_s=1800)  # 12:00, 12:30, ... 14:30
+    key = events[0]["key_id"]
+    for n, event in enumerate(events):
+        event["cost"] = f"0.00{n + 1}"
+        event["output_tokens"] = n
+        if n % 3 == 0:
+            event["key_id"] = key
+    events[4]["status"] = "upstream_error"
+    events[5]["cost"] = None
+    theirs = [usage_event(other.id, f"theirs_{n}", cost="5") for n in range(3)]
+    await record(stack, [*events, *theirs])
+
+    everything = await get_json(stack.gateway, "/api/usage/totals", me)
+    assert everything == {
+        "requests": 6,
+        "input_tokens": 600,
+        "output_tokens": 15,
+        "cache_read_tokens": 30,
+        "cache_write_tokens": 0,
+        "reasoning_tokens": 18,
+        "errors": 1,
+        "cost": "0.015",
+    }
+    # Part of an hour: the daily summary cannot total it; the totals can.
+    window = {"from": "2025-03-01T12:30:00Z", "to": "2025-03-01T14:00:00Z"}
+    part = await get_json(stack.gateway, "/api/usage/totals", me, **window)
+    listed = await get_json(stack.gateway, "/api/usage", me, **window)
+    assert part["requests"] == len(listed["data"]) == 3
+    assert part["output_tokens"] == sum(r["output_tokens"] for r in listed["data"]) == 6
+    assert part["cost"] == "0.009"
+    keyed = await get_json(stack.gateway, "/api/usage/totals", me, key_id=key)
+    assert (keyed["requests"], keyed["cost"]) == (2, "0.005")
+    errors = await get_json(stack.gateway, "/api/usage/totals", me, status="error")
+    assert (errors["requests"], errors["errors"], errors["cost"]) == (1, 1, "0.005")
+    nothing = await get_json(stack.gateway, "/api/usage/totals", me, model="no-such-model")
+    assert (nothing["requests"], nothing["cost"], nothing["output_tokens"]) == (0, "0", 0)
+    other_totals = await get_json(stack.gateway, "/api/usage/totals", other)
+    assert (other_totals["requests"], other_totals["cost"]) == (3, "15")
+
+
+async def test_the_export_takes_the_same_filters(stack: Stack) -> None:
+    me = await sign_up(stack.gateway)
+    events = series(me.id, 4)
+    events[1]["status"] = "client_disconnected"
+    await record(stack, events)
+    response = await stack.gateway.get(
+        "/api/usage/export",
+        params={"format": "json", "status": "error", "key_id": events[1]["key_id"]},
+        headers=me.headers,
+    )
+    assert response.status == 200, await response.text()
+    assert [r["event_id"] for r in await response.json(content_type=None)] == ["req_00001"]
