@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import aiohttp
 
+from services.console.pages import keys
 from tests.accounts import PASSWORD
 from tests.conftest import AiohttpServer, Stack
 from tests.console.conftest import ConsoleStack, browser_session, start_console_stack
@@ -218,3 +219,24 @@ async def test_another_person_s_key_is_not_found(console_stack: ConsoleStack) ->
                 assert response.status == 404
         async with stranger.get("/keys/not-a-uuid/revoke") as response:
             assert response.status == 404
+
+
+def test_a_key_is_shown_in_utc_with_its_status() -> None:
+    now = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
+    shown = keys._shown(
+        {
+            "id": "k",
+            "name": "ci",
+            "prefix": "tg-abcdefgh",
+            "models": None,
+            "created_at": "2026-12-05T19:30:00+08:00",
+            "last_used_at": None,
+            "expires_at": "2026-12-05T11:59:59+00:00",
+        },
+        now,
+    )
+    assert shown["created"] == "2026-12-05 11:30 UTC"
+    assert shown["last_used"] is None and shown["models"] is None
+    assert shown["expires"] == "2026-12-05 11:59 UTC" and shown["expired"]
+    assert not keys._shown({"expires_at": None}, now)["expired"]
+    assert keys._expiry("2027-01-31") == datetime(2027, 1, 31, 23, 59, 59, tzinfo=UTC)
