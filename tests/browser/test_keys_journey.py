@@ -14,7 +14,7 @@ from decimal import Decimal
 from playwright.async_api import Page, expect
 
 from tests.browser import people
-from tests.browser.conftest import Shoot
+from tests.browser.conftest import NARROW, WIDE, Shoot
 from tests.console.conftest import ConsoleStack
 from tests.console.model_catalog import serve_mock_models
 from tests.relay import credit
@@ -66,6 +66,9 @@ async def test_a_newcomer_creates_a_key_runs_its_setup_and_revokes_it(
     program = await people.copy_setup(page, "OpenAI Python SDK")
     assert secret in program and f"{console_stack.url}/v1" in program
     await shoot(page, "openai-setup-copied")
+    await page.set_viewport_size(NARROW)  # the code scrolls inside its block, never the page
+    assert await page.evaluate("document.documentElement.scrollWidth") <= NARROW["width"]
+    await page.set_viewport_size(WIDE)
     status, out, err = await _run_python(program)
     assert status == 0, err
     assert out.strip(), "the program printed the model's reply"
