@@ -32,8 +32,10 @@ Measure = Literal["spend", "tokens"]
 MAX_SERIES = 6
 TICKS = 4
 WIDTH, HEIGHT = 480, 220  # the viewBox: it scales to the page's width
-LEFT, RIGHT, TOP, BOTTOM = 52, 16, 10, 26  # room for the axis labels
-LABEL_SPACING = 44  # the least distance between two day labels, in viewBox units
+RIGHT, TOP, BOTTOM = 24, 10, 30  # room for the last day's label and the day labels
+# Labels are sized for the larger font of narrow screens (console.css: 16 units,
+# a digit about 9.5 wide): the amounts' column is as wide as its longest label.
+DIGIT_WIDTH, LABEL_SPACING = 9.5, 52  # LABEL_SPACING: the least distance between day labels
 _ROUND_STEPS = (Decimal(1), Decimal(2), Decimal("2.5"), Decimal(5), Decimal(10))
 _TOKEN_FIELDS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
 
@@ -91,7 +93,7 @@ class Chart:
     total: str
     width: int = WIDTH
     height: int = HEIGHT
-    left: int = LEFT
+    left: int = 40
     right: int = WIDTH - RIGHT
     baseline: int = HEIGHT - BOTTOM
 
@@ -142,8 +144,31 @@ def period(today: date, days: int) -> list[date]:
     return [today - timedelta(days=offset) for offset in range(days - 1, -1, -1)]
 
 
-def build(rows: Iterable[Mapping[str, Any]], days: list[date], measure: Measure) -> Chart:
-    """The chart of `measure` over `days` from summary rows with `day` and `model`."""
+def ranking(rows: Iterable[Mapping[str, Any]], days: list[date]) -> list[str]:
+    """The models of `days` by spend, then tokens, then name: one order (and so
+    one colour per model) for every chart of the page."""
+    shown = set(days)
+    spend: dict[str, tuple[Decimal, Decimal]] = {}
+    for row in rows:
+        if date.fromisoformat(str(row["day"])) in shown:
+            cost, tokens = spend.get(str(row["model"]), (Decimal(0), Decimal(0)))
+            spend[str(row["model"])] = (
+                cost + amount_of(row, "spend"),
+                tokens + amount_of(row, "tokens"),
+            )
+    return sorted(spend, key=lambda model: (-spend[model][0], -spend[model][1], model))
+
+
+def build(
+    rows: Iterable[Mapping[str, Any]],
+    days: list[date],
+    measure: Measure,
+    order: list[str] | None = None,
+    *,
+    min_left: int = 0,
+) -> Chart:
+    """The chart of `measure` over `days` from summary rows with `day` and `model`,
+    the models in `order` (`ranking`'s) when given, else largest first."""
     by_day_model: dict[tuple[date, str], Decimal] = {}
     totals: dict[str, Decimal] = {}
     shown = set(days)
@@ -156,7 +181,7 @@ def build(rows: Iterable[Mapping[str, Any]], days: list[date], measure: Measure)
             continue
         by_day_model[day, model] = by_day_model.get((day, model), Decimal(0)) + amount
         totals[model] = totals.get(model, Decimal(0)) + amount
-    series, series_of = _series(totals)
+    series, series_of = _series(totals, order or [])
     amounts: dict[tuple[date, int], Decimal] = {}
     for (day, model), amount in by_day_model.items():
         key = (day, series_of[model].index)
@@ -168,8 +193,9 @@ def build(rows: Iterable[Mapping[str, Any]], days: list[date], measure: Measure)
     step, top = round_top(max(day_totals.values(), default=Decimal(0)))
     label = plain if measure == "spend" else compact
     exact = money if measure == "spend" else plain
-    bars = _bars(days, series, amounts, top, exact)
     ticks = [Tick(y=_y(step * n, top), label=label(step * n)) for n in range(TICKS + 1)]
+    left = max(min_left, round(10 + DIGIT_WIDTH * max(len(tick.label) for tick in ticks)))
+    bars = _bars(days, series, amounts, top, exact, left)
     table = [
         TableRow(
             day=day,
@@ -185,15 +211,34 @@ def build(rows: Iterable[Mapping[str, Any]], days: list[date], measure: Measure)
         series=series,
         bars=bars,
         ticks=ticks,
-        day_labels=_day_labels(days),
+        day_labels=_day_labels(days, left),
         rows=table,
+        left=left,
         total=exact(sum(day_totals.values(), Decimal(0))),
     )
 
 
-def _series(totals: Mapping[str, Decimal]) -> tuple[list[Series], dict[str, Series]]:
-    """The largest models first (ties by name), the rest as one "other" series."""
-    ranked = sorted(totals.items(), key=lambda item: (-item[1], item[0]))
+def aligned(rows: list[Mapping[str, Any]], days: list[date]) -> tuple[Chart, Chart]:
+    """The spend and tokens charts of `days`, one colour per model in both and
+    their plots lined up (the amounts' column as wide in both)."""
+    order = ranking(rows, days)
+    spend, tokens = build(rows, days, "spend", order), build(rows, days, "tokens", order)
+    left = max(spend.left, tokens.left)
+    return (
+        build(rows, days, "spend", order, min_left=left),
+        build(rows, days, "tokens", order, min_left=left),
+    )
+
+
+def _series(
+    totals: Mapping[str, Decimal], order: list[str]
+) -> tuple[list[Series], dict[str, Series]]:
+    """The models in `order`, the others largest first (ties by name); past
+    `MAX_SERIES`, the last ones as one "other" series."""
+    place = {model: n for n, model in enumerate(order)}
+    ranked = sorted(
+        totals.items(), key=lambda item: (place.get(item[0], len(place)), -item[1], item[0])
+    )
     own = ranked if len(ranked) <= MAX_SERIES else ranked[: MAX_SERIES - 1]
     series = [Series(index=n, name=name, total=total) for n, (name, total) in enumerate(own)]
     series_of = {s.name: s for s in series}
@@ -210,10 +255,10 @@ def _y(amount: Decimal, top: Decimal) -> float:
     return round(HEIGHT - BOTTOM - float(amount / top) * plot, 2)
 
 
-def _place(index: int, count: int) -> tuple[float, float]:
+def _place(index: int, count: int, left: int) -> tuple[float, float]:
     """Where the `index`th of `count` days starts, and the width each day has."""
-    slot = (WIDTH - RIGHT - LEFT) / count
-    return LEFT + index * slot, slot
+    slot = (WIDTH - RIGHT - left) / count
+    return left + index * slot, slot
 
 
 def _bars(
@@ -222,10 +267,11 @@ def _bars(
     amounts: Mapping[tuple[date, int], Decimal],
     top: Decimal,
     exact: Callable[[Decimal], str],
+    left: int,
 ) -> list[Bar]:
     bars: list[Bar] = []
     for n, day in enumerate(days):
-        start, slot = _place(n, len(days))
+        start, slot = _place(n, len(days), left)
         width = max(slot * 0.7, 1.0)
         x = round(start + (slot - width) / 2, 2)
         below = Decimal(0)
@@ -249,12 +295,12 @@ def _bars(
     return bars
 
 
-def _day_labels(days: list[date]) -> list[DayLabel]:
-    every = max(1, math.ceil(LABEL_SPACING / ((WIDTH - RIGHT - LEFT) / len(days))))
+def _day_labels(days: list[date], left: int) -> list[DayLabel]:
+    every = max(1, math.ceil(LABEL_SPACING / ((WIDTH - RIGHT - left) / len(days))))
     labels = []
     for n, day in enumerate(days):
         if (len(days) - 1 - n) % every:
             continue
-        start, slot = _place(n, len(days))
+        start, slot = _place(n, len(days), left)
         labels.append(DayLabel(x=round(start + slot / 2, 2), label=day.strftime("%m-%d")))
     return labels

@@ -60,11 +60,12 @@ async def overview(request: web.Request) -> web.StreamResponse:
     usage: dict[str, Any] | None = None
     if summary.ok and isinstance(summary.body, dict):
         rows: list[Mapping[str, Any]] = summary.body.get("data", [])
+        spend, tokens = charts.aligned(rows, shown)
         usage = {
             "today": _spend(rows, today),
             "month": _spend(rows, today.replace(day=1)),
-            "spend": charts.build(rows, shown, "spend"),
-            "tokens": charts.build(rows, shown, "tokens"),
+            "spend": spend,
+            "tokens": tokens,
         }
     context = {
         **visitor.context(),
