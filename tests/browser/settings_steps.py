@@ -154,3 +154,65 @@ async def tell_the_mock_provider(page: Page, *, subject: str, email: str, name: 
     async with page.expect_navigation(url=re.compile(r"/$")):
         await page.get_by_role("button", name=_name("Sign in")).click()
     await expect(page.get_by_role("heading", name=_name("Overview"))).to_be_visible()
+
+
+async def save_profile(
+    page: Page,
+    *,
+    display_name: str | None = None,
+    language: str | None = None,
+    time_zone: str | None = None,
+) -> None:
+    """On the profile page (in English), change what is given and press "Save profile"."""
+    if display_name is not None:
+        await page.get_by_label(_name("Display name")).fill(display_name)
+    if language is not None:
+        await page.get_by_label(_name("Language of pages and mails")).select_option(label=language)
+    if time_zone is not None:
+        await page.get_by_label(_name("Time zone")).select_option(time_zone)
+    async with page.expect_navigation():
+        await page.get_by_role("button", name=_name("Save profile")).click()
+
+
+async def ask_to_change_email(page: Page, new_email: str, password: str = PASSWORD) -> None:
+    """On the security page, give the new address and the password, send them; the
+    page says where the link went."""
+    section = page.get_by_role("region", name=_name("Email address"))
+    await section.get_by_label(_name("New email address")).fill(new_email)
+    await section.get_by_label(_name("Current password")).fill(password)
+    async with page.expect_navigation():
+        await section.get_by_role("button", name=_name("Change email address")).click()
+    await expect(page.get_by_role("status")).to_contain_text(f"We sent a link to {new_email}.")
+
+
+async def confirm_new_email(page: Page, link: str) -> None:
+    """Open the link mailed to the new address, press "Use the new address"."""
+    await page.goto(link)
+    async with page.expect_navigation():
+        await page.get_by_role("button", name=_name("Use the new address")).click()
+    await expect(page.get_by_role("heading", name=_name("Email address changed"))).to_be_visible()
+
+
+async def change_password(page: Page, current: str, new: str) -> None:
+    """On the security page, give the current and the new password, send them."""
+    section = page.get_by_role("region", name=_name("Password"))
+    await section.get_by_label(_name("Current password")).fill(current)
+    await section.get_by_label(_name("New password")).fill(new)
+    async with page.expect_navigation():
+        await section.get_by_role("button", name=_name("Change password")).click()
+
+
+async def sign_out_everywhere_else(page: Page) -> None:
+    """On the sessions page, press "Sign out everywhere else"; the page says how many ended."""
+    async with page.expect_navigation():
+        await page.get_by_role("button", name=_name("Sign out everywhere else")).click()
+    await expect(page.get_by_role("status")).to_contain_text("Other sessions signed out")
+
+
+async def choose_footer_language(
+    page: Page, language: str, *, field: str = "Language", apply: str = "Apply"
+) -> None:
+    """Pick a language in the footer, its label and button as the page reads them."""
+    await page.get_by_label(_name(field)).select_option(label=language)
+    async with page.expect_navigation():
+        await page.get_by_role("button", name=_name(apply)).click()

@@ -90,6 +90,8 @@ async def test_the_profile_saves_names_language_and_time_zone(
         page = await answer.text()
     assert '<html lang="zh-CN"' in page and "个人资料已保存。" in page
     assert '<option value="Asia/Shanghai" selected>' in page
+    sessions, _ = await _page(browser, "/settings/sessions")
+    assert " CST</dd>" in sessions and " UTC</dd>" not in sessions  # times in the account's zone
 
     # Clearing the time zone sends null; a zone the database does not list is refused.
     form = {**form, "time_zone": "Mars/Olympus_Mons"}
@@ -183,8 +185,26 @@ async def test_changing_the_email_says_a_link_was_mailed(
         assert response.status == 200
         page = await response.text()
     assert f"We sent a link to {new}." in page and account.email in page
-    await open_mail(console_stack.sink, new, "")
+    mail = await open_mail(console_stack.sink, new, "")
     assert (await _me(browser))["email"] == account.email  # until the link is opened
+
+    found = re.search(
+        re.escape(console_stack.url) + r"/confirm-email\?token=([A-Za-z0-9_-]+)", mail["text"]
+    )
+    assert found is not None
+    async with browser.get(f"/confirm-email?token={found.group(1)}") as response:
+        page = await response.text()
+    assert f'name="token" value="{found.group(1)}"' in page  # opening the link changes nothing
+    assert (await _me(browser))["email"] == account.email
+    async with browser.post("/confirm-email", data={"token": found.group(1)}) as response:
+        assert response.status == 200, await response.text()
+        assert f"Your account now uses {new}." in await response.text()
+    async with browser.get("/settings", allow_redirects=False) as response:
+        assert response.status == 303  # every session ended with the change
+    await _sign_in(browser, new)
+    async with browser.post("/confirm-email", data={"token": found.group(1)}) as response:
+        assert response.status == 400
+        assert "This link is not valid." in await response.text()
 
 
 async def test_two_factor_on_with_the_qr_code_new_codes_and_off(
@@ -267,7 +287,7 @@ async def test_sessions_list_end_one_and_sign_out_everywhere_else(
         await _sign_in(tablet, account.username)
         page, token = await _page(browser, "/settings/sessions")
         assert "Phone Browser/1" in page and "Tablet Browser/2" in page and "127.0.0.1" in page
-        assert page.count("This browser") == 1
+        assert page.count("This browser") == 1 and " UTC</dd>" in page  # no zone chosen: UTC
         assert page.index("This browser") < page.index("Phone Browser/1")
         ids = re.findall(r'name="session_id" value="([0-9a-f-]{36})"', page)
         assert len(ids) == 2  # no button for this one: "Sign out" at the top ends it

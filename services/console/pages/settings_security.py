@@ -3,6 +3,9 @@ password and two-factor sign-in.
 
 - Email: `POST /api/me/email` {email, password} mails a link to the new address;
   the page says so (the account keeps its address until the link is opened).
+  The link's page (`/confirm-email?token=`) posts the token with a button
+  (`POST /api/auth/confirm-email`); the change ends every session, so the
+  page then asks the person to sign in with the new address.
 - Password: `POST /api/me/password`; the API voids every session and answers a
   fresh session cookie, which goes back to the browser with the redirect.
 - Two-factor: turning it on shows the API's QR code (an SVG, shown as an
@@ -25,6 +28,7 @@ from aiohttp import web
 
 from services.console.api_client import Answer, call
 from services.console.pages.settings import saved
+from services.console.pages.sign_in import token_page
 from services.console.render import (
     SignedIn,
     field,
@@ -225,6 +229,30 @@ async def turn_off_two_factor(request: web.Request) -> web.StreamResponse:
     )
 
 
+async def confirm_email_page(request: web.Request) -> web.StreamResponse:
+    """`/confirm-email?token=`: the link mailed to the new address; a button posts it."""
+    return token_page(request, "confirm_email.html")
+
+
+async def confirm_email(request: web.Request) -> web.StreamResponse:
+    form = await form_of(request)
+    answer = await call(
+        request, "POST", "/api/auth/confirm-email", json={"token": field(form, "token")}
+    )
+    if answer.ok and isinstance(answer.body, dict):
+        # Every session of the account ended with the change: the person signs in again.
+        email = str(answer.body.get("email", ""))
+        return render(request, "email_changed.html", {"email": email})
+    problem = problem_of(answer)
+    if answer.status == 400:
+        problem["kind"] = "link_invalid"
+    elif answer.status == 409:
+        problem["kind"] = "email_taken"
+    return render(
+        request, "confirm_email.html", {"token": "", "problem": problem}, status=answer.status
+    )
+
+
 async def back_to_security(request: web.Request) -> web.StreamResponse:
     """A GET of a form's address (the footer's form returns to the page's path)."""
     raise redirect("/settings/security")
@@ -232,6 +260,8 @@ async def back_to_security(request: web.Request) -> web.StreamResponse:
 
 def add_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/settings/security", security)
+    router.add_get("/confirm-email", confirm_email_page)
+    router.add_post("/confirm-email", confirm_email)
     for path in (
         "/settings/email",
         "/settings/password",

@@ -7,29 +7,42 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
 from services.console.api_client import call
 from services.console.pages.settings import saved
-from services.console.render import field, form_of, problem_of, redirect, render, signed_in
+from services.console.render import (
+    field,
+    form_of,
+    problem_of,
+    redirect,
+    render,
+    signed_in,
+    time_zone_of,
+)
 
 
-def _when(value: Any) -> str:
-    """An ISO time from the API as `2026-12-05 13:04 UTC` (the API answers in UTC)."""
+def _when(value: Any, zone: ZoneInfo) -> str:
+    """An ISO time from the API in the visitor's zone, as `2026-12-05 21:04 CST`."""
     try:
-        return datetime.fromisoformat(str(value)).strftime("%Y-%m-%d %H:%M UTC")
+        moment = datetime.fromisoformat(str(value))
     except ValueError:
         return ""
+    if moment.tzinfo is None:
+        return ""
+    return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
 
 
-def _row(session: dict[str, Any]) -> dict[str, Any]:
+def _row(session: dict[str, Any], zone: ZoneInfo) -> dict[str, Any]:
     return {
         "id": str(session.get("id", "")),
         "user_agent": str(session.get("user_agent") or ""),
         "ip": str(session.get("ip") or ""),
-        "created": _when(session.get("created_at")),
-        "last_used": _when(session.get("last_used_at")),
+        "created": _when(session.get("created_at"), zone),
+        "last_used": _when(session.get("last_used_at"), zone),
+        "last_used_at": str(session.get("last_used_at") or ""),
         "current": session.get("current") is True,
     }
 
@@ -38,9 +51,11 @@ async def sessions(request: web.Request) -> web.StreamResponse:
     visitor = await signed_in(request)
     answer = await call(request, "GET", "/api/me/sessions")
     found = answer.body.get("data") if answer.ok and isinstance(answer.body, dict) else None
-    rows = [_row(s) for s in found if isinstance(s, dict)] if isinstance(found, list) else None
+    zone = ZoneInfo(time_zone_of(request, visitor.me))  # the profile's, the browser's, or UTC
+    listed = found if isinstance(found, list) else None
+    rows = None if listed is None else [_row(s, zone) for s in listed if isinstance(s, dict)]
     if rows is not None:  # this one first, then the most recently used
-        rows.sort(key=lambda row: str(row["last_used"]), reverse=True)
+        rows.sort(key=lambda row: str(row["last_used_at"]), reverse=True)
         rows.sort(key=lambda row: not row["current"])
     revoked = request.query.get("count", "")
     return render(
