@@ -137,6 +137,8 @@ def _models(provider: Provider) -> Values:
 
 _ALL_MODELS = [m.name for m in MODELS]
 _CONSOLE_PATHS = ["", "login", "signup", "verify-email", "reset-password", "static/x", "logout"]
+_CONSOLE_PATHS += ["settings", "settings/security", "settings/two-factor/confirm"]
+_CONSOLE_PATHS += ["settings/sessions/revoke", "confirm-email"]
 _NEVER_CONSOLE = ["metrics", "api", "v1", "v1beta", ".well-known/x", ".well-known"]
 _CHANNEL = {
     "name": "hostile channel",
