@@ -21,7 +21,7 @@ colours for the light and dark themes.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -218,7 +218,7 @@ def build(
     )
 
 
-def aligned(rows: list[Mapping[str, Any]], days: list[date]) -> tuple[Chart, Chart]:
+def aligned(rows: Sequence[Mapping[str, Any]], days: list[date]) -> tuple[Chart, Chart]:
     """The spend and tokens charts of `days`, one colour per model in both and
     their plots lined up (the amounts' column as wide in both)."""
     order = ranking(rows, days)
