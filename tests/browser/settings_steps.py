@@ -216,3 +216,29 @@ async def choose_footer_language(
     await page.get_by_label(_name(field)).select_option(label=language)
     async with page.expect_navigation():
         await page.get_by_role("button", name=_name(apply)).click()
+
+
+async def ask_for_new_recovery_codes(page: Page, code: str) -> list[str]:
+    """On the security page, give a code (the app's, or a recovery code) and press
+    "Show new recovery codes"; return the new codes shown."""
+    section = page.get_by_role("form", name=_name("New recovery codes"))
+    await section.get_by_label(_name("Code from your authenticator app, or a recovery code")).fill(
+        code
+    )
+    async with page.expect_navigation():
+        await section.get_by_role("button", name=_name("Show new recovery codes")).click()
+    await expect(page.get_by_role("heading", name=_name("Recovery codes"))).to_be_visible()
+    codes = page.get_by_role("list", name=_name("Recovery codes")).get_by_role("listitem")
+    return [(await item.inner_text()).strip() for item in await codes.all()]
+
+
+async def turn_off_two_factor(page: Page, code: str, password: str = PASSWORD) -> None:
+    """On the security page, give the password and a code, turn two-factor off."""
+    section = page.get_by_role("form", name=_name("Turn off two-factor sign-in"))
+    await section.get_by_label(_name("Current password")).fill(password)
+    await section.get_by_label(_name("Code from your authenticator app, or a recovery code")).fill(
+        code
+    )
+    async with page.expect_navigation():
+        await section.get_by_role("button", name=_name("Turn off two-factor sign-in")).click()
+    await expect(page.get_by_role("status")).to_have_text("Two-factor sign-in is off.")

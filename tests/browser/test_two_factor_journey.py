@@ -1,8 +1,9 @@
 """Two-factor sign-in in a real browser, from a fresh account: turn it on from
 the QR code page (the test plays the authenticator app with pyotp, from the
 key shown beside the code), keep the recovery codes (copied with the button),
-sign out, sign in with a code from the app, then with a recovery code. The
-theme is dark meanwhile: the QR code must stay readable (dark on white).
+sign out, sign in with a code from the app, then with a recovery code; new
+recovery codes, and off again. The theme is dark meanwhile: the QR code must
+stay readable (dark on white).
 """
 
 from __future__ import annotations
@@ -57,3 +58,15 @@ async def test_a_person_turns_on_two_factor_and_signs_in_with_a_code_then_a_reco
     await settings_steps.sign_in_with_second_factor(page, "grace", codes[0])
     await expect(page.get_by_text("Signed in as grace")).to_be_visible()
     await shoot(page, "signed-in-with-a-recovery-code")
+
+    # A recovery code is spent once; new ones replace what is left; then off again.
+    await settings_steps.open_settings(page)
+    await settings_steps.open_settings_tab(page, "Security")
+    fresh = await settings_steps.ask_for_new_recovery_codes(page, codes[1])
+    assert len(fresh) == 10 and not set(fresh) & set(codes)
+    await shoot(page, "new-recovery-codes")
+    await settings_steps.done_with_recovery_codes(page)
+    await settings_steps.turn_off_two_factor(page, fresh[0])
+    await shoot(page, "two-factor-off-again")
+    await people.sign_out(page)
+    await people.sign_in(page, "grace")  # the password alone again
