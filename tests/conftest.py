@@ -97,6 +97,7 @@ _USER_TABLES = (
     "billing.usage_charges",
     "billing.credit_requests",
     "billing.prices",
+    "billing.reconcile_runs",
     "usage.records",
     "usage.daily",
 )
