@@ -25,6 +25,7 @@ from services.console.pages import (
     admin_channels,
     admin_prices,
     admin_system,
+    billing,
     keys,
     overview,
     passwords,
@@ -34,6 +35,7 @@ from services.console.pages import (
     settings_sessions,
     sign_in,
     signup,
+    usage,
 )
 from services.console.render import ENVIRONMENTS
 from services.console.settings import Settings
@@ -85,6 +87,8 @@ PAGE_AREAS = (
     settings_security,
     settings_sessions,
     keys,
+    usage,
+    billing,
     admin_channels,
     admin_prices,
     admin_aliases,

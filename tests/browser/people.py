@@ -214,3 +214,68 @@ async def open_setup_by_keyboard(page: Page, title: str) -> None:
     await page.keyboard.press("Enter")
     copy = page.get_by_role("button", name=re.compile(rf"^\s*Copy {re.escape(title)}:"))
     await expect(copy.first).to_be_visible()
+
+
+# The usage log (/usage) and billing (/billing).
+
+
+async def open_usage_log(page: Page) -> None:
+    """Follow "Usage" in the header; land on the usage log."""
+    async with page.expect_navigation():
+        await (
+            page.get_by_role("navigation", name=_name("Main"))
+            .get_by_role("link", name=_name("Usage"))
+            .click()
+        )
+    await expect(page.get_by_role("heading", level=1, name=_name("Usage"))).to_be_visible()
+
+
+async def filter_usage(
+    page: Page,
+    *,
+    model: str | None = None,
+    key: str | None = None,
+    status: str | None = None,
+    start: str | None = None,
+    end: str | None = None,
+) -> None:
+    """On the usage log, choose filters (a model, a key's label, a status's label,
+    start and end as `YYYY-MM-DDTHH:MM`), press "Show" and wait for the records
+    (htmx swaps them in place and updates the address)."""
+    if model is not None:
+        await page.get_by_label(_name("Model")).select_option(label=model)
+    if key is not None:
+        await page.get_by_label(_name("Key")).select_option(label=key)
+    if status is not None:
+        await page.get_by_label(_name("Status")).select_option(label=status)
+    if start is not None:
+        await page.get_by_label(_name("From")).fill(start)
+    if end is not None:
+        await page.get_by_label(_name("To")).fill(end)
+    async with page.expect_response(lambda answer: "/usage?" in answer.url):
+        await page.get_by_role("button", name=_name("Show")).click()
+    await page.wait_for_function(
+        "() => !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling')"
+    )
+
+
+async def export_usage_csv(page: Page) -> str:
+    """Press "Export CSV" on the usage log; the downloaded file's text."""
+    async with page.expect_download() as started:
+        await page.get_by_role("link", name=_name("Export CSV")).click()
+    download = await started.value
+    failure = await download.failure()
+    assert failure is None, failure
+    path = await download.path()
+    return path.read_text(encoding="utf-8")
+
+
+async def open_billing(page: Page) -> None:
+    """Follow "Billing" in the header; land on the billing page."""
+    async with page.expect_navigation():
+        await (
+            page.get_by_role("navigation", name=_name("Main"))
+            .get_by_role("link", name=_name("Billing"))
+            .click()
+        )
+    await expect(page.get_by_role("heading", level=1, name=_name("Billing"))).to_be_visible()
