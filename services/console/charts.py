@@ -10,7 +10,7 @@ colours for the light and dark themes.
   model: the models spending most (or using most tokens) get their own colour,
   at most `MAX_SERIES`; the rest are summed as one "other" series.
 - The vertical axis runs from 0 to a round top (1, 2, 2.5 or 5 times a power
-  of ten, in `TICKS` steps) computed in exact decimals, so an axis label reads
+  of ten, in at most `TICKS` steps) computed in exact decimals, so a label reads
   "0.005", never "0.0049999".
 - The days are labelled MM-DD (the same in every language), today always,
   then every few days so labels never overlap.
@@ -49,6 +49,11 @@ class Series:
     @property
     def is_other(self) -> bool:
         return self.name == ""
+
+    @property
+    def css_class(self) -> str:
+        """Its colour: one per model, grey for the other models together."""
+        return "series-other" if self.is_other else f"series-{self.index}"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -130,13 +135,13 @@ def compact(amount: Decimal) -> str:
 
 
 def round_top(largest: Decimal) -> tuple[Decimal, Decimal]:
-    """A round step and the axis top (`TICKS` steps) at or above `largest`."""
+    """A round step and the axis top (at most `TICKS` steps) at or above `largest`."""
     if largest <= 0:
         return Decimal(1), Decimal(TICKS)
     rough = largest / TICKS
     power = Decimal(10) ** rough.adjusted()
     step = next(power * factor for factor in _ROUND_STEPS if power * factor >= rough)
-    return step, step * TICKS
+    return step, step * math.ceil(largest / step)
 
 
 def period(today: date, days: int) -> list[date]:
@@ -193,7 +198,8 @@ def build(
     step, top = round_top(max(day_totals.values(), default=Decimal(0)))
     label = plain if measure == "spend" else compact
     exact = money if measure == "spend" else plain
-    ticks = [Tick(y=_y(step * n, top), label=label(step * n)) for n in range(TICKS + 1)]
+    steps = int(top / step)
+    ticks = [Tick(y=_y(step * n, top), label=label(step * n)) for n in range(steps + 1)]
     left = max(min_left, round(10 + DIGIT_WIDTH * max(len(tick.label) for tick in ticks)))
     bars = _bars(days, series, amounts, top, exact, left)
     table = [

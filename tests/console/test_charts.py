@@ -30,11 +30,12 @@ def _row(day: str, model: str, cost: str = "0", tokens: int = 0) -> dict[str, An
     ("largest", "step", "top"),
     [
         ("0", "1", "4"),
-        ("0.003", "0.001", "0.004"),
-        ("0.0001064", "0.00005", "0.0002"),
+        ("0.003", "0.001", "0.003"),
+        ("0.0001064", "0.00005", "0.00015"),
         ("7", "2", "8"),
         ("10", "2.5", "10"),
-        ("123456", "50000", "200000"),
+        ("13", "5", "15"),
+        ("123456", "50000", "150000"),
     ],
 )
 def test_the_axis_top_is_round_and_above_the_largest_day(largest: str, step: str, top: str) -> None:
@@ -99,6 +100,7 @@ def test_past_six_models_the_rest_are_one_other_series() -> None:
     chart = charts.build(rows, charts.period(TODAY, 30), "spend")
     assert [s.name for s in chart.series] == [f"model-{n}" for n in range(5)] + [""]
     assert chart.series[-1].is_other and chart.series[-1].total == Decimal(5 + 4 + 3 + 2)
+    assert [s.css_class for s in chart.series][-2:] == ["series-4", "series-other"]
     assert len(chart.rows[0].amounts) == 6
 
 

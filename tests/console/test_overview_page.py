@@ -18,7 +18,7 @@ from tests.relay import credit
 from tests.usage.api import record
 from tests.usage.factory import usage_event
 
-_TABLE = re.compile(r'<table class="chart-table">.*?</table>', re.S)
+_TABLE = re.compile(r'<div class="chart-table">.*?</table>', re.S)
 
 
 async def _signed_in(base: ConsoleStack, browser: aiohttp.ClientSession) -> Account:
