@@ -279,3 +279,14 @@ async def open_billing(page: Page) -> None:
             .click()
         )
     await expect(page.get_by_role("heading", level=1, name=_name("Billing"))).to_be_visible()
+
+
+async def choose_quick_range(page: Page, label: str) -> None:
+    """On the usage log, follow a quick range ("Last 7 days"); the other filters stay."""
+    async with page.expect_navigation():
+        await (
+            page.get_by_role("navigation", name=_name("Quick ranges"))
+            .get_by_role("link", name=_name(label))
+            .click()
+        )
+    await expect(page.get_by_role("heading", level=1, name=_name("Usage"))).to_be_visible()

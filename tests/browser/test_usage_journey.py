@@ -111,6 +111,12 @@ async def test_a_newcomer_sees_filters_totals_and_exports_their_usage(
     assert int(filtered[2]) == sum(inputs)
     await shoot(page, "usage-filtered-by-model")
 
+    await people.choose_quick_range(page, "Last 7 days")
+    await expect(page).to_have_url(re.compile(r"/usage\?from=[0-9A-Z%:-]+&model=gpt-4o-mini$"))
+    await expect(page.get_by_label("Model")).to_have_value("gpt-4o-mini")
+    await expect(page.get_by_text("Requests in this range: 2")).to_be_visible()
+    await shoot(page, "usage-last-7-days")
+
     exported = list(csv.DictReader(io.StringIO(await people.export_usage_csv(page))))
     assert [row["model"] for row in exported] == ["gpt-4o-mini", "gpt-4o-mini"]
     assert sum((Decimal(row["cost"]) for row in exported), Decimal(0)) == Decimal(filtered[-1])
