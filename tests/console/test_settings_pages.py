@@ -11,6 +11,7 @@ import re
 import aiohttp
 
 from services.auth import totp
+from services.console.pages.settings_sessions import device_of
 from tests.accounts import PASSWORD, sign_up
 from tests.auth.account_mail import open_mail
 from tests.console.conftest import ConsoleStack, browser_session
@@ -320,3 +321,28 @@ async def test_sessions_list_end_one_and_sign_out_everywhere_else(
         page, _ = await _page(browser, "/settings/sessions?saved=others&count=1")
         assert "Other sessions signed out: 1." in page and "Tablet Browser/2" not in page
         assert "Sign out everywhere else" not in page  # nothing else is left
+
+
+def test_a_session_is_named_by_its_browser_and_system() -> None:
+    chrome_linux = (
+        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/131.0.0.0 Safari/537.36"
+    )
+    edge_windows = chrome_linux.replace("X11; Linux x86_64", "Windows NT 10.0; Win64; x64") + (
+        " Edg/131.0.0.0"
+    )
+    safari_iphone = (
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
+        "(KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1"
+    )
+    firefox_mac = (
+        "Mozilla/5.0 (Macintosh; Intel Mac OS X 14.5; rv:128.0) Gecko/20100101 Firefox/128.0"
+    )
+    assert device_of(chrome_linux) == {"browser": "Chrome", "system": "Linux"}
+    assert device_of(edge_windows) == {"browser": "Edge", "system": "Windows"}
+    assert device_of(safari_iphone) == {"browser": "Safari", "system": "iOS"}
+    assert device_of(firefox_mac) == {"browser": "Firefox", "system": "macOS"}
+    headless = chrome_linux.replace("Chrome/", "HeadlessChrome/")
+    assert device_of(headless) == {"browser": "Chrome", "system": "Linux"}
+    assert device_of("curl/8.5.0") == {"browser": "curl", "system": ""}
+    assert device_of("Phone Browser/1") == {"browser": "", "system": ""}

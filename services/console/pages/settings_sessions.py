@@ -4,6 +4,7 @@ ending one, and signing out everywhere else (`DELETE /api/me/sessions`)."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime
 from typing import Any
@@ -35,10 +36,39 @@ def _when(value: Any, zone: ZoneInfo) -> str:
     return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
 
 
+# (pattern in the user agent, name shown), first match wins: Edge and Opera say Chrome too.
+_BROWSERS = (
+    (re.compile(r"\bEdg(e|A|iOS)?/"), "Edge"),
+    (re.compile(r"\bOPR/"), "Opera"),
+    (re.compile(r"\bFirefox/|\bFxiOS/"), "Firefox"),
+    (re.compile(r"Chrom(e|ium)/|\bCriOS/"), "Chrome"),
+    (re.compile(r"\bVersion/[\d.]+.*\bSafari/"), "Safari"),
+    (re.compile(r"^curl/"), "curl"),
+)
+_SYSTEMS = (
+    (re.compile(r"iPhone|iPad|iPod"), "iOS"),
+    (re.compile(r"Android"), "Android"),
+    (re.compile(r"Windows"), "Windows"),
+    (re.compile(r"Mac OS X|Macintosh"), "macOS"),
+    (re.compile(r"CrOS"), "ChromeOS"),
+    (re.compile(r"Linux"), "Linux"),
+)
+
+
+def device_of(user_agent: str) -> dict[str, str]:
+    """A short name for a session's browser and system, from its user agent:
+    `{"browser": "Firefox", "system": "Windows"}`; "" for what is not recognised."""
+    browser = next((name for found, name in _BROWSERS if found.search(user_agent)), "")
+    system = next((name for found, name in _SYSTEMS if found.search(user_agent)), "")
+    return {"browser": browser, "system": system}
+
+
 def _row(session: dict[str, Any], zone: ZoneInfo) -> dict[str, Any]:
+    user_agent = str(session.get("user_agent") or "")[:500]
     return {
         "id": str(session.get("id", "")),
-        "user_agent": str(session.get("user_agent") or ""),
+        "user_agent": user_agent,
+        **device_of(user_agent),
         "ip": str(session.get("ip") or ""),
         "created": _when(session.get("created_at"), zone),
         "last_used": _when(session.get("last_used_at"), zone),
