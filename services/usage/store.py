@@ -11,13 +11,18 @@ this module's fixed column names.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import asyncpg
+
 from services.usage.cursor import Cursor
 from services.usage.errors import database_boundary
 from services.usage.params import ANY_ERROR, GroupBy, PageQuery, Window
+from shared.errors import Unprocessable
 from shared.time_zones import UTC_NAME
 
 RECORD_COLUMNS = """
@@ -165,6 +170,19 @@ async def summary(
     return rows
 
 
+@contextmanager
+def _zone_unknown_to_postgres() -> Iterator[None]:
+    """PostgreSQL keeps its own copy of the IANA database: a zone Python knows
+    and it does not (an older copy) is the client's 422, not a 500."""
+    try:
+        yield
+    except asyncpg.InvalidParameterValueError as exc:
+        raise Unprocessable(
+            "invalid query parameter: tz",
+            details=["tz: a zone this service's database does not know yet; try a nearby city"],
+        ) from exc
+
+
 def _local_midnight(moment: datetime, zone: ZoneInfo, *, after: bool) -> datetime:
     """The start of the local day holding `moment` (`after`: of the next day,
     unless `moment` is a local midnight itself). A midnight the clocks skip
@@ -194,7 +212,7 @@ async def _local_summary(
         where.add(f"occurred_at < {where.param(after_last)}")
     if window.model is not None:
         where.add(f"model = {where.param(window.model)}")
-    with database_boundary():
+    with database_boundary(), _zone_unknown_to_postgres():
         rows: list[Any] = await db.fetch(
             f"SELECT {columns}, {_RECORD_SUMS} FROM usage.records WHERE {where.sql} "
             f"GROUP BY {', '.join(keys)} ORDER BY {', '.join(keys)}",

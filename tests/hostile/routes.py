@@ -267,7 +267,13 @@ SPECS: dict[str, Spec] = {
     "GET /api/admin/reconcile": Spec(),
     # usage
     "GET /api/usage": Spec(query={**_WINDOW, "limit": ["10"], "cursor": []}),
-    "GET /api/usage/summary": Spec(query={**_WINDOW, "group_by": ["day", "model"]}),
+    "GET /api/usage/summary": Spec(
+        query={
+            **_WINDOW,
+            "group_by": ["day", "model", "day,model"],
+            "tz": ["UTC", "Asia/Shanghai", "America/New_York"],
+        }
+    ),
     "GET /api/usage/totals": Spec(
         query={
             **_WINDOW,

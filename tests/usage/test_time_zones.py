@@ -12,10 +12,11 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import asyncpg
 import pytest
 from multidict import MultiDict
 
-from services.usage import params
+from services.usage import params, store
 from shared.errors import Unprocessable
 from tests.accounts import sign_up
 from tests.conftest import Stack
@@ -134,3 +135,17 @@ async def test_an_unknown_zone_is_a_422_naming_tz(stack: Stack) -> None:
     body = await get_answer(stack.gateway, "/api/usage/summary", me, 422, {"tz": "Nowhere/Land"})
     assert body["error"]["message"] == "invalid query parameter: tz"
     assert body["error"]["details"][0].startswith("tz: must be an IANA time zone name")
+
+
+class _DatabaseWithOlderZones:
+    """A database whose copy of the IANA database lacks a zone Python knows."""
+
+    async def fetch(self, query: str, *args: Any) -> list[Any]:
+        raise asyncpg.InvalidParameterValueError('time zone "Asia/Shanghai" not recognized')
+
+
+async def test_a_zone_the_database_does_not_know_is_a_422_not_a_500() -> None:
+    window = params.Window()
+    with pytest.raises(Unprocessable) as refused:
+        await store.summary(_DatabaseWithOlderZones(), uuid.uuid4(), window, "day", "Asia/Shanghai")
+    assert refused.value.message == "invalid query parameter: tz"
