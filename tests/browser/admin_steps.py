@@ -13,10 +13,10 @@ from playwright.async_api import Locator, Page, expect
 from tests.browser.people import _name
 
 
-async def open_admin_page(page: Page, link: str, heading: str) -> None:
-    """Follow a link of the main navigation to an admin page."""
+async def open_admin_page(page: Page, link: str, heading: str, *, nav: str = "Main") -> None:
+    """Follow a link of the main navigation (`nav`, as the page names it) to an admin page."""
     await (
-        page.get_by_role("navigation", name=_name("Main"))
+        page.get_by_role("navigation", name=_name(nav))
         .get_by_role("link", name=_name(link))
         .click()
     )

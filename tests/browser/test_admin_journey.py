@@ -15,7 +15,7 @@ import openai
 from playwright.async_api import Page, expect
 
 from tests.accounts import create_key, sign_up
-from tests.browser import admin_steps, people
+from tests.browser import admin_steps, people, preference_steps
 from tests.browser.conftest import Shoot
 from tests.console.conftest import ConsoleStack
 from tests.relay import credit
@@ -103,6 +103,20 @@ async def test_an_admin_adds_a_channel_prices_and_aliases_a_model_and_sees_it_us
     await admin_steps.run_reconcile(page)
     await expect(page.get_by_text("Every invariant holds")).to_be_visible()
     await shoot(page, "system-reconciled")
+
+    # The same pages in the dark theme, then in Simplified Chinese.
+    await preference_steps.choose_theme(page, "Dark")
+    await shoot(page, "system-dark")
+    await admin_steps.open_admin_page(page, "Channels", "Channels")
+    await shoot(page, "channels-dark")
+    await admin_steps.open_admin_page(page, "Prices", "Prices")
+    await shoot(page, "prices-dark")
+    await people.choose_language(page, "简体中文")
+    await expect(page.get_by_role("heading", name="价格", level=1)).to_be_visible()
+    await shoot(page, "prices-zh-CN")
+    await admin_steps.open_admin_page(page, "渠道", "渠道", nav="主导航")
+    await expect(admin_steps.row_of(page, "mock-openai")).to_contain_text("已启用")
+    await shoot(page, "channels-zh-CN")
 
 
 async def test_a_person_who_is_not_an_admin_finds_no_admin_page(
