@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from playwright.async_api import Locator, Page, expect
@@ -22,6 +23,8 @@ from tests.browser.conftest import NARROW, WIDE, Shoot
 from tests.console.conftest import ConsoleStack
 from tests.console.model_catalog import serve_mock_models
 from tests.relay import credit
+from tests.usage.api import record
+from tests.usage.factory import usage_event
 
 
 async def _shoot_light_and_dark(page: Page, shoot: Shoot, name: str) -> None:
@@ -138,3 +141,57 @@ async def test_a_newcomer_sees_filters_totals_and_exports_their_usage(
     )
     await _shoot_light_and_dark(page, shoot, "billing-ledger")
     await _scrolls_inside_at_390(page, "Ledger table")
+
+
+async def test_a_person_reading_chinese_pages_through_failed_requests(
+    page: Page, console_stack: ConsoleStack, shoot: Shoot
+) -> None:
+    """55 requests on record (3 of them failed) for a person whose account reads
+    Simplified Chinese: the failed ones by the status filter, the rest page by page."""
+    await people.sign_up(page, username="tu_youyou", email="tu@example.com")
+    await people.verify(
+        page, await people.open_verification_mail(console_stack.sink, "tu@example.com")
+    )
+    await people.sign_in(page, "tu_youyou")
+    me = await (await page.request.get("/api/me")).json()
+    changed = await page.request.patch(
+        "/api/me",
+        data={"language": "zh-CN"},
+        headers={"Origin": console_stack.url, "X-CSRF-Token": await _csrf(page)},
+    )
+    assert changed.ok, await changed.text()
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
+    events = [
+        usage_event(me["id"], f"req_tu_{n:03d}", at=start + timedelta(minutes=n), key_id=None)
+        for n in range(55)
+    ]
+    for n, status in ((50, "upstream_error"), (40, "rejected"), (7, "client_disconnected")):
+        events[n].update(status=status, http_status=502 if n == 50 else 429 if n == 40 else 499)
+    await record(console_stack.stack, events)
+
+    await page.goto("/usage")
+    await expect(page.get_by_role("heading", level=1, name="用量")).to_be_visible()
+    await expect(page.get_by_text("此范围内的请求：55")).to_be_visible()
+    table = _table(page, "用量表")
+    assert len(await _column(table, 0)) == 50
+    await shoot(page, "usage-zh-first-page")
+    async with page.expect_navigation():
+        await page.get_by_role("link", name="下一页").click()
+    assert len(await _column(table, 0)) == 5
+    await shoot(page, "usage-zh-second-page")
+    async with page.expect_navigation():
+        await page.get_by_role("link", name="上一页").click()
+    assert len(await _column(table, 0)) == 50
+
+    await page.get_by_label("状态").select_option(label="失败（任何错误）")
+    async with page.expect_response(lambda answer: "/usage?" in answer.url):
+        await page.get_by_role("button", name="显示").click()
+    await expect(page.get_by_text("此范围内的请求：3")).to_be_visible()
+    assert await _column(table, 3) == ["上游错误 (502)", "已拒绝 (429)", "客户端已断开 (499)"]
+    await _shoot_light_and_dark(page, shoot, "usage-zh-failed")
+
+
+async def _csrf(page: Page) -> str:
+    session = await (await page.request.get("/api/auth/session")).json()
+    token: str = session["csrf_token"]
+    return token
