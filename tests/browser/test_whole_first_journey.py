@@ -62,6 +62,13 @@ async def test_sign_up_to_a_call_seen_in_usage_chart_ledger_and_csv(
     await expect(row).to_have_count(1)
     await expect(row).to_contain_text("laptop")
     await shoot(page, "usage-log-with-the-call")
+    await people.filter_usage(page, model=MODEL)  # swapped in place by htmx
+    await expect(row).to_have_count(1)
+    # htmx keeps no copy of a page (personal data, the CSRF token) in the browser's storage.
+    stored = await page.evaluate(
+        "() => [...Object.keys(sessionStorage), ...Object.keys(localStorage)]"
+    )
+    assert "htmx-history-cache" not in stored, stored  # (only the current path is kept)
     exported = list(csv.DictReader(io.StringIO(await people.export_usage_csv(page))))
     assert [record["model"] for record in exported] == [MODEL]
     cost = Decimal(exported[0]["cost"])
