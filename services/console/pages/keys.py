@@ -11,8 +11,9 @@ model's family), `POST /api/keys`, `POST /api/keys/{id}/rotate` and
   snippets (`setup_snippets`) for the clients of the families the key may use.
 - Rotating and revoking each ask first on a page of their own, a plain form:
   both work without JavaScript, and neither happens on a stray click.
-- Times are shown in UTC, and say so. An expiry date is the last day the key
-  works: it stops at the end of that day, UTC.
+- Times are shown in the visitor's time zone (`render.time_zone_of`), and
+  say which. An expiry date is the last day the key works: it stops at the
+  end of that day in that zone.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, time
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
@@ -35,23 +37,32 @@ from services.console.render import (
     redirect,
     render,
     signed_in,
+    time_zone_of,
 )
 
 FAMILY_NAMES = {"openai": "OpenAI", "anthropic": "Anthropic", "gemini": "Google Gemini"}
 
 
-def _when(value: Any) -> str | None:
-    """An API timestamp as the page shows it: `2026-12-05 13:02 UTC`."""
+_UTC = ZoneInfo("UTC")
+
+
+def _zone(request: web.Request, visitor: SignedIn) -> ZoneInfo:
+    return ZoneInfo(time_zone_of(request, visitor.me))
+
+
+def _when(value: Any, zone: ZoneInfo = _UTC) -> str | None:
+    """An API timestamp as the page shows it: `2026-12-05 13:02 UTC`,
+    `2026-12-05 21:02 Asia/Shanghai`."""
     if not isinstance(value, str):
         return None
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
         return None
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return f"{moment.astimezone(zone):%Y-%m-%d %H:%M} {zone.key}"
 
 
-def _shown(key: dict[str, Any], now: datetime) -> dict[str, Any]:
+def _shown(key: dict[str, Any], now: datetime, zone: ZoneInfo = _UTC) -> dict[str, Any]:
     expires = key.get("expires_at")
     expired = False
     if isinstance(expires, str):
@@ -65,20 +76,20 @@ def _shown(key: dict[str, Any], now: datetime) -> dict[str, Any]:
         "name": str(key.get("name", "")),
         "prefix": str(key.get("prefix", "")),
         "models": models if isinstance(models, list) else None,
-        "created": _when(key.get("created_at")),
-        "last_used": _when(key.get("last_used_at")),
-        "expires": _when(expires),
+        "created": _when(key.get("created_at"), zone),
+        "last_used": _when(key.get("last_used_at"), zone),
+        "expires": _when(expires, zone),
         "expired": expired,
     }
 
 
-async def _keys(request: web.Request) -> list[dict[str, Any]]:
+async def _keys(request: web.Request, zone: ZoneInfo) -> list[dict[str, Any]]:
     """The visitor's keys, newest first."""
     answer = await call(request, "GET", "/api/keys")
     if not answer.ok or not isinstance(answer.body, dict):
         raise web.HTTPBadGateway(text="The keys cannot be read right now.")
     now = datetime.now(UTC)
-    found = [_shown(key, now) for key in answer.body.get("data", []) if isinstance(key, dict)]
+    found = [_shown(key, now, zone) for key in answer.body.get("data", []) if isinstance(key, dict)]
     return found[::-1]
 
 
@@ -105,7 +116,7 @@ async def keys_page(request: web.Request) -> web.StreamResponse:
     visitor = await signed_in(request)
     context = {
         **visitor.context(),
-        "keys": await _keys(request),
+        "keys": await _keys(request, _zone(request, visitor)),
         "revoked": request.query.get("revoked") == "1",
     }
     return render(request, "keys.html", context)
@@ -119,13 +130,15 @@ async def _form_page(
     problem: dict[str, Any] | None = None,
     status: int = 200,
 ) -> web.Response:
-    today = datetime.now(UTC).date()
+    zone = _zone(request, visitor)
+    today = datetime.now(zone).date()
     context = {
         **visitor.context(),
         "families": _by_family(await _catalog(request)),
         "values": values or {"name": "", "models": [], "expires": ""},
         "problem": problem,
         "earliest": today.isoformat(),
+        "time_zone": zone.key,
     }
     return render(request, "keys_new.html", context, status=status)
 
@@ -134,10 +147,10 @@ async def new_key_page(request: web.Request) -> web.StreamResponse:
     return await _form_page(request, await signed_in(request))
 
 
-def _expiry(text: str) -> datetime:
-    """The end of the chosen day, UTC (`ValueError` for a date that is not one)."""
+def _expiry(text: str, zone: ZoneInfo = _UTC) -> datetime:
+    """The end of the chosen day in `zone` (`ValueError` for a date that is not one)."""
     chosen = date.fromisoformat(text)
-    return datetime.combine(chosen, time(23, 59, 59), tzinfo=UTC)
+    return datetime.combine(chosen, time(23, 59, 59), tzinfo=zone)
 
 
 async def create(request: web.Request) -> web.StreamResponse:
@@ -153,7 +166,7 @@ async def create(request: web.Request) -> web.StreamResponse:
         body["models"] = values["models"]
     if values["expires"]:
         try:
-            body["expires_at"] = _expiry(values["expires"]).isoformat()
+            body["expires_at"] = _expiry(values["expires"], _zone(request, visitor)).isoformat()
         except ValueError:
             problem = {"kind": "bad_date", "message": "", "details": []}
             return await _form_page(request, visitor, values=values, problem=problem, status=422)
@@ -187,7 +200,7 @@ async def _secret_page(
     public_url = request.app[SETTINGS].public_url
     context = {
         **visitor.context(),
-        "key": _shown(key, datetime.now(UTC)),
+        "key": _shown(key, datetime.now(UTC), _zone(request, visitor)),
         "secret": secret,
         "rotated": rotated,
         "analytics_event": "" if rotated else "key_created",
@@ -207,7 +220,9 @@ async def confirm_page(request: web.Request) -> web.StreamResponse:
     """Are you sure? (rotate or revoke), naming the key."""
     visitor = await signed_in(request)
     key_id, action = _key_id(request), request.match_info["action"]
-    key = next((k for k in await _keys(request) if k["id"] == key_id), None)
+    key = next(
+        (k for k in await _keys(request, _zone(request, visitor)) if k["id"] == key_id), None
+    )
     if key is None:
         raise web.HTTPNotFound()
     context = {**visitor.context(), "key": key, "action": action}
@@ -246,7 +261,9 @@ async def _refused(
     request: web.Request, visitor: SignedIn, key_id: str, action: str, answer: Answer
 ) -> web.Response:
     """The confirmation page again, with the API's reason."""
-    key = next((k for k in await _keys(request) if k["id"] == key_id), None)
+    key = next(
+        (k for k in await _keys(request, _zone(request, visitor)) if k["id"] == key_id), None
+    )
     if key is None:
         raise web.HTTPNotFound()
     context = {**visitor.context(), "key": key, "action": action, "problem": _problem(answer)}
