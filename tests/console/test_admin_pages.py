@@ -312,3 +312,24 @@ async def test_the_system_page_shows_readiness_the_stream_and_reconcile(
     assert (status, location) == (303, "/admin/system?reconciled=1")
     page = await _page(browser, location)
     assert "Reconcile ran; its result is below." in page and "Every invariant holds" in page
+
+
+async def test_a_failing_test_says_so_with_the_upstream_status(
+    console_stack: ConsoleStack, browser: aiohttp.ClientSession, db: Any
+) -> None:
+    csrf = await _sign_in(console_stack, browser, db, admin=True)
+    form = _channel_form(
+        console_stack, csrf, models="failing", model_map="failing=gpt-4o-mini@status=503"
+    )
+    status, _, _ = await _post(browser, "/admin/channels", form)
+    assert status == 303
+    (channel_id,) = set(_CHANNEL_LINK.findall(await _page(browser, "/admin/channels")))
+    assert "failing=gpt-4o-mini@status=503" in await _page(browser, f"/admin/channels/{channel_id}")
+    status, _, fragment = await _post(
+        browser,
+        f"/admin/channels/{channel_id}/test",
+        {"csrf_token": csrf},
+        **{"HX-Request": "true"},
+    )
+    assert status == 200
+    assert "Test failed: status 503." in fragment and 'class="error-text"' in fragment
