@@ -1,7 +1,7 @@
 """Product analytics is a side channel (DESIGN 8): with PostHog configured but
 unreachable (its host accepts connections and never answers), a newcomer
-signs up, verifies, signs in and sees the overview the same; the events wait
-in the page's queue for a library that never arrives."""
+signs up, verifies, signs in, creates a key and copies a setup the same; the
+events wait in the page's queue for a library that never arrives."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from tests.browser import people
 from tests.browser.conftest import Visits
 from tests.conftest import AiohttpServer, Stack
 from tests.console.conftest import ConsoleStack, start_console_stack
+from tests.console.model_catalog import serve_mock_models
 
 
 @pytest.fixture
@@ -54,7 +55,7 @@ async def _queued_events(page: Page) -> list[str]:
     return [call[1] for call in queued if call and call[0] == "capture"]
 
 
-async def test_sign_up_and_sign_in_work_the_same_when_posthog_never_answers(
+async def test_sign_up_sign_in_a_key_and_a_copied_setup_work_the_same_when_posthog_never_answers(
     page: Page, console_stack: ConsoleStack, silent_host: str
 ) -> None:
     response = await page.goto("/signup")
@@ -72,5 +73,15 @@ async def test_sign_up_and_sign_in_work_the_same_when_posthog_never_answers(
     await page.goto("/login")
     await people.sign_in(page, "grace")
     await expect(page.get_by_text("Signed in as grace")).to_be_visible()
+
+    await serve_mock_models(console_stack)
+    await page.context.grant_permissions(
+        ["clipboard-read", "clipboard-write"], origin=console_stack.url
+    )
+    secret = await people.create_a_key(page, "laptop")
+    assert "key_created" in await _queued_events(page)
+    program = await people.copy_setup(page, "OpenAI Python SDK")
+    assert secret in program
+    assert "config_copied" in await _queued_events(page)
     # The library never arrived: the queue is still the stub's.
     assert await page.evaluate("() => Array.isArray(window.posthog) && window.posthog.__SV === 1")
