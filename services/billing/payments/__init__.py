@@ -1,0 +1,1 @@
+"""Money in (DESIGN 12): orders, payment providers, top-ups and webhooks."""
