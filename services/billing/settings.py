@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from services.billing.payments.payment_settings import PaymentSettings
 from shared import settings as read
 from shared.settings import Common, Environ
 
@@ -19,6 +20,8 @@ class Settings:
     lag_alert_seconds: int = 300
     # Asked whether a user exists before a credit (services/billing/user_directory.py).
     auth_url: str = "http://127.0.0.1:8081"
+    # Top-ups: enabled providers, currency, bounds, keys (payments/payment_settings.py).
+    payments: PaymentSettings = field(default_factory=PaymentSettings)
 
     @classmethod
     def from_env(cls, env: Environ) -> Settings:
@@ -29,4 +32,5 @@ class Settings:
                 env, "BILLING_LAG_ALERT_SECONDS", 300, low=1, high=7 * 24 * 3600
             ),
             auth_url=read.url(env, "AUTH_URL", "http://127.0.0.1:8081", schemes=("http", "https")),
+            payments=PaymentSettings.from_env(env),
         )
