@@ -96,6 +96,8 @@ _USER_TABLES = (
     "billing.ledger_transactions",
     "billing.usage_charges",
     "billing.credit_requests",
+    "billing.redemption_batches",
+    "billing.redemption_codes",
     "billing.prices",
     "billing.reconcile_runs",
     "usage.records",

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from services.billing import progress, reconcile_admin, user_directory
+from services.billing import progress, reconcile_admin, redeem_handlers, user_directory
 from services.billing.consumer import BillingConsumer, ChargeMetrics
 from services.billing.routes import setup_routes
 from services.billing.settings import Settings
@@ -33,6 +33,7 @@ def create_app(settings: Settings) -> web.Application:
         app.cleanup_ctx.append(consuming("billing", settings.common, _handler, trims=True))
         app.cleanup_ctx.append(progress.publishing(settings.lag_alert_seconds))
     reconcile_admin.setup(app, settings.common)
+    app[redeem_handlers.LIMITS] = settings.redeem_limits
     setup_routes(app)
     return app
 

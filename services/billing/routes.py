@@ -5,7 +5,13 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from services.billing import credit_admin, handlers, price_admin, reconcile_admin
+from services.billing import (
+    credit_admin,
+    handlers,
+    price_admin,
+    reconcile_admin,
+    redeem_handlers,
+)
 
 
 def setup_routes(app: web.Application) -> None:
@@ -18,5 +24,8 @@ def setup_routes(app: web.Application) -> None:
     router.add_put("/api/admin/prices/{model:.+}", price_admin.put_price)
     router.add_post("/api/admin/reconcile", reconcile_admin.run)
     router.add_get("/api/admin/reconcile", reconcile_admin.last)
+    router.add_post("/api/billing/redeem", redeem_handlers.redeem)
+    router.add_post("/api/admin/redemption-codes", redeem_handlers.create_batch)
+    router.add_get("/api/admin/redemption-codes", redeem_handlers.list_batches)
     router.add_get("/internal/balances/{user_id}", handlers.internal_balance)
     router.add_get("/internal/prices", price_admin.internal_prices)

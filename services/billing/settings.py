@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from services.billing.payments.payment_settings import PaymentSettings
+from services.billing.redeem_throttle import RedeemLimits
 from shared import settings as read
 from shared.settings import Common, Environ
 
@@ -22,6 +23,8 @@ class Settings:
     auth_url: str = "http://127.0.0.1:8081"
     # Top-ups: enabled providers, currency, bounds, keys (payments/payment_settings.py).
     payments: PaymentSettings = field(default_factory=PaymentSettings)
+    # Refused redemption codes a user, and a source, may try per window.
+    redeem_limits: RedeemLimits = field(default_factory=RedeemLimits)
 
     @classmethod
     def from_env(cls, env: Environ) -> Settings:
@@ -33,4 +36,11 @@ class Settings:
             ),
             auth_url=read.url(env, "AUTH_URL", "http://127.0.0.1:8081", schemes=("http", "https")),
             payments=PaymentSettings.from_env(env),
+            redeem_limits=RedeemLimits(
+                per_user=read.integer(env, "REDEEM_FAILURES_PER_USER", 10, low=1, high=10_000),
+                per_ip=read.integer(env, "REDEEM_FAILURES_PER_IP", 30, low=1, high=100_000),
+                window_seconds=read.integer(
+                    env, "REDEEM_WINDOW_SECONDS", 900, low=1, high=7 * 24 * 3600
+                ),
+            ),
         )
