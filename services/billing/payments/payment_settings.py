@@ -193,5 +193,8 @@ def _products(raw: str, places: int) -> dict[Decimal, str]:
         amount = parse_amount(amount_text, places)
         if amount is None or not product.strip():
             raise SettingsError(f"CREEM_PRODUCTS: {part!r} is not amount=product_id")
+        if amount in products or product.strip() in products.values():
+            # A product has one price: one amount, one product, each once.
+            raise SettingsError(f"CREEM_PRODUCTS: {part!r} repeats an amount or a product")
         products[amount] = product.strip()
     return products
