@@ -265,6 +265,15 @@ SPECS: dict[str, Spec] = {
     ),
     "POST /api/admin/reconcile": Spec(),
     "GET /api/admin/reconcile": Spec(),
+    # Redemption codes: the hostile suite redeems made-up codes (a refusal each,
+    # throttled) and creates small batches.
+    "POST /api/billing/redeem": Spec(body=_const({"code": "HSTL-0000-1111-2222-3333-4444-5555"})),
+    "POST /api/admin/redemption-codes": Spec(
+        body=_const(
+            {"count": 2, "amount": "0.01", "expires_at": "2099-01-01T00:00:00Z", "note": "h"}
+        )
+    ),
+    "GET /api/admin/redemption-codes": Spec(query={"limit": ["10"], "before": ["1"]}),
     # usage
     "GET /api/usage": Spec(query={**_WINDOW, "limit": ["10"], "cursor": []}),
     "GET /api/usage/summary": Spec(
@@ -363,6 +372,8 @@ _FOCUS: dict[str, tuple[str, ...]] = {
     "PATCH /api/me": ("display_name", "username"),
     "POST /api/keys": ("name", "expires_at"),
     "POST /api/admin/credits": ("user_id", "amount", "reason", "idempotency_key"),
+    "POST /api/billing/redeem": ("code",),
+    "POST /api/admin/redemption-codes": ("amount", "expires_at", "note"),
     "PUT /api/admin/prices/{model}": ("input", "effective_from"),
     "POST /api/admin/channels": ("name", "base_url", "api_key"),
     "PATCH /api/admin/channels/{channel_id}": ("name",),
