@@ -24,8 +24,10 @@ from services.console.pages import (
     admin_aliases,
     admin_channels,
     admin_prices,
+    admin_redemption,
     admin_system,
     billing,
+    billing_redeem,
     keys,
     overview,
     passwords,
@@ -89,9 +91,11 @@ PAGE_AREAS = (
     keys,
     usage,
     billing,
+    billing_redeem,
     admin_channels,
     admin_prices,
     admin_aliases,
+    admin_redemption,
     admin_system,
 )
 
