@@ -33,6 +33,7 @@ import aiohttp
 
 from services.cli import child_output, children, local_stores, seed
 from services.mockoidc import settings as mockoidc
+from services.mockpayments import settings as mockpayments
 from shared import migrations, tasks
 from shared import settings as read
 
@@ -44,12 +45,14 @@ COLOURS = {
     "usage": "32",
     "mockprovider": "34",
     "mockoidc": "94",
+    "mockpayments": "93",
     "console": "96",
 }
 # The mail sink first: auth's sender finds it up when the first mail is queued.
 PORTS = {
     "mailsink": 8026,
     "mockoidc": 8091,
+    "mockpayments": 8092,
     "gateway": 8080,
     "auth": 8081,
     "billing": 8082,
@@ -59,7 +62,7 @@ PORTS = {
 }
 MAILSINK_SMTP_PORT = 8025
 # Probed at /healthz (no stores behind them); the services at /readyz.
-_DOUBLES = ("mockprovider", "mailsink", "mockoidc")
+_DOUBLES = ("mockprovider", "mailsink", "mockoidc", "mockpayments")
 # Each service but the mock serves /metrics on a port of its own (shared.settings.common).
 METRICS_PORTS = {"gateway": 9180, "auth": 9181, "billing": 9182, "usage": 9183, "console": 9184}
 _PORT_VARIABLE = {"mockprovider": "MOCK_PROVIDER_PORT"}
@@ -130,6 +133,7 @@ def _environment(database_url: str, redis_url: str, data_dir: Path) -> dict[str,
         env.pop("SMTP_PASSWORD", None)
     env.setdefault("TOLLGATE_PUBLIC_URL", env["GATEWAY_URL"])
     _sign_in_providers(env)
+    _payment_providers(env)
     return env
 
 
@@ -151,6 +155,58 @@ def _sign_in_providers(env: dict[str, str]) -> None:
             GITHUB_TOKEN_URL=f"{mock}/github/login/oauth/access_token",
             GITHUB_API_URL=f"{mock}/github/api",
         )
+
+
+def _payment_providers(env: dict[str, str]) -> None:
+    """Top-ups pay at the mock payment provider: Stripe and Creem each unless
+    that provider's own key is configured (then the real one). The mock posts
+    its webhooks to the gateway, the public edge, as the real providers do."""
+    mock, gateway = env["MOCKPAYMENTS_URL"], env["GATEWAY_URL"]
+    env.setdefault("MOCKPAYMENTS_PUBLIC_URL", mock)
+    if not env.get("STRIPE_SECRET_KEY"):
+        env.update(
+            STRIPE_API_BASE=f"{mock}/stripe",
+            STRIPE_SECRET_KEY=env.setdefault(
+                "MOCKPAYMENTS_STRIPE_SECRET_KEY", mockpayments.DEV_STRIPE_SECRET_KEY
+            ),
+            STRIPE_WEBHOOK_SECRET=env.setdefault(
+                "MOCKPAYMENTS_STRIPE_WEBHOOK_SECRET", mockpayments.DEV_STRIPE_WEBHOOK_SECRET
+            ),
+        )
+        env.setdefault("MOCKPAYMENTS_STRIPE_WEBHOOK_URL", f"{gateway}/api/billing/webhooks/stripe")
+    if not env.get("CREEM_API_KEY"):
+        products, mock_products = mockpayments.dev_creem_products(
+            env.get("TOPUP_PRESETS") or mockpayments.DEV_PRESETS,
+            env.get("PAYMENT_CURRENCY") or "USD",
+        )
+        env.update(
+            CREEM_API_BASE=f"{mock}/creem",
+            CREEM_API_KEY=env.setdefault(
+                "MOCKPAYMENTS_CREEM_API_KEY", mockpayments.DEV_CREEM_API_KEY
+            ),
+            CREEM_WEBHOOK_SECRET=env.setdefault(
+                "MOCKPAYMENTS_CREEM_WEBHOOK_SECRET", mockpayments.DEV_CREEM_WEBHOOK_SECRET
+            ),
+        )
+        env.setdefault("CREEM_PRODUCTS", products)
+        env.setdefault("MOCKPAYMENTS_CREEM_PRODUCTS", mock_products)
+        env.setdefault("MOCKPAYMENTS_CREEM_WEBHOOK_URL", f"{gateway}/api/billing/webhooks/creem")
+    env.setdefault("PAYMENT_PROVIDERS", "stripe,creem")
+
+
+def _payments_line(env: dict[str, str]) -> str:
+    mock = env["MOCKPAYMENTS_URL"]
+    mocked = [
+        name
+        for name, variable in (("Stripe", "STRIPE_API_BASE"), ("Creem", "CREEM_API_BASE"))
+        if env.get(variable, "").startswith(mock)
+    ]
+    if not mocked:
+        return f"  payments {mock}   (the mock payment provider, unused)"
+    return (
+        f"  payments {mock}   (the mock payment provider: top-ups with "
+        f"{' and '.join(mocked)} pay there, nothing is charged)"
+    )
 
 
 def _sign_in_line(env: dict[str, str]) -> str:
@@ -357,6 +413,7 @@ def _print_next_steps(
   mock     {env["MOCKPROVIDER_URL"]}   (the mock provider: the default channels' upstream)
   mail     {env["MAILSINK_URL"]}   (the mail sink: every mail sent, links clickable)
 {_sign_in_line(env)}
+{_payments_line(env)}
   metrics  {_metrics_urls(env)}   (Prometheus's, not on the public edge)
 
 try it (the demo account's key, {seed.DEMO_CREDIT} USD of credit):

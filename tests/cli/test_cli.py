@@ -113,7 +113,7 @@ def test_a_missing_secret_outside_dev_stops_with_a_clear_message() -> None:
 def _dev_env(tmp_path: Path, database_url: str) -> dict[str, str]:
     """The environment of a dev run on free ports: GATEWAY_PORT and the others."""
     services = ("GATEWAY", "AUTH", "BILLING", "USAGE", "CONSOLE")
-    ports = iter(free_ports(14))  # at once: fourteen distinct ports
+    ports = iter(free_ports(15))  # at once: fifteen distinct ports
     return {
         **os.environ,
         **{f"{name}_PORT": str(next(ports)) for name in services},
@@ -122,6 +122,7 @@ def _dev_env(tmp_path: Path, database_url: str) -> dict[str, str]:
         "MAILSINK_PORT": str(next(ports)),
         "MAILSINK_SMTP_PORT": str(next(ports)),
         "MOCKOIDC_PORT": str(next(ports)),
+        "MOCKPAYMENTS_PORT": str(next(ports)),
         "DATABASE_URL": database_url,
         "REDIS_URL": REDIS_URL,
         "TOLLGATE_DATA_DIR": str(tmp_path),
@@ -298,6 +299,10 @@ async def test_dev_prints_lines_that_work_when_pasted_and_stops_with_frozen_chil
         sink = next(line for line in printed if line.strip().startswith("mail "))
         async with aiohttp.ClientSession() as session, session.get(sink.split()[1]) as page:
             assert page.status == 200 and "Mails sent" in await page.text()
+        payments = next(line for line in printed if line.strip().startswith("payments"))
+        assert "top-ups with Stripe and Creem pay there" in payments
+        async with aiohttp.ClientSession() as session, session.get(payments.split()[1]) as page:
+            assert page.status == 200 and "Mock payment provider" in await page.text()
         await _sign_in_with_google(printed)
 
         try_it = _block(printed, "try it")
@@ -315,7 +320,8 @@ async def test_dev_prints_lines_that_work_when_pasted_and_stops_with_frozen_chil
         assert '"key": "tg-' in made
 
         services = _children_of(process.pid)
-        assert len(services) == 8  # the five services, the two mock providers, the mail sink
+        # The five services, the mock model, OpenID and payment providers, the mail sink.
+        assert len(services) == 9
         for pid in services:
             os.kill(pid, signal.SIGSTOP)
         process.send_signal(signal.SIGINT)
