@@ -14,6 +14,10 @@ violations and then how many more there are. Checked:
    sums to zero and has at least two entries; all entries sum to zero; a
    user entry's `balance_after` is the running sum of the account's entries;
 4. no balance is below its floor.
+
+And for redemption codes (`redemption.RECONCILE`): every redeemed code has
+exactly one 'top_up' of its batch's amount to its redeemer, and every credit
+keyed by a code belongs to that code.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from services.billing import redemption
 from services.billing.money_fields import money
 
 LIMIT = 100
@@ -157,4 +162,5 @@ async def check_ledger(connection: Any) -> list[str]:
             "which has no usage charge record"
         ),
     )
+    problems += await _found(connection, redemption.RECONCILE, redemption.describe_problem)
     return problems

@@ -182,3 +182,43 @@ async def redeem(connection: Any, code: str, user_id: uuid.UUID) -> Redeemed:
         transaction_id=answer["transaction_id"],
         balance=Decimal(answer["balance"]),
     )
+
+
+# For `reconcile`: redeemed codes whose credit is not exactly one 'top_up' of
+# the batch's amount to the redeemer (missing, of another kind or amount, to
+# someone else), and credits keyed by a code that no code points at.
+RECONCILE = """
+SELECT c.id, c.redeemed_by, c.transaction_id, b.amount,
+       COALESCE(sum(e.amount) FILTER (WHERE a.kind = 'user'), 0) AS credited
+FROM billing.redemption_codes c
+JOIN billing.redemption_batches b ON b.id = c.batch_id
+LEFT JOIN billing.ledger_transactions t ON t.id = c.transaction_id
+LEFT JOIN billing.ledger_entries e ON e.transaction_id = t.id
+LEFT JOIN billing.accounts a ON a.id = e.account_id
+WHERE c.redeemed_at IS NOT NULL
+GROUP BY c.id, c.redeemed_by, c.transaction_id, b.amount, t.kind
+HAVING t.kind IS DISTINCT FROM 'top_up'
+    OR COALESCE(sum(e.amount) FILTER (WHERE a.kind = 'user'), 0) <> b.amount
+    OR bool_or(a.kind = 'user' AND a.user_id IS DISTINCT FROM c.redeemed_by)
+UNION ALL
+SELECT NULL, NULL, r.transaction_id, NULL, NULL
+FROM billing.credit_requests r
+WHERE r.idempotency_key LIKE 'redemption:%'
+  AND NOT EXISTS (SELECT 1 FROM billing.redemption_codes c
+                  WHERE c.transaction_id = r.transaction_id
+                    AND 'redemption:' || c.id::text = r.idempotency_key)
+ORDER BY 3
+"""
+
+
+def describe_problem(row: Any) -> str:
+    if row["id"] is None:
+        return (
+            f"redemption codes: ledger transaction {row['transaction_id']} is a code's credit "
+            "that no redeemed code points at"
+        )
+    return (
+        f"redemption codes: code {row['id']} redeemed by {row['redeemed_by']} is not credited "
+        f"exactly once with its amount (transaction {row['transaction_id']}, "
+        f"credited {row['credited']}, amount {row['amount']})"
+    )

@@ -209,3 +209,29 @@ async def test_through_the_gateway_admins_create_and_users_redeem_with_a_login(
     me = await (await stack.gateway.get("/api/me", headers=user.headers)).json()
     assert me["balance"] == "4.00"
     assert await check_ledger(db) == []
+
+
+async def test_reconcile_names_a_code_redeemed_without_its_credit(
+    billing: Billing, db: Any
+) -> None:
+    """Forged by hand with the triggers off, as an operator's SQL could."""
+    codes = (await _batch(billing, count=2, amount="2"))["codes"]
+    for code in codes:
+        assert (await _redeem(billing, uuid.uuid4(), code)).status == 200
+    assert await check_ledger(db) == []
+    first, second = await db.fetch(
+        "SELECT id, transaction_id FROM billing.redemption_codes ORDER BY redeemed_at"
+    )
+    async with db.transaction():
+        await db.execute("SET LOCAL session_replication_role = replica")
+        await db.execute(
+            "UPDATE billing.redemption_codes SET transaction_id = NULL WHERE id = $1", first["id"]
+        )
+        await db.execute(
+            "UPDATE billing.redemption_codes SET transaction_id = $2 WHERE id = $1",
+            second["id"],
+            first["transaction_id"],
+        )
+    problems = await check_ledger(db)
+    assert any(f"code {first['id']}" in problem for problem in problems), problems
+    assert any(f"transaction {second['transaction_id']} is a code's credit" in p for p in problems)
