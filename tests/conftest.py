@@ -100,6 +100,9 @@ _USER_TABLES = (
     "billing.redemption_codes",
     "billing.prices",
     "billing.reconcile_runs",
+    "billing.payment_events",
+    "billing.order_postings",
+    "billing.orders",
     "usage.records",
     "usage.daily",
 )

@@ -15,6 +15,7 @@ from aiohttp import web
 
 from services.billing import progress, reconcile_admin, redeem_handlers, user_directory
 from services.billing.consumer import BillingConsumer, ChargeMetrics
+from services.billing.payments import setup as payments
 from services.billing.routes import setup_routes
 from services.billing.settings import Settings
 from shared.consuming import consuming
@@ -33,6 +34,7 @@ def create_app(settings: Settings) -> web.Application:
         app.cleanup_ctx.append(consuming("billing", settings.common, _handler, trims=True))
         app.cleanup_ctx.append(progress.publishing(settings.lag_alert_seconds))
     reconcile_admin.setup(app, settings.common)
+    payments.setup(app, settings.payments)
     app[redeem_handlers.LIMITS] = settings.redeem_limits
     setup_routes(app)
     return app

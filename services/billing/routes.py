@@ -12,6 +12,7 @@ from services.billing import (
     reconcile_admin,
     redeem_handlers,
 )
+from services.billing.payments import topups, webhooks
 
 
 def setup_routes(app: web.Application) -> None:
@@ -27,5 +28,11 @@ def setup_routes(app: web.Application) -> None:
     router.add_post("/api/billing/redeem", redeem_handlers.redeem)
     router.add_post("/api/admin/redemption-codes", redeem_handlers.create_batch)
     router.add_get("/api/admin/redemption-codes", redeem_handlers.list_batches)
+    router.add_get("/api/billing/topup-options", topups.options)
+    router.add_get("/api/billing/topups/options", topups.options)
+    router.add_post("/api/billing/topups", topups.create_topup)
+    router.add_get("/api/billing/orders", topups.list_orders)
+    router.add_get("/api/billing/orders/{order_id}", topups.get_order)
+    router.add_post("/api/billing/webhooks/{provider}", webhooks.receive)
     router.add_get("/internal/balances/{user_id}", handlers.internal_balance)
     router.add_get("/internal/prices", price_admin.internal_prices)

@@ -61,6 +61,9 @@ ROUTES = (
     ApiRoute("/api/me/totp", Owner.AUTH),  # two-factor changes: a login, never an API key
     ApiRoute("/api/keys", Owner.AUTH),
     ApiRoute("/api/billing", Owner.BILLING, api_key_reads=True),
+    # Payment providers' webhooks: no credential (billing verifies each one's
+    # signature over the raw body, which the gateway forwards untouched).
+    ApiRoute("/api/billing/webhooks", Owner.BILLING, public=True),
     ApiRoute("/api/usage", Owner.USAGE, api_key_reads=True),
     ApiRoute("/api/admin/credits", Owner.BILLING, admin=True),
     ApiRoute("/api/admin/prices", Owner.BILLING, admin=True),

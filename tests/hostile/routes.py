@@ -274,6 +274,19 @@ SPECS: dict[str, Spec] = {
         )
     ),
     "GET /api/admin/redemption-codes": Spec(query={"limit": ["10"], "before": ["1"]}),
+    # Top-ups (the test stack enables no provider: a top-up is refused, a
+    # webhook is 404) and orders.
+    "GET /api/billing/topup-options": Spec(),
+    "GET /api/billing/topups/options": Spec(),
+    "POST /api/billing/topups": Spec(body=_const({"amount": "10.00", "provider": "stripe"})),
+    "GET /api/billing/orders": Spec(query={"limit": ["10"], "before": []}),
+    "GET /api/billing/orders/{order_id}": Spec(
+        params={"order_id": lambda known: ["00000000-0000-4000-8000-000000000000"]}
+    ),
+    "POST /api/billing/webhooks/{provider}": Spec(
+        body=_const({"id": "evt_hostile", "type": "checkout.session.completed"}),
+        params={"provider": lambda known: ["stripe", "creem"]},
+    ),
     # usage
     "GET /api/usage": Spec(query={**_WINDOW, "limit": ["10"], "cursor": []}),
     "GET /api/usage/summary": Spec(
@@ -373,6 +386,7 @@ _FOCUS: dict[str, tuple[str, ...]] = {
     "POST /api/keys": ("name", "expires_at"),
     "POST /api/admin/credits": ("user_id", "amount", "reason", "idempotency_key"),
     "POST /api/billing/redeem": ("code",),
+    "POST /api/billing/topups": ("amount", "provider"),
     "POST /api/admin/redemption-codes": ("amount", "expires_at", "note"),
     "PUT /api/admin/prices/{model}": ("input", "effective_from"),
     "POST /api/admin/channels": ("name", "base_url", "api_key"),
