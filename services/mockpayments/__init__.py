@@ -32,6 +32,12 @@ The control API (JSON bodies; `{provider}` is `stripe` or `creem`):
                                                drop: never sent (lost);
                                                bad_signature: signed with a wrong secret;
                                                hold: kept until release
+    POST /_mock/{provider}/api/faults {"count", "delay", "status", "pay_first"}
+                                               the next `count` API calls: delay: seconds
+                                               before the answer; status: answer this
+                                               error (e.g. 503) and do nothing;
+                                               pay_first: a checkout created is paid
+                                               (its webhook sent) before the answer
     POST /_mock/{provider}/webhooks/reorder {"count": n}
                                                the next n events are sent in reverse
                                                order once all n have happened

@@ -14,7 +14,7 @@ import orjson
 from aiohttp import web
 
 from services.mockpayments import creem_api, stripe_api
-from services.mockpayments.webhooks import Clock, Faults, Outbox
+from services.mockpayments.webhooks import ApiFault, Clock, Faults, Outbox
 
 OUTBOXES: web.AppKey[dict[str, Outbox]] = web.AppKey("outboxes", dict)
 CLOCK: web.AppKey[Clock] = web.AppKey("clock", Clock)
@@ -126,6 +126,20 @@ def faults(request: web.Request, body: dict[str, Any]) -> Any:
     outbox = _outbox(request)
     outbox.add_faults(Faults.from_json(body), _count(body))
     return {"queued": _count(body)}
+
+
+def api_faults(request: web.Request, body: dict[str, Any]) -> Any:
+    provider = request.match_info["provider"]
+    _outbox(request)
+    mock = (
+        request.app[stripe_api.MOCK_KEY]
+        if provider == "stripe"
+        else request.app[creem_api.MOCK_KEY]
+    )
+    fault = ApiFault.from_json(body)
+    count = _count(body)
+    mock.api_faults.extend(ApiFault(**vars(fault)) for _ in range(count))
+    return {"queued": count}
 
 
 def reorder(request: web.Request, body: dict[str, Any]) -> Any:
@@ -268,6 +282,7 @@ def add_routes(app: web.Application) -> None:
     r.add_post("/_mock/reset", control(reset))
     r.add_post("/_mock/clock", control(clock))
     r.add_post("/_mock/{provider}/webhooks/faults", control(faults))
+    r.add_post("/_mock/{provider}/api/faults", control(api_faults))
     r.add_post("/_mock/{provider}/webhooks/reorder", control(reorder))
     r.add_post("/_mock/{provider}/webhooks/release", control(release))
     r.add_post("/_mock/{provider}/webhooks/resend", control(resend))

@@ -23,6 +23,7 @@ checkout_id, order_id, customer_id, product_id, request_id and `signature`
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import secrets
@@ -36,7 +37,7 @@ import orjson
 from aiohttp import web
 
 from services.mockpayments.settings import Product
-from services.mockpayments.webhooks import Clock, Outbox
+from services.mockpayments.webhooks import ApiFault, Clock, Outbox
 
 _ALPHABET = string.ascii_letters + string.digits
 CHECKOUT_FIELDS = {
@@ -109,8 +110,10 @@ class CreemMock:
         self.transactions: dict[str, dict[str, Any]] = {}
         self.refunds: dict[str, dict[str, Any]] = {}
         self.events: list[dict[str, Any]] = []
+        self.api_faults: list[ApiFault] = []
 
     def reset(self) -> None:
+        self.api_faults.clear()
         self.checkouts.clear()
         self.transactions.clear()
         self.refunds.clear()
@@ -350,10 +353,17 @@ class CreemMock:
 MOCK_KEY: web.AppKey[CreemMock] = web.AppKey("creem_mock", CreemMock)
 
 
-def _authenticate(request: web.Request, mock: CreemMock) -> None:
+async def _authenticate(request: web.Request, mock: CreemMock) -> ApiFault:
+    """The key checked, then the next API fault a test asked for (an error
+    status is answered at once, after its delay)."""
     key = request.headers.get("x-api-key", "")
     if not key or not secrets.compare_digest(key, mock.api_key):
         raise CreemError(403, "Forbidden")
+    fault = mock.api_faults.pop(0) if mock.api_faults else ApiFault()
+    if fault.status is not None:
+        await asyncio.sleep(fault.delay)
+        raise CreemError(fault.status, "Internal Server Error" if fault.status >= 500 else "Error")
+    return fault
 
 
 async def _json(request: web.Request) -> Any:
@@ -366,8 +376,11 @@ async def _json(request: web.Request) -> Any:
 async def create_checkout(request: web.Request) -> web.Response:
     mock = request.app[MOCK_KEY]
     try:
-        _authenticate(request, mock)
+        fault = await _authenticate(request, mock)
         checkout = mock.create_checkout(await _json(request), str(request.url.origin()))
+        if fault.pay_first:
+            mock.pay(checkout["id"])
+        await asyncio.sleep(fault.delay)
         return web.json_response(mock.checkout_json(checkout), dumps=_dumps)
     except CreemError as exc:
         return exc.response(mock.clock)
@@ -376,7 +389,8 @@ async def create_checkout(request: web.Request) -> web.Response:
 async def get_checkout(request: web.Request) -> web.Response:
     mock = request.app[MOCK_KEY]
     try:
-        _authenticate(request, mock)
+        fault = await _authenticate(request, mock)
+        await asyncio.sleep(fault.delay)
         checkout_id = request.query.get("checkout_id")
         if not checkout_id:
             raise bad_request("checkout_id must be a string")
@@ -388,7 +402,8 @@ async def get_checkout(request: web.Request) -> web.Response:
 async def create_refund(request: web.Request) -> web.Response:
     mock = request.app[MOCK_KEY]
     try:
-        _authenticate(request, mock)
+        fault = await _authenticate(request, mock)
+        await asyncio.sleep(fault.delay)
         body = await _json(request)
         if not isinstance(body, dict) or not isinstance(body.get("transaction_id"), str):
             raise bad_request("transaction_id must be a string")

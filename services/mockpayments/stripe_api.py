@@ -9,6 +9,7 @@ an `idempotency_error`), errors as `{"error": {"type", "message", "param",
 
     POST /v1/checkout/sessions                 mode=payment with price_data line items
     GET  /v1/checkout/sessions/{id}            expand[]=line_items, payment_intent
+    GET  /v1/checkout/sessions/{id}/line_items
     POST /v1/checkout/sessions/{id}/expire     open sessions only
     GET  /v1/payment_intents/{id}, /v1/charges/{id}, /v1/refunds/{id},
          /v1/disputes/{id}, /v1/events/{id}
@@ -28,6 +29,7 @@ expiry `checkout.session.expired`.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import re
 import secrets
@@ -38,7 +40,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from services.mockpayments.webhooks import Clock, Outbox
+from services.mockpayments.webhooks import ApiFault, Clock, Outbox
 
 API_VERSION = "2025-08-27.basil"
 MIN_EXPIRY, MAX_EXPIRY = 30 * 60, 24 * 3600
@@ -191,6 +193,7 @@ class StripeMock:
         self.disputes: dict[str, dict[str, Any]] = {}
         self.events: list[dict[str, Any]] = []
         self._idempotent: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {}
+        self.api_faults: list[ApiFault] = []
 
     def reset(self) -> None:
         self.sessions.clear()
@@ -201,6 +204,7 @@ class StripeMock:
         self.disputes.clear()
         self._idempotent.clear()
         self.events.clear()
+        self.api_faults.clear()
 
     def now(self) -> int:
         return int(self.clock.now())
@@ -722,6 +726,14 @@ def handler(action: Any) -> Any:
         mock = request.app[MOCK_KEY]
         try:
             _authenticate(request, mock)
+            fault = mock.api_faults.pop(0) if mock.api_faults else ApiFault()
+            if fault.status is not None:
+                await asyncio.sleep(fault.delay)
+                raise StripeError(
+                    fault.status,
+                    "An error occurred with our connection to Stripe. (mock fault)",
+                    type_="api_error",
+                )
             params = await _params(request)
             key = request.headers.get("Idempotency-Key") if request.method == "POST" else None
             if key:
@@ -740,6 +752,9 @@ def handler(action: Any) -> Any:
             body = action(mock, request, copy.deepcopy(params), key)
             if key:
                 mock._idempotent[key] = (request.path, params, body)
+            if fault.pay_first and body.get("object") == "checkout.session":
+                mock.pay(body["id"])
+            await asyncio.sleep(fault.delay)
             return json_response(body, headers={"Idempotency-Key": key} if key else None)
         except StripeError as exc:
             return exc.response()
@@ -762,6 +777,16 @@ def _get_session(
     _unknown(params, set())
     mock.expire_due()
     return mock.expand(mock.session(request.match_info["id"]), expand)
+
+
+def _session_line_items(
+    mock: StripeMock, request: web.Request, params: dict[str, Any], key: str | None
+) -> dict[str, Any]:
+    _expansions(params)
+    _unknown(params, {"limit", "starting_after", "ending_before"})
+    session = mock.session(request.match_info["id"])
+    listed: dict[str, Any] = mock.expand(session, ["line_items"])["line_items"]
+    return listed
 
 
 def _expire_session(
@@ -810,6 +835,7 @@ def add_routes(app: web.Application, mock: StripeMock) -> None:
     r = app.router
     r.add_post("/stripe/v1/checkout/sessions", handler(_create_session))
     r.add_get("/stripe/v1/checkout/sessions/{id}", handler(_get_session))
+    r.add_get("/stripe/v1/checkout/sessions/{id}/line_items", handler(_session_line_items))
     r.add_post("/stripe/v1/checkout/sessions/{id}/expire", handler(_expire_session))
     r.add_post("/stripe/v1/refunds", handler(_create_refund))
     r.add_get("/stripe/v1/events", handler(_list_events))

@@ -90,6 +90,28 @@ class Faults:
 
 
 @dataclass(kw_only=True)
+class ApiFault:
+    """What happens to one next API call to a provider."""
+
+    delay: float = 0.0  # seconds before the answer (after the work is done)
+    status: int | None = None  # answer this error status instead, doing nothing
+    pay_first: bool = False  # a checkout created is paid before the answer goes back
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> ApiFault:
+        delay = body.get("delay", 0)
+        if not isinstance(delay, int | float) or isinstance(delay, bool) or not 0 <= delay <= 600:
+            raise ValueError("delay must be seconds from 0 to 600")
+        status = body.get("status")
+        if status is not None and (not isinstance(status, int) or not 400 <= status <= 599):
+            raise ValueError("status must be an HTTP error status (400 to 599)")
+        pay_first = body.get("pay_first", False)
+        if not isinstance(pay_first, bool):
+            raise ValueError("pay_first must be true or false")
+        return cls(delay=float(delay), status=status, pay_first=pay_first)
+
+
+@dataclass(kw_only=True)
 class Delivery:
     event_id: str
     event_type: str
@@ -257,6 +279,15 @@ class Outbox:
         ok = 200 <= answer.status < 300
         if ok:
             delivery.status = "delivered"
+        _log.info(
+            "webhook posted",
+            extra={
+                "provider": self.provider,
+                "event": delivery.event_id,
+                "type": delivery.event_type,
+                "status": answer.status,
+            },
+        )
         return ok
 
     def report(self) -> list[dict[str, Any]]:

@@ -160,3 +160,36 @@ async def test_the_controls_refuse_what_they_do_not_know(mock: Client) -> None:
     assert (await mock.post("/_mock/stripe/sessions/cs_x/pay", json={})).status == 404
     answer = await mock.post("/_mock/stripe/webhooks/resend", json={"event_id": "evt_x"})
     assert answer.status == 404
+
+
+async def test_an_api_fault_answers_an_error_and_does_nothing(
+    client: stripe.StripeClient, mock: Client
+) -> None:
+    await mock.post("/_mock/stripe/api/faults", json={"status": 503})
+    with pytest.raises(stripe.APIError) as failed:
+        await client.v1.checkout.sessions.create_async(params=session_params())
+    assert failed.value.http_status == 503
+    assert (await (await mock.get("/_mock/stripe/events")).json())["events"] == []
+    created = await client.v1.checkout.sessions.create_async(params=session_params())
+    assert created.status == "open"
+    await mock.post("/_mock/creem/api/faults", json={"status": 500})
+    answer = await mock.post(
+        "/creem/v1/checkouts",
+        json={"product_id": "prod_tollgate_dev_10"},
+        headers={"x-api-key": "creem_test_tollgate_dev"},
+    )
+    assert answer.status == 500 and (await answer.json())["status"] == 500
+
+
+async def test_pay_first_sends_the_webhook_before_the_create_call_returns(
+    client: stripe.StripeClient, mock: Client, receiver: tuple[Receiver, TestServer]
+) -> None:
+    """The completed event lands while the checkout call is still waiting for its answer."""
+    hooks, _ = receiver
+    await mock.post("/_mock/stripe/api/faults", json={"pay_first": True, "delay": 0.5})
+    created = await client.v1.checkout.sessions.create_async(params=session_params())
+    assert created.status == "open"  # the answer as it was made, before the payment
+    assert len(hooks.received) == 1  # already there when the answer came back
+    assert event_of(hooks.received[0]).data.object["id"] == created.id
+    items = await client.v1.checkout.sessions.line_items.list_async(created.id)
+    assert [i.amount_total for i in items.data] == [1000]
