@@ -22,7 +22,9 @@ _STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 480px; margin: 40px auto; padding: 0 12px }
 .amount { font-size: 2em; margin: 8px 0 } .note { color: #555; font-size: .9em }
 button { margin: 16px 8px 0 0; padding: 8px 18px; font-size: 1em }
-label { display: block; margin-top: 12px } input[type=email] { width: 100% }
+label { display: block; margin-top: 12px }
+input[type=email] { width: 100%; box-sizing: border-box; padding: 6px; font-size: 1em }
+button[value=pay] { background: #1f5fbf; color: #fff; border: 1px solid #1f5fbf }
 """
 
 
