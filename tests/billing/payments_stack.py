@@ -161,12 +161,15 @@ class PaymentsStack:
 
 
 def payment_settings(
-    api_base: str, *, webhook_secret: str | None = WEBHOOK_SECRET
+    api_base: str,
+    *,
+    webhook_secret: str | None = WEBHOOK_SECRET,
+    secret_key: str = "sk_test_tollgate",
 ) -> PaymentSettings:
     return PaymentSettings(
         providers=("stripe",),
         stripe=StripeSettings(
-            secret_key="sk_test_tollgate", webhook_secret=webhook_secret, api_base=api_base
+            secret_key=secret_key, webhook_secret=webhook_secret, api_base=api_base
         ),
     )
 
@@ -179,6 +182,7 @@ async def payments_stack(
     *,
     api_base: str | None = None,
     webhook_secret: str | None = WEBHOOK_SECRET,
+    secret_key: str = "sk_test_tollgate",
 ) -> PaymentsStack:
     stub = StripeStub()
     stub_server = await aiohttp_server(stub.app())
@@ -190,7 +194,9 @@ async def payments_stack(
                 common=common,
                 consumer=False,
                 auth_url=auth_url,
-                payments=payment_settings(base, webhook_secret=webhook_secret),
+                payments=payment_settings(
+                    base, webhook_secret=webhook_secret, secret_key=secret_key
+                ),
             )
         )
     )
