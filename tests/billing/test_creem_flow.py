@@ -254,6 +254,41 @@ async def press_pay(checkout_url: str) -> None:
             assert paid.status == 303
 
 
+async def test_a_webhook_that_beats_the_checkout_answer_still_credits_once(
+    creem_stack: CreemStack, db: Any
+) -> None:
+    account = await sign_up(creem_stack.stack.gateway)
+    # Creem pays the checkout and posts checkout.completed before it answers the create call.
+    await creem_stack.control("/_mock/creem/api/faults", {"pay_first": True, "delay": 1})
+    status, order = await top_up(creem_stack, account, "10")
+    assert status == 201, order
+    (event,) = (await creem_stack.control("/_mock/creem/events"))["events"]
+    delivery = await creem_stack.settled(event["id"], 1)
+    assert [a["status"] for a in delivery["attempts"]] == [200]
+    assert await credits(db, order["order_id"]) == 1
+    assert await balance(db, account.id) == Decimal(10)
+    stored = await db.fetchrow(
+        "SELECT status, provider_payment_id FROM billing.orders WHERE id = $1",
+        uuid.UUID(order["order_id"]),
+    )
+    assert (stored["status"], stored["provider_payment_id"]) == ("paid", event["object"]["id"])
+
+
+async def test_creem_failing_leaves_a_failed_order_and_no_credit(
+    creem_stack: CreemStack, db: Any
+) -> None:
+    account = await sign_up(creem_stack.stack.gateway)
+    await creem_stack.control("/_mock/creem/api/faults", {"status": 503})
+    status, answer = await top_up(creem_stack, account, "10")
+    assert status == 503, answer
+    (row,) = await db.fetch(
+        "SELECT status FROM billing.orders WHERE user_id = $1", uuid.UUID(account.id)
+    )
+    assert row["status"] == "failed"
+    assert await balance(db, account.id) == Decimal(0)
+    assert (await creem_stack.control("/_mock/creem/events"))["events"] == []
+
+
 async def test_an_amount_creem_has_no_product_for_is_refused(creem_stack: CreemStack) -> None:
     account = await sign_up(creem_stack.stack.gateway)
     status, answer = await top_up(creem_stack, account, "15")
