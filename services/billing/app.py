@@ -15,6 +15,7 @@ from aiohttp import web
 
 from services.billing import progress, reconcile_admin, redeem_handlers, user_directory
 from services.billing.consumer import BillingConsumer, ChargeMetrics
+from services.billing.payments import reconciler
 from services.billing.payments import setup as payments
 from services.billing.routes import setup_routes
 from services.billing.settings import Settings
@@ -35,6 +36,12 @@ def create_app(settings: Settings) -> web.Application:
         app.cleanup_ctx.append(progress.publishing(settings.lag_alert_seconds))
     reconcile_admin.setup(app, settings.common)
     payments.setup(app, settings.payments)
+    if settings.consumer:
+        app.cleanup_ctx.append(
+            reconciler.reconciling(
+                settings.payments.reconcile_seconds, settings.payments.reconcile_after_seconds
+            )
+        )
     app[redeem_handlers.LIMITS] = settings.redeem_limits
     setup_routes(app)
     return app

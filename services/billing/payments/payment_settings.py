@@ -7,6 +7,9 @@ TOPUP_MIN, TOPUP_MAX   the smallest and largest top-up, decimal strings (5, 1000
 TOPUP_PRESETS          amounts the console offers ("5,10,20,50,100"), each
                        within the bounds
 PAYMENT_CHECKOUT_MINUTES  how long a checkout stays open (60; Stripe: 30..1440)
+PAYMENT_RECONCILE_SECONDS, PAYMENT_RECONCILE_AFTER_SECONDS
+                       how often the reconciler asks providers about pending
+                       orders (60), and how old an order must be first (300)
 TOLLGATE_PUBLIC_URL    return URLs start here (/billing/topup/result?order=<id>)
 STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET, STRIPE_API_BASE (https://api.stripe.com)
 CREEM_API_KEY, CREEM_WEBHOOK_SECRET, CREEM_API_BASE (https://api.creem.io),
@@ -65,6 +68,10 @@ class PaymentSettings:
     topup_max: Decimal = Decimal(1000)
     presets: tuple[Decimal, ...] = tuple(Decimal(n) for n in (5, 10, 20, 50, 100))
     checkout_minutes: int = 60
+    # The reconciler (payments/reconciler.py): how often it runs, and how old a
+    # pending order must be before its provider is asked about it.
+    reconcile_seconds: int = 60
+    reconcile_after_seconds: int = 300
     public_url: str = DEV_PUBLIC_URL
     stripe: StripeSettings = field(default_factory=StripeSettings)
     creem: CreemSettings = field(default_factory=CreemSettings)
@@ -132,6 +139,12 @@ class PaymentSettings:
             topup_max=high,
             presets=presets,
             checkout_minutes=read.integer(env, "PAYMENT_CHECKOUT_MINUTES", 60, low=30, high=1440),
+            reconcile_seconds=read.integer(
+                env, "PAYMENT_RECONCILE_SECONDS", 60, low=1, high=24 * 3600
+            ),
+            reconcile_after_seconds=read.integer(
+                env, "PAYMENT_RECONCILE_AFTER_SECONDS", 300, low=0, high=7 * 24 * 3600
+            ),
             public_url=read.url(
                 env, "TOLLGATE_PUBLIC_URL", DEV_PUBLIC_URL, schemes=("http", "https")
             ),

@@ -92,9 +92,9 @@ async def receive(request: web.Request) -> web.Response:
         result = await process(connection, event)
         if result is None:
             return web.json_response({"received": True, "duplicate": True})
-        _report(metrics, event, result)
+        report(metrics, event, result)
         if result.credited and result.order is not None:
-            await _refresh_balance(request, connection, result.order)
+            await refresh_balance(Holds(request.app[REDIS]), connection, result.order)
     return web.json_response({"received": True, "duplicate": False, "outcome": result.outcome})
 
 
@@ -195,7 +195,7 @@ def _mismatch(order: Order, event: WebhookEvent) -> str | None:
     return None
 
 
-def _report(metrics: PaymentMetrics, event: WebhookEvent, result: Outcome) -> None:
+def report(metrics: PaymentMetrics, event: WebhookEvent, result: Outcome) -> None:
     context = {
         "provider": event.provider,
         "event_id": event.event_id,
@@ -214,11 +214,11 @@ def _report(metrics: PaymentMetrics, event: WebhookEvent, result: Outcome) -> No
         _log.info("top-up credited", extra=context)
 
 
-async def _refresh_balance(request: web.Request, connection: Any, order: Order) -> None:
+async def refresh_balance(holds: Holds, connection: Any, order: Order) -> None:
     """After commit: the gateways' holds see the new balance (a failure here only
     delays that; the credit is committed and the next change installs it)."""
     try:
-        await snapshots.install(connection, Holds(request.app[REDIS]), order.user_id)
+        await snapshots.install(connection, holds, order.user_id)
     except (RedisError, OSError):
         _log.warning(
             "balance snapshot not refreshed after a top-up", extra={"order_id": str(order.id)}
