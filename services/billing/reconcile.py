@@ -18,6 +18,11 @@ violations and then how many more there are. Checked:
 And for redemption codes (`redemption.RECONCILE`): every redeemed code has
 exactly one 'top_up' of its batch's amount to its redeemer, and every credit
 keyed by a code belongs to that code.
+
+And for top-up orders (`payments.orders.RECONCILE`): every paid (or later
+refunded or disputed) order has exactly one credit, a 'top_up' of its credit
+to its user; no other order has one; no top-up names an order it is not the
+credit of.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from typing import Any
 
 from services.billing import redemption
 from services.billing.money_fields import money
+from services.billing.payments import orders
 
 LIMIT = 100
 
@@ -163,4 +169,5 @@ async def check_ledger(connection: Any) -> list[str]:
         ),
     )
     problems += await _found(connection, redemption.RECONCILE, redemption.describe_problem)
+    problems += await _found(connection, orders.RECONCILE, orders.describe_problem)
     return problems

@@ -306,3 +306,53 @@ async def credit_order(
         payment_reference,
     )
     return transaction_id
+
+
+# ---- reconcile ----------------------------------------------------------------------
+
+# For `tollgate reconcile` (services/billing/reconcile.py): every order in a
+# credited state has exactly one credit posting, a 'top_up' ledger transaction
+# moving exactly its credit to its user; no other order has one; and no
+# 'top_up' transaction names an order (its reason) without being that order's
+# credit, which catches a credit posted twice by hand or by a bug.
+RECONCILE = """
+SELECT o.id, o.status, o.credit, count(DISTINCT p.transaction_id) AS credits,
+       COALESCE(sum(e.amount) FILTER (WHERE a.kind = 'user' AND a.user_id = o.user_id), 0)
+           AS credited,
+       min(p.transaction_id) AS transaction_id
+FROM billing.orders o
+LEFT JOIN billing.order_postings p ON p.order_id = o.id AND p.kind = 'credit'
+LEFT JOIN billing.ledger_transactions t ON t.id = p.transaction_id
+LEFT JOIN billing.ledger_entries e ON e.transaction_id = t.id
+LEFT JOIN billing.accounts a ON a.id = e.account_id
+GROUP BY o.id, o.status, o.credit
+HAVING (o.status IN ('paid', 'partially_refunded', 'refunded', 'disputed')
+        AND (count(DISTINCT p.transaction_id) <> 1
+             OR COALESCE(sum(e.amount) FILTER (WHERE a.kind = 'user' AND a.user_id = o.user_id), 0)
+                <> o.credit
+             OR bool_or(t.kind IS DISTINCT FROM 'top_up')
+             OR bool_or(p.amount <> o.credit)))
+    OR (o.status NOT IN ('paid', 'partially_refunded', 'refunded', 'disputed')
+        AND count(DISTINCT p.transaction_id) > 0)
+UNION ALL
+SELECT NULL, NULL, NULL, NULL, NULL, t.id
+FROM billing.ledger_transactions t
+WHERE t.kind = 'top_up' AND t.reason LIKE 'top-up: order %'
+  AND NOT EXISTS (SELECT 1 FROM billing.order_postings p
+                  WHERE p.transaction_id = t.id AND p.kind = 'credit'
+                    AND t.reason LIKE 'top-up: order ' || p.order_id::text || ' %')
+ORDER BY 6
+"""
+
+
+def describe_problem(row: Any) -> str:
+    if row["id"] is None:
+        return (
+            f"orders: ledger transaction {row['transaction_id']} is a top-up credit naming an "
+            "order whose credit it is not (an order credited twice?)"
+        )
+    return (
+        f"orders: order {row['id']} ({row['status']}) is not credited exactly once with its "
+        f"credit {money(row['credit'])}: {row['credits']} credit transaction(s) (first "
+        f"{row['transaction_id']}), {money(row['credited'])} credited"
+    )
