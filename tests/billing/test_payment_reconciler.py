@@ -183,6 +183,7 @@ async def test_an_order_whose_checkout_never_answered_expires_after_a_day(
             age,
         )
     settled = await reconciler.run_once(paying.billing.app, NOW)
+    assert settled is not None
     assert sorted(settled, key=lambda s: s.outcome) == [
         reconciler.Settled(str(old), "no_checkout"),
         reconciler.Settled(str(recent), "pending"),
