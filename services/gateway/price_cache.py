@@ -2,9 +2,10 @@
 
 Holds are computed from it on every relayed request, so it lives in memory:
 loaded at start, reloaded when billing announces a price change (Redis
-notice), when the notice feed reconnects, and at most every few seconds when
-a request names a model the table has no price for (billing may have come up
-after the gateway).
+notice), when the notice feed reconnects, and when a request names a model
+the table has no price for: at once while no load has succeeded yet (billing
+came up after the gateway: `tollgate dev` starts them together), else at most
+every few seconds. Requests that miss together share one reload.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ class PriceCache:
         self._token = token
         self._versions: dict[str, list[Price]] = {}
         self._loaded_at = 0.0
+        self._loaded = False  # a load has succeeded
+        self._attempts = 0
         # One reload at a time, so an older answer never replaces a newer one.
         self._reloading = asyncio.Lock()
 
@@ -40,6 +43,12 @@ class PriceCache:
 
     async def _reload(self) -> None:
         self._loaded_at = time.monotonic()
+        try:
+            await self._fetch()
+        finally:
+            self._attempts += 1  # finished reloads, so a waiter can tell one ended
+
+    async def _fetch(self) -> None:
         try:
             async with self._session.get(
                 self._url,
@@ -56,13 +65,22 @@ class PriceCache:
             _log.warning("price reload failed; keeping the last table", extra={"reason": str(exc)})
             return
         self._versions = versions
+        self._loaded = True
 
     async def current(self, model: str) -> Price | None:
         found = price_at(self._versions.get(model, ()), datetime.now(UTC))
-        if found is None and time.monotonic() - self._loaded_at > MISS_RELOAD_SECONDS:
-            await self.reload()
+        stale = time.monotonic() - self._loaded_at > MISS_RELOAD_SECONDS
+        if found is None and (stale or not self._loaded):
+            await self._reload_after_miss()
             found = price_at(self._versions.get(model, ()), datetime.now(UTC))
         return found
+
+    async def _reload_after_miss(self) -> None:
+        """A reload, unless one finished while this request waited for the lock."""
+        attempts = self._attempts
+        async with self._reloading:
+            if self._attempts == attempts:
+                await self._reload()
 
     def at(self, model: str, when: datetime) -> Price | None:
         return price_at(self._versions.get(model, ()), when)
