@@ -10,6 +10,7 @@ import asyncio
 import re
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -19,6 +20,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from services.billing.app import create_app as create_billing
+from services.billing.payments import reconciler
 from services.billing.payments.creem_provider import CreemProvider
 from services.billing.payments.payment_settings import CreemSettings, PaymentSettings
 from services.billing.payments.provider import (
@@ -63,6 +65,7 @@ class CreemStack:
     gateway: TestClient[web.Request, web.Application]
     mock: TestServer
     stack: Stack
+    billing: TestServer
 
     async def control(self, path: str, body: dict[str, Any] | None = None) -> Any:
         async with aiohttp.ClientSession() as http:
@@ -118,7 +121,7 @@ async def creem_stack(
             )
         )
     )
-    made = CreemStack(gateway=gateway, mock=mock, stack=stack)
+    made = CreemStack(gateway=gateway, mock=mock, stack=stack, billing=billing)
     # Creem posts to the webhook URL registered in its dashboard: the gateway's.
     await made.control(
         "/_mock/creem/webhooks/config",
@@ -287,6 +290,54 @@ async def test_creem_failing_leaves_a_failed_order_and_no_credit(
     assert row["status"] == "failed"
     assert await balance(db, account.id) == Decimal(0)
     assert (await creem_stack.control("/_mock/creem/events"))["events"] == []
+
+
+async def test_a_lost_creem_webhook_is_settled_by_the_reconciler_once(
+    creem_stack: CreemStack, db: Any
+) -> None:
+    account = await sign_up(creem_stack.stack.gateway)
+    _, order = await top_up(creem_stack, account, "50")
+    await creem_stack.control("/_mock/creem/webhooks/faults", {"drop": True})
+    await press_pay(order["checkout_url"])
+    (event,) = (await creem_stack.control("/_mock/creem/events"))["events"]
+    assert await balance(db, account.id) == Decimal(0)  # nothing arrived
+
+    settled = await reconciler.run_once(creem_stack.billing.app, timedelta(0))
+    assert settled is not None
+    assert [(s.order_id, s.outcome) for s in settled] == [(order["order_id"], "credited")]
+    assert await balance(db, account.id) == Decimal(50)
+    stored = await db.fetchrow(
+        "SELECT status, payment_reference FROM billing.orders WHERE id = $1",
+        uuid.UUID(order["order_id"]),
+    )
+    assert stored["status"] == "paid"
+    assert stored["payment_reference"] == event["object"]["order"]["transaction"]
+    # The webhook comes after all (Creem's dashboard resend): acknowledged, nothing more.
+    await creem_stack.control("/_mock/creem/webhooks/resend", {"event_id": event["id"]})
+    delivery = await creem_stack.settled(event["id"], 1)
+    assert [a["status"] for a in delivery["attempts"]] == [200]
+    assert await credits(db, order["order_id"]) == 1
+    assert await balance(db, account.id) == Decimal(50)
+
+
+async def test_the_reconciler_closes_an_expired_creem_checkout_and_leaves_an_open_one(
+    creem_stack: CreemStack, db: Any
+) -> None:
+    account = await sign_up(creem_stack.stack.gateway)
+    _, expired = await top_up(creem_stack, account, "5")
+    _, still_open = await top_up(creem_stack, account, "20")
+    await creem_stack.control(f"/_mock/creem/checkouts/{expired['provider_payment_id']}/expire", {})
+    settled = await reconciler.run_once(creem_stack.billing.app, timedelta(0))
+    assert settled is not None
+    assert sorted((s.order_id, s.outcome) for s in settled) == sorted(
+        [(expired["order_id"], "expired"), (still_open["order_id"], "pending")]
+    )
+    statuses = {
+        str(row["id"]): row["status"]
+        for row in await db.fetch("SELECT id, status FROM billing.orders")
+    }
+    assert statuses == {expired["order_id"]: "expired", still_open["order_id"]: "pending"}
+    assert await balance(db, account.id) == Decimal(0)
 
 
 async def test_an_amount_creem_has_no_product_for_is_refused(creem_stack: CreemStack) -> None:
