@@ -31,6 +31,7 @@ from services.billing.payments.provider import (
     RefundRequest,
     WebhookRefused,
 )
+from services.billing.payments.setup import CLOCK
 from services.billing.settings import Settings as BillingSettings
 from services.gateway.app import create_app as create_gateway
 from services.mockpayments.app import create_app as create_mock_payments
@@ -207,13 +208,24 @@ async def test_a_creem_top_up_is_credited_once_however_often_creem_says_so(
         "SELECT count(*) FROM billing.ledger_transactions WHERE kind = 'top_up'"
     )
     assert top_ups == 1
+    # Five more an hour later (billing's and the mock's clocks moved): Creem signs no
+    # time, so they verify, and are acknowledged as seen before.
+    creem_stack.billing.app[CLOCK].offset += 3600
+    await creem_stack.control("/_mock/clock", {"offset": 3600})
+    await creem_stack.control(
+        "/_mock/creem/webhooks/resend", {"event_id": event["id"], "copies": 5}
+    )
+    delivery = await creem_stack.settled(event["id"], 11)
+    assert [a["status"] for a in delivery["attempts"]] == [200] * 11
+    assert await credits(db, order["order_id"]) == 1
+    assert await balance(db, account.id) == Decimal(10)
 
     # Signed with another secret: refused (400), and Creem's retries are refused too.
     await creem_stack.control(
         "/_mock/creem/webhooks/resend", {"event_id": event["id"], "bad_signature": True}
     )
-    delivery = await creem_stack.settled(event["id"], 9)
-    assert [a["status"] for a in delivery["attempts"]][6:] == [400, 400, 400]
+    delivery = await creem_stack.settled(event["id"], 14)
+    assert [a["status"] for a in delivery["attempts"]][11:] == [400, 400, 400]
     assert await balance(db, account.id) == Decimal(10)
 
 
