@@ -13,7 +13,8 @@ violations and then how many more there are. Checked:
 2. every account's balance equals the sum of its entries; every transaction
    sums to zero and has at least two entries; all entries sum to zero; a
    user entry's `balance_after` is the running sum of the account's entries;
-4. no balance is below its floor.
+4. no balance is below its floor, but for the debt a refund or dispute
+   reversal left (`accounts.debt`, migration 0006).
 
 And for redemption codes (`redemption.RECONCILE`): every redeemed code has
 exactly one 'top_up' of its batch's amount to its redeemer, and every credit
@@ -56,7 +57,7 @@ ORDER BY t.id
 
 _FLOORS = """
 SELECT id, kind, user_id, balance, floor FROM billing.accounts
-WHERE floor IS NOT NULL AND balance < floor ORDER BY id
+WHERE floor IS NOT NULL AND balance < floor - debt ORDER BY id
 """
 
 _RUNNING = """

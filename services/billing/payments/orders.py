@@ -38,7 +38,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
 from enum import StrEnum
 from typing import Any
 
@@ -306,6 +306,96 @@ async def credit_order(
         payment_reference,
     )
     return transaction_id
+
+
+# ---- refunds and disputes ---------------------------------------------------------------
+
+
+def credit_for(order: Order, minor: int) -> Decimal:
+    """The part of the order's credit that `minor` units of its payment bought."""
+    if minor == order.amount_minor:
+        return order.credit
+    with localcontext(Context(prec=60)):
+        part = order.credit * minor / order.amount_minor
+    return part.quantize(ledger.SCALE, rounding=ROUND_HALF_EVEN)
+
+
+async def post_reversal(
+    connection: Any, order: Order, *, amount: Decimal, kind: str, reason: str
+) -> int:
+    """Take `amount` of the order's credit back from its user (a 'refund' ledger
+    transaction: user -amount, topups +amount), recorded as the order's `kind`
+    posting ('refund' or 'dispute'). The user's balance may go below its floor:
+    the shortfall is the account's `debt` (migration 0006). In the caller's
+    database transaction."""
+    account = await ledger.user_account(connection, order.user_id)
+    topups = await ledger.system_account(connection, "topups")
+    entries: list[ledger.Entry] = [(account, -amount), (topups, amount)]
+    ledger.check_entries(entries)
+    await ledger.lock_accounts(connection, [account, topups])
+    balance_after: Decimal = await connection.fetchval(
+        "UPDATE billing.accounts SET balance = balance - $2, version = version + 1, "
+        "debt = GREATEST(0, floor - (balance - $2)) WHERE id = $1 RETURNING balance",
+        account,
+        amount,
+    )
+    await ledger.move_balances(connection, {topups: amount})
+    transaction_id: int = await connection.fetchval(
+        "INSERT INTO billing.ledger_transactions (kind, reason) VALUES ('refund', $1) RETURNING id",
+        reason,
+    )
+    await ledger.insert_entries(
+        connection,
+        [(transaction_id, account, -amount, balance_after), (transaction_id, topups, amount, None)],
+    )
+    await _posting(connection, transaction_id, order.id, kind, amount)
+    return transaction_id
+
+
+async def restore_credit(connection: Any, order: Order, *, amount: Decimal, reason: str) -> int:
+    """Give back what a dispute took when the dispute is won (an 'adjustment')."""
+    account = await ledger.user_account(connection, order.user_id)
+    topups = await ledger.system_account(connection, "topups")
+    transaction_id = await ledger.post(
+        connection, "adjustment", [(topups, -amount), (account, amount)], reason=reason
+    )
+    await _posting(connection, transaction_id, order.id, "dispute_won", amount)
+    return transaction_id
+
+
+async def _posting(
+    connection: Any, transaction_id: int, order_id: uuid.UUID, kind: str, amount: Decimal
+) -> None:
+    await connection.execute(
+        "INSERT INTO billing.order_postings (transaction_id, order_id, kind, amount) "
+        "VALUES ($1, $2, $3, $4)",
+        transaction_id,
+        order_id,
+        kind,
+        amount,
+    )
+
+
+async def disputed_credit(connection: Any, order_id: uuid.UUID) -> Decimal:
+    """What open disputes took from the order and was not given back."""
+    held: Decimal = await connection.fetchval(
+        "SELECT COALESCE(sum(amount) FILTER (WHERE kind = 'dispute'), 0) "
+        "- COALESCE(sum(amount) FILTER (WHERE kind = 'dispute_won'), 0) "
+        "FROM billing.order_postings WHERE order_id = $1",
+        order_id,
+    )
+    return held
+
+
+async def set_refund_state(
+    connection: Any, order_id: uuid.UUID, *, status: Status, refunded_minor: int
+) -> None:
+    await connection.execute(
+        "UPDATE billing.orders SET status = $2, refunded_minor = $3 WHERE id = $1",
+        order_id,
+        status.value,
+        refunded_minor,
+    )
 
 
 # ---- reconcile ----------------------------------------------------------------------

@@ -31,14 +31,28 @@ An operator reads the alert; the reconciler (later) asks the provider.
 Any failure while processing (the database down, a bug) answers 500, the
 transaction rolls back (the event is not recorded), so the provider retries.
 
-Refund and dispute events are recorded as `unhandled` for now (logged as a
-warning): reversals come with the refunds work.
+Refunds and disputes the provider reports post reversals (orders.post_reversal:
+the balance may go below zero, a debt the holds then refuse to spend past):
+
+- refunded (the event carries the total refunded so far): the part not yet
+  reversed is taken back, in proportion to the credit; the order becomes
+  `partially_refunded` or `refunded`. A total at or below what was already
+  reversed (a repeat, or an older event arriving late) changes nothing.
+- dispute opened: the disputed amount (at most what is not refunded) is taken
+  back and the order is `disputed`; closed and won: it is given back and the
+  order returns to `paid` (or `partially_refunded`); lost: it stays taken and
+  the order is `refunded` (or `partially_refunded`).
+- Such an event for an order not credited yet (events out of order), or a
+  dispute closing that was never seen opening, answers 503 and is not
+  recorded, so the provider sends it again, after the payment's own event or
+  the reconciler has credited the order.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from decimal import Context, localcontext
 from typing import Any
 
 from aiohttp import web
@@ -47,10 +61,15 @@ from redis.exceptions import RedisError
 from services.billing import snapshots
 from services.billing.payments import orders
 from services.billing.payments.orders import Order, Status
-from services.billing.payments.provider import EventKind, WebhookEvent, WebhookRefused
+from services.billing.payments.provider import (
+    DisputeOutcome,
+    EventKind,
+    WebhookEvent,
+    WebhookRefused,
+)
 from services.billing.payments.setup import CLOCK, PAYMENT_METRICS, PROVIDERS, PaymentMetrics
 from shared.bodies import API_BODY_LIMIT, read_limited
-from shared.errors import BadRequest, NotFound
+from shared.errors import BadRequest, NotFound, RetryLater
 from shared.holds import Holds
 from shared.service import DB, REDIS
 
@@ -66,6 +85,7 @@ class Outcome:
     outcome: str  # as stored in billing.payment_events.outcome
     order: Order | None = None
     credited: bool = False
+    moved: bool = False  # the user's balance changed: install the new snapshot
     detail: str | None = None
     alert: bool = False
 
@@ -93,7 +113,7 @@ async def receive(request: web.Request) -> web.Response:
         if result is None:
             return web.json_response({"received": True, "duplicate": True})
         report(metrics, event, result)
-        if result.credited and result.order is not None:
+        if (result.credited or result.moved) and result.order is not None:
             await refresh_balance(Holds(request.app[REDIS]), connection, result.order)
     return web.json_response({"received": True, "duplicate": False, "outcome": result.outcome})
 
@@ -165,8 +185,127 @@ async def _apply(connection: Any, event: WebhookEvent) -> Outcome:
         if await orders.close(connection, order.id, status, failure):
             return Outcome(status.value, order=order)
         return Outcome("no_change", order=order, detail=f"order is {order.status}")
-    # Refunds and disputes: reversals come with the refunds work.
-    return Outcome("unhandled", order=order, detail=f"{event.kind} not acted on yet")
+    if event.kind is EventKind.REFUNDED:
+        return await _refund(connection, order, event)
+    if event.kind is EventKind.DISPUTE_OPENED:
+        return await _dispute_opened(connection, order, event)
+    if event.kind is EventKind.DISPUTE_CLOSED:
+        return await _dispute_closed(connection, order, event)
+    return Outcome("unhandled", order=order, detail=f"{event.kind} not acted on")
+
+
+class NotYetCredited(RetryLater):
+    """A refund or dispute for an order whose payment billing has not credited yet."""
+
+    status = 503
+    code = "payment_not_settled_yet"
+
+
+def _not_yet(order: Order) -> NotYetCredited:
+    return NotYetCredited(
+        f"order {order.id} is {order.status}: its payment is not credited yet; send this "
+        "event again later",
+        retry_after=60,
+    )
+
+
+async def _refund(connection: Any, order: Order, event: WebhookEvent) -> Outcome:
+    if order.status not in orders.CREDITED:
+        raise _not_yet(order)
+    total = event.refund_amount_minor
+    if total is None or not 0 < total <= order.amount_minor:
+        return Outcome(
+            "mismatch",
+            order=order,
+            detail=f"refunded total {total} for {order.amount_minor}",
+            alert=True,
+        )
+    fresh = total - order.refunded_minor
+    if fresh <= 0:
+        return Outcome("no_change", order=order, detail=f"{total} already reversed")
+    amount = orders.credit_for(order, fresh)
+    transaction_id = await orders.post_reversal(
+        connection,
+        order,
+        amount=amount,
+        kind="refund",
+        reason=f"refund: order {order.id} ({fresh} of {order.amount_minor} minor units)",
+    )
+    if order.status is Status.DISPUTED:
+        status = Status.DISPUTED  # the dispute decides where it ends
+    elif total >= order.amount_minor:
+        status = Status.REFUNDED
+    else:
+        status = Status.PARTIALLY_REFUNDED
+    if status is not order.status:
+        orders.check_move(order.status, status)
+    await orders.set_refund_state(connection, order.id, status=status, refunded_minor=total)
+    return Outcome(status.value, order=order, moved=True, detail=f"ledger {transaction_id}")
+
+
+async def _dispute_opened(connection: Any, order: Order, event: WebhookEvent) -> Outcome:
+    if order.status not in orders.CREDITED:
+        raise _not_yet(order)
+    if order.status in (Status.DISPUTED, Status.REFUNDED):
+        return Outcome("no_change", order=order, detail=f"order is {order.status}")
+    open_minor = order.amount_minor - order.refunded_minor
+    disputed = min(event.dispute_amount_minor or open_minor, open_minor)
+    amount = orders.credit_for(order, disputed)
+    transaction_id = await orders.post_reversal(
+        connection,
+        order,
+        amount=amount,
+        kind="dispute",
+        reason=f"dispute: order {order.id} ({event.dispute_id or 'no id'})",
+    )
+    orders.check_move(order.status, Status.DISPUTED)
+    await orders.set_refund_state(
+        connection, order.id, status=Status.DISPUTED, refunded_minor=order.refunded_minor
+    )
+    return Outcome("disputed", order=order, moved=True, detail=f"ledger {transaction_id}")
+
+
+async def _dispute_closed(connection: Any, order: Order, event: WebhookEvent) -> Outcome:
+    if order.status is not Status.DISPUTED:
+        if order.status in (Status.PAID, Status.PARTIALLY_REFUNDED, Status.REFUNDED) and (
+            await orders.disputed_credit(connection, order.id) == 0
+            and not await _dispute_seen(connection, order.id)
+        ):
+            raise _not_yet(order)  # its opening has not been processed yet
+        return Outcome("no_change", order=order, detail=f"order is {order.status}")
+    held = await orders.disputed_credit(connection, order.id)
+    if event.dispute_outcome is DisputeOutcome.WON:
+        moved = False
+        if held > 0:
+            await orders.restore_credit(
+                connection,
+                order,
+                amount=held,
+                reason=f"dispute won: order {order.id}, its credit given back",
+            )
+            moved = True
+        status = Status.PARTIALLY_REFUNDED if order.refunded_minor > 0 else Status.PAID
+        await orders.set_refund_state(
+            connection, order.id, status=status, refunded_minor=order.refunded_minor
+        )
+        return Outcome("dispute_won", order=order, moved=moved)
+    lost_minor = order.amount_minor - order.refunded_minor
+    if held < order.credit:
+        with localcontext(Context(prec=60)):
+            lost_minor = min(lost_minor, int(held * order.amount_minor / order.credit))
+    refunded = order.refunded_minor + lost_minor
+    status = Status.REFUNDED if refunded >= order.amount_minor else Status.PARTIALLY_REFUNDED
+    await orders.set_refund_state(connection, order.id, status=status, refunded_minor=refunded)
+    return Outcome("dispute_lost", order=order)
+
+
+async def _dispute_seen(connection: Any, order_id: Any) -> bool:
+    found = await connection.fetchval(
+        "SELECT true FROM billing.payment_events WHERE order_id = $1 AND kind = $2 LIMIT 1",
+        order_id,
+        EventKind.DISPUTE_OPENED.value,
+    )
+    return bool(found)
 
 
 def _mismatch(order: Order, event: WebhookEvent) -> str | None:
@@ -212,6 +351,8 @@ def report(metrics: PaymentMetrics, event: WebhookEvent, result: Outcome) -> Non
     elif result.credited:
         metrics.credited.labels(event.provider).inc()
         _log.info("top-up credited", extra=context)
+    elif result.moved:
+        _log.warning("payment reversed", extra=context)
 
 
 async def refresh_balance(holds: Holds, connection: Any, order: Order) -> None:
