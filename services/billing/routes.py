@@ -12,7 +12,7 @@ from services.billing import (
     reconcile_admin,
     redeem_handlers,
 )
-from services.billing.payments import topups, webhooks
+from services.billing.payments import admin_orders, topups, webhooks
 
 
 def setup_routes(app: web.Application) -> None:
@@ -34,5 +34,7 @@ def setup_routes(app: web.Application) -> None:
     router.add_get("/api/billing/orders", topups.list_orders)
     router.add_get("/api/billing/orders/{order_id}", topups.get_order)
     router.add_post("/api/billing/webhooks/{provider}", webhooks.receive)
+    router.add_get("/api/admin/orders", admin_orders.list_orders)
+    router.add_post("/api/admin/orders/{order_id}/refund", admin_orders.refund)
     router.add_get("/internal/balances/{user_id}", handlers.internal_balance)
     router.add_get("/internal/prices", price_admin.internal_prices)

@@ -68,6 +68,7 @@ ROUTES = (
     ApiRoute("/api/admin/credits", Owner.BILLING, admin=True),
     ApiRoute("/api/admin/prices", Owner.BILLING, admin=True),
     ApiRoute("/api/admin/reconcile", Owner.BILLING, admin=True),
+    ApiRoute("/api/admin/orders", Owner.BILLING, admin=True),
     ApiRoute("/api/admin/redemption-codes", Owner.BILLING, admin=True),
 )
 

@@ -283,6 +283,13 @@ SPECS: dict[str, Spec] = {
     "GET /api/billing/orders/{order_id}": Spec(
         params={"order_id": lambda known: ["00000000-0000-4000-8000-000000000000"]}
     ),
+    "GET /api/admin/orders": Spec(
+        query={"status": ["paid", "pending"], "limit": ["10"], "user_id": [], "before": []}
+    ),
+    "POST /api/admin/orders/{order_id}/refund": Spec(
+        body=_const({"amount": "1.00", "reason": "hostile suite"}),
+        params={"order_id": lambda known: ["00000000-0000-4000-8000-000000000000"]},
+    ),
     "POST /api/billing/webhooks/{provider}": Spec(
         body=_const({"id": "evt_hostile", "type": "checkout.session.completed"}),
         params={"provider": lambda known: ["stripe", "creem"]},
@@ -387,6 +394,7 @@ _FOCUS: dict[str, tuple[str, ...]] = {
     "POST /api/admin/credits": ("user_id", "amount", "reason", "idempotency_key"),
     "POST /api/billing/redeem": ("code",),
     "POST /api/billing/topups": ("amount", "provider"),
+    "POST /api/admin/orders/{order_id}/refund": ("amount", "reason"),
     "POST /api/admin/redemption-codes": ("amount", "expires_at", "note"),
     "PUT /api/admin/prices/{model}": ("input", "effective_from"),
     "POST /api/admin/channels": ("name", "base_url", "api_key"),

@@ -149,6 +149,11 @@ def _order(row: Any) -> Order:
     return Order(**values)
 
 
+# For other modules' queries of billing.orders.
+COLUMNS = _COLUMNS
+from_row = _order
+
+
 async def create(
     connection: Any,
     *,
