@@ -32,14 +32,21 @@ CSP = (
 # turned the check on) sets this on its request: the widget's script and frame.
 TURNSTILE_ON_PAGE = web.RequestKey("console_turnstile_on_page", bool)
 TURNSTILE = "https://challenges.cloudflare.com"
+# A page whose form may be answered with a redirect to a payment provider's
+# checkout (the top-up form) sets the origins it may go to: Chromium applies
+# `form-action` to a form's redirects too.
+FORM_TARGETS = web.RequestKey("console_form_targets", tuple)
 
 
 @functools.cache
-def policy(analytics: Analytics | None, turnstile: bool = False) -> str:
+def policy(
+    analytics: Analytics | None, turnstile: bool = False, form_targets: tuple[str, ...] = ()
+) -> str:
     """`CSP`, plus PostHog's hosts for its script and calls when analytics is
     configured, plus Cloudflare's (script and frame, as Turnstile documents)
-    on a page with its widget."""
-    if analytics is None and not turnstile:
+    on a page with its widget, plus the checkout origins a form may be sent
+    on to (`FORM_TARGETS`)."""
+    if analytics is None and not turnstile and not form_targets:
         return CSP
     scripts = list(analytics.hosts if analytics else ()) + ([TURNSTILE] if turnstile else [])
     connect = " ".join(analytics.hosts) if analytics else ""
@@ -53,7 +60,8 @@ def policy(analytics: Analytics | None, turnstile: bool = False) -> str:
         parts.append(f"connect-src 'self' {connect}")
     if turnstile:
         parts.append(f"frame-src {TURNSTILE}")
-    parts += ["frame-ancestors 'none'", "form-action 'self'", "base-uri 'none'"]
+    forms = " ".join(["'self'", *form_targets])
+    parts += ["frame-ancestors 'none'", f"form-action {forms}", "base-uri 'none'"]
     return "; ".join(parts)
 
 
@@ -75,7 +83,9 @@ async def middleware(request: web.Request, handler: Any) -> web.StreamResponse:
 async def on_prepare(request: web.Request, response: web.StreamResponse) -> None:
     """`on_response_prepare`: every answer, errors included."""
     response.headers["Content-Security-Policy"] = policy(
-        request.app[SETTINGS].product_analytics, request.get(TURNSTILE_ON_PAGE, False)
+        request.app[SETTINGS].product_analytics,
+        request.get(TURNSTILE_ON_PAGE, False),
+        request.get(FORM_TARGETS, ()),
     )
     response.headers["Referrer-Policy"] = "same-origin"
     response.headers["X-Frame-Options"] = "DENY"

@@ -20,6 +20,9 @@ class Settings:
     # Optional product analytics (`analytics.py`): off unless a project key is given.
     posthog_key: str | None = None
     posthog_host: str = analytics.US_HOST
+    # The mock payment provider's public URL (`tollgate dev`): besides https
+    # checkout pages, the top-up form may send browsers to its (plain http) ones.
+    mock_payments_url: str = ""
 
     @property
     def product_analytics(self) -> analytics.Analytics | None:
@@ -36,5 +39,10 @@ class Settings:
             posthog_key=env.get("POSTHOG_KEY") or None,
             posthog_host=read.url(
                 env, "POSTHOG_HOST", analytics.US_HOST, schemes=("https", "http")
+            ),
+            mock_payments_url=(
+                read.url(env, "MOCKPAYMENTS_PUBLIC_URL", "", schemes=("http", "https"))
+                if env.get("MOCKPAYMENTS_PUBLIC_URL", "").strip()
+                else ""
             ),
         )

@@ -47,14 +47,20 @@ async def start_console_stack(
     trust_forwarded_for: bool = False,
     console_host: str = "127.0.0.1",
     console_changes: dict[str, Any] | None = None,
+    gateway_port: int | None = None,
     **auth_changes: Any,
 ) -> ConsoleStack:
     """With `trust_forwarded_for`, the gateway takes the client address from
     X-Forwarded-For, so a test plays browsers at different addresses;
     `console_host` is the name the gateway reaches the console by;
-    `console_changes` are settings of the console (analytics, say)."""
+    `console_changes` are settings of the console (analytics, say);
+    `gateway_port`, when given, is the gateway's (a service started before
+    needs the public URL)."""
     sink, smtp_port = await start_sink(aiohttp_server)
-    (gateway_port, console_port) = free_ports(2)
+    if gateway_port is None:
+        (gateway_port, console_port) = free_ports(2)
+    else:
+        console_port = next(port for port in free_ports(2) if port != gateway_port)
     url = f"http://127.0.0.1:{gateway_port}"
     auth_settings = replace(
         stack.auth_settings,
