@@ -12,7 +12,7 @@ from services.billing import (
     reconcile_admin,
     redeem_handlers,
 )
-from services.billing.payments import admin_orders, topups, webhooks
+from services.billing.payments import admin_orders, receipts, topups, webhooks
 
 
 def setup_routes(app: web.Application) -> None:
@@ -33,6 +33,7 @@ def setup_routes(app: web.Application) -> None:
     router.add_post("/api/billing/topups", topups.create_topup)
     router.add_get("/api/billing/orders", topups.list_orders)
     router.add_get("/api/billing/orders/{order_id}", topups.get_order)
+    router.add_get("/api/billing/orders/{order_id}/receipt", receipts.receipt)
     router.add_post("/api/billing/webhooks/{provider}", webhooks.receive)
     router.add_get("/api/admin/orders", admin_orders.list_orders)
     router.add_post("/api/admin/orders/{order_id}/refund", admin_orders.refund)

@@ -290,6 +290,10 @@ SPECS: dict[str, Spec] = {
         body=_const({"amount": "1.00", "reason": "hostile suite"}),
         params={"order_id": lambda known: ["00000000-0000-4000-8000-000000000000"]},
     ),
+    "GET /api/billing/orders/{order_id}/receipt": Spec(
+        query={"format": ["html", "json"]},
+        params={"order_id": lambda known: ["00000000-0000-4000-8000-000000000000"]},
+    ),
     "POST /api/billing/webhooks/{provider}": Spec(
         body=_const({"id": "evt_hostile", "type": "checkout.session.completed"}),
         params={"provider": lambda known: ["stripe", "creem"]},

@@ -131,6 +131,9 @@ class Order:
             "paid_at": None if self.paid_at is None else self.paid_at.isoformat(),
             "failure": self.failure,
             "receipt_number": self.receipt_number,
+            "receipt_url": None
+            if self.receipt_number is None
+            else f"/api/billing/orders/{self.id}/receipt",
             "created_at": self.created_at.isoformat(),
             "updated_at": self.updated_at.isoformat(),
         }
@@ -302,13 +305,20 @@ async def credit_order(
         order.id,
         order.credit,
     )
+    # The next receipt number, gapless: the counter row moves in this
+    # transaction (migration 0007), and an order keeps the first it got.
+    receipt: int = await connection.fetchval(
+        "UPDATE billing.receipt_counter SET last = last + 1 WHERE id RETURNING last"
+    )
     await connection.execute(
         "UPDATE billing.orders SET status = 'paid', paid_at = now(), "
         "provider_payment_id = COALESCE(provider_payment_id, $2), "
-        "payment_reference = COALESCE(payment_reference, $3) WHERE id = $1",
+        "payment_reference = COALESCE(payment_reference, $3), "
+        "receipt_number = COALESCE(receipt_number, $4) WHERE id = $1",
         order.id,
         provider_payment_id,
         payment_reference,
+        receipt,
     )
     return transaction_id
 
