@@ -6,6 +6,7 @@ provider leaves orders for the next round."""
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from datetime import timedelta
 from decimal import Decimal
@@ -19,6 +20,8 @@ from services.billing.payments.stripe_provider import StripeProvider
 from services.mockpayments.app import create_app as create_mock
 from services.mockpayments.settings import DEV_STRIPE_SECRET_KEY, DEV_STRIPE_WEBHOOK_SECRET
 from services.mockpayments.settings import Settings as MockSettings
+from shared.holds import Holds
+from shared.service import DB, REDIS
 from shared.settings import Common
 from tests.billing.payments_stack import WEBHOOKS, PaymentsStack, payments_stack
 from tests.billing.test_topup_mock_provider import Mock
@@ -189,3 +192,37 @@ async def test_an_order_whose_checkout_never_answered_expires_after_a_day(
         reconciler.Settled(str(recent), "pending"),
     ]
     assert await _status(db, str(old)) is orders.Status.EXPIRED
+
+
+async def test_a_lost_refund_webhook_is_found_among_the_providers_events(
+    with_mock: tuple[PaymentsStack, Mock], db: Any
+) -> None:
+    paying, mock = with_mock
+    account = await paying.user()
+    order = await (await paying.topup(account, "10.50")).json()
+    await mock.control(f"/_mock/stripe/sessions/{order['provider_payment_id']}/pay")
+    for _ in range(100):
+        if await _balance(db, account.id) > 0:
+            break
+        await asyncio.sleep(0.02)
+    assert await _balance(db, account.id) == Decimal("10.50")
+    # A refund made in Stripe's dashboard; its webhook is lost.
+    await mock.control("/_mock/stripe/webhooks/faults", {"drop": True})
+    await mock.control(
+        "/_mock/stripe/refunds",
+        {"payment": order["provider_payment_id"], "amount": 300, "reason": "requested_by_customer"},
+    )
+    await asyncio.sleep(0.1)
+    assert await _balance(db, account.id) == Decimal("10.50")
+    app = paying.billing.app
+    async with app[DB].acquire() as connection:
+        found = await reconciler.sweep_events(
+            connection, app[PROVIDERS], Holds(app[REDIS]), now=time.time() + 1, older_than=NOW
+        )
+        assert [s.outcome for s in found] == ["partially_refunded"]
+        again = await reconciler.sweep_events(
+            connection, app[PROVIDERS], Holds(app[REDIS]), now=time.time() + 1, older_than=NOW
+        )
+        assert again == []
+    assert await _balance(db, account.id) == Decimal("7.50")
+    assert await _status(db, order["order_id"]) is orders.Status.PARTIALLY_REFUNDED

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
 class ProviderError(Exception):
@@ -205,4 +205,15 @@ class PaymentProvider(Protocol):
 
     async def close(self) -> None:
         """Release the provider's HTTP resources."""
+        ...
+
+
+@runtime_checkable
+class EventSource(Protocol):
+    """A provider that can list its past events (Stripe: `GET /v1/events`), so the
+    reconciler finds events whose webhooks never arrived. Events fetched from
+    the provider's API with the secret key are authentic without a signature."""
+
+    async def fetch_events(self, *, created_after: int, created_before: int) -> list[WebhookEvent]:
+        """The events billing acts on created in (after, before), Unix seconds, oldest first."""
         ...

@@ -16,6 +16,10 @@ their provider (`fetch_payment`) what became of each payment:
 - expired or failed: the order is closed (a late capture can still credit it);
 - still pending, or the provider unreachable: left for the next round.
 
+Then, from providers that can list their events (Stripe), the events of the
+last three days billing never recorded (a refund or dispute whose webhook was
+lost, too) are processed as if their webhooks had come (`sweep_events`).
+
 An order with no provider payment id (its checkout call never answered, the
 process stopped in between) cannot be looked up; it is closed as `expired`
 once a day has passed (`NO_CHECKOUT_AFTER`); a webhook naming it by its order
@@ -26,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -37,6 +42,7 @@ from services.billing.payments import orders, webhooks
 from services.billing.payments.orders import Status
 from services.billing.payments.provider import (
     EventKind,
+    EventSource,
     PaymentProvider,
     PaymentStatus,
     ProviderError,
@@ -44,6 +50,7 @@ from services.billing.payments.provider import (
 )
 from services.billing.payments.setup import PAYMENT_METRICS, PROVIDERS
 from shared import tasks
+from shared.errors import RetryLater
 from shared.holds import Holds
 from shared.service import DB, REDIS
 
@@ -51,6 +58,7 @@ _log = logging.getLogger(__name__)
 
 LOCK_KEY = 0x70_61_79_72  # one reconciler at a time, across billing processes
 NO_CHECKOUT_AFTER = timedelta(days=1)
+LOOKBACK = timedelta(days=3)  # how far back undelivered events are looked for
 BATCH = 100
 
 _KINDS = {
@@ -91,6 +99,54 @@ async def reconcile_pending(
             continue
         settled.append(await _settle(connection, provider, order, holds, metrics))
     return settled
+
+
+async def sweep_events(
+    connection: Any,
+    providers: Mapping[str, PaymentProvider],
+    holds: Holds | None,
+    *,
+    now: float,
+    older_than: timedelta,
+    metrics: Any = None,
+) -> list[Settled]:
+    """Events of the last `LOOKBACK` (and older than `older_than`, so their
+    webhooks had their chance) that billing never received, from providers
+    that can list them (Stripe); each is processed as if its webhook had come.
+    Events already recorded are skipped by their id."""
+    done: list[Settled] = []
+    for provider in providers.values():
+        if not isinstance(provider, EventSource):
+            continue
+        try:
+            events = await provider.fetch_events(
+                created_after=int(now - LOOKBACK.total_seconds()),
+                created_before=int(now - older_than.total_seconds()) + 1,
+            )
+        except ProviderError as exc:
+            _log.warning(
+                "reconciler: events not listed",
+                extra={"provider": provider.name, "reason": str(exc)},
+            )
+            continue
+        for event in events:
+            try:
+                result = await webhooks.process(connection, event)
+            except RetryLater:
+                done.append(Settled(event.event_id, "not_yet"))
+                continue
+            if result is None:
+                continue  # received before: the common case
+            _log.warning(
+                "reconciler: an event whose webhook never arrived",
+                extra={"provider": event.provider, "event_id": event.event_id},
+            )
+            if metrics is not None:
+                webhooks.report(metrics, event, result)
+            if (result.credited or result.moved) and result.order is not None and holds:
+                await webhooks.refresh_balance(holds, connection, result.order)
+            done.append(Settled(event.event_id, result.outcome))
+    return done
 
 
 async def _settle(
@@ -180,12 +236,18 @@ async def run_once(app: web.Application, older_than: timedelta) -> list[Settled]
         if not await connection.fetchval("SELECT pg_try_advisory_lock($1)", LOCK_KEY):
             return None
         try:
-            return await reconcile_pending(
+            holds = Holds(app[REDIS])
+            settled = await reconcile_pending(
+                connection, providers, holds, older_than=older_than, metrics=app[PAYMENT_METRICS]
+            )
+            await sweep_events(
                 connection,
                 providers,
-                Holds(app[REDIS]),
+                holds,
+                now=time.time(),
                 older_than=older_than,
                 metrics=app[PAYMENT_METRICS],
             )
+            return settled
         finally:
             await connection.execute("SELECT pg_advisory_unlock($1)", LOCK_KEY)
