@@ -215,13 +215,16 @@ async def test_a_lost_refund_webhook_is_found_among_the_providers_events(
     await asyncio.sleep(0.1)
     assert await _balance(db, account.id) == Decimal("10.50")
     app = paying.billing.app
-    async with app[DB].acquire() as connection:
+    pool: Any = app[DB]
+    providers = app[PROVIDERS]
+    holds = Holds(app[REDIS])
+    async with pool.acquire() as connection:
         found = await reconciler.sweep_events(
-            connection, app[PROVIDERS], Holds(app[REDIS]), now=time.time() + 1, older_than=NOW
+            connection, providers, holds, now=time.time() + 1, older_than=NOW
         )
         assert [s.outcome for s in found] == ["partially_refunded"]
         again = await reconciler.sweep_events(
-            connection, app[PROVIDERS], Holds(app[REDIS]), now=time.time() + 1, older_than=NOW
+            connection, providers, holds, now=time.time() + 1, older_than=NOW
         )
         assert again == []
     assert await _balance(db, account.id) == Decimal("7.50")
