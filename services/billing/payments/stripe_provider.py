@@ -63,6 +63,18 @@ from services.billing.payments.provider import (
 )
 
 TOLERANCE_SECONDS = 300
+# The events billing acts on: what the webhook endpoint should be registered
+# for, and what the reconciler asks for when webhooks may have been lost.
+EVENT_TYPES = (
+    "checkout.session.completed",
+    "checkout.session.async_payment_succeeded",
+    "checkout.session.async_payment_failed",
+    "checkout.session.expired",
+    "charge.refunded",
+    "charge.dispute.created",
+    "charge.dispute.closed",
+)
+MAX_FETCHED = 1000
 SIGNATURE_HEADER = "Stripe-Signature"
 _MAX_HEADER = 4096
 
@@ -319,6 +331,27 @@ class StripeProvider:
             "canceled": RefundStatus.FAILED,
         }.get(refund.status or "", RefundStatus.PENDING)
         return Refund(refund_id=refund.id, status=status)
+
+    async def fetch_events(self, *, created_after: int, created_before: int) -> list[WebhookEvent]:
+        """The events of `EVENT_TYPES` created in the window, oldest first (at most
+        `MAX_FETCHED`; Stripe keeps 30 days and lists newest first)."""
+        params: dict[str, Any] = {
+            "types": list(EVENT_TYPES),
+            "created": {"gt": created_after, "lt": created_before},
+            "limit": 100,
+        }
+        found: list[WebhookEvent] = []
+        try:
+            while len(found) < MAX_FETCHED:
+                page = await self._client.v1.events.list_async(params)  # type: ignore[arg-type]
+                for item in page.data:
+                    found.append(parse_event(orjson.dumps(item.to_dict(for_json=True))))
+                if not page.has_more or not page.data:
+                    break
+                params["starting_after"] = page.data[-1].id
+        except stripe.StripeError as exc:
+            raise _unavailable_or_refused(exc) from exc
+        return found[::-1]
 
     def parse_webhook(self, body: bytes, headers: Mapping[str, str], now: float) -> WebhookEvent:
         verify_signature(body, headers.get(SIGNATURE_HEADER), self._webhook_secret, now)
