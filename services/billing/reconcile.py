@@ -23,7 +23,8 @@ keyed by a code belongs to that code.
 And for top-up orders (`payments.orders.RECONCILE`): every paid (or later
 refunded or disputed) order has exactly one credit, a 'top_up' of its credit
 to its user; no other order has one; no top-up names an order it is not the
-credit of.
+credit of; what refunds and disputes took back is the credit's share of what
+was refunded (`payments.orders.REVERSALS`), each reversal moving its amount.
 """
 
 from __future__ import annotations
@@ -171,4 +172,5 @@ async def check_ledger(connection: Any) -> list[str]:
     )
     problems += await _found(connection, redemption.RECONCILE, redemption.describe_problem)
     problems += await _found(connection, orders.RECONCILE, orders.describe_problem)
+    problems += await _found(connection, orders.REVERSALS, orders.describe_reversal)
     return problems

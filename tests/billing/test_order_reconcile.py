@@ -86,3 +86,29 @@ async def test_reconcile_names_an_order_marked_paid_without_its_credit(
     assert len(violations) == 1
     assert violations[0].startswith(f"orders: order {order['order_id']} (paid) is not credited")
     assert "0 credit transaction(s)" in violations[0]
+
+
+async def test_reconcile_names_a_refund_that_was_not_reversed(
+    paying: PaymentsStack, common: Common, db: Any
+) -> None:
+    from tests.billing.test_refunds_disputes import _charge_refunded
+
+    account = await paying.user()
+    order = await (await paying.topup(account, "10.50")).json()
+    intent = "pi_" + uuid.uuid4().hex
+    paid = session_event(
+        order["order_id"], session_id=order["provider_payment_id"], payment_intent=intent
+    )
+    await paying.webhook(*signed(paid))
+    await paying.webhook(*signed(_charge_refunded(intent, 300)))
+    assert (await reconcile(common.database_url, common.redis_url))[0] == []
+    # Someone records more refunded by hand, with no reversal for it.
+    await db.execute(
+        "UPDATE billing.orders SET refunded_minor = 500 WHERE id = $1",
+        uuid.UUID(order["order_id"]),
+    )
+    violations, _ = await reconcile(common.database_url, common.redis_url)
+    assert violations == [
+        f"orders: order {order['order_id']} (partially_refunded) has 3.00 reversed, which is "
+        "not its credit's share of 500 of 1050 minor units refunded"
+    ]
