@@ -36,6 +36,7 @@ def setup_routes(app: web.Application) -> None:
     router.add_get("/api/billing/orders/{order_id}/receipt", receipts.receipt)
     router.add_post("/api/billing/webhooks/{provider}", webhooks.receive)
     router.add_get("/api/admin/orders", admin_orders.list_orders)
+    router.add_get("/api/admin/orders/{order_id}", admin_orders.show_order)
     router.add_post("/api/admin/orders/{order_id}/refund", admin_orders.refund)
     router.add_get("/internal/balances/{user_id}", handlers.internal_balance)
     router.add_get("/internal/prices", price_admin.internal_prices)

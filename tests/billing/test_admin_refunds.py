@@ -154,3 +154,29 @@ async def test_refusals(with_mock: tuple[PaymentsStack, Mock], db: Any) -> None:
         f"/api/admin/orders?user_id={account.id}", headers=_auth(admin)
     )
     assert len((await everyone.json())["data"]) == 2
+
+
+async def test_one_order_and_a_form_sent_again(
+    with_mock: tuple[PaymentsStack, Mock], db: Any
+) -> None:
+    paying, mock = with_mock
+    admin = await make_admin(paying.stack, db)
+    account, order_id = await _paid_order(paying, mock, db)
+    first = await _refund(paying, admin, order_id, amount="2.00", seen_refunded_minor=0)
+    assert first.status == 200, await first.text()
+    # The same form sent again later (it saw nothing refunded): nothing more.
+    again = await _refund(paying, admin, order_id, amount="2.00", seen_refunded_minor=0)
+    assert again.status == 409
+    assert "since the page was shown" in (await again.json())["error"]["message"]
+    assert (await _refund(paying, admin, order_id, seen_refunded_minor="0")).status == 422
+    assert await _balance(db, account) == Decimal("8.50")
+    shown = await paying.gateway.get(f"/api/admin/orders/{order_id}", headers=_auth(admin))
+    assert shown.status == 200
+    body = await shown.json()
+    assert body["status"] == "partially_refunded" and body["refunded_minor"] == 200
+    assert body["user_id"] == account.id
+    assert [(a["kind"], a["amount"]) for a in body["adjustments"]] == [("refund", "2.00")]
+    missing = await paying.gateway.get(f"/api/admin/orders/{uuid.uuid4()}", headers=_auth(admin))
+    assert missing.status == 404
+    mine = await paying.gateway.get(f"/api/admin/orders/{order_id}", headers=_auth(account))
+    assert mine.status == 403

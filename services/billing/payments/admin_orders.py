@@ -5,7 +5,11 @@ billing again).
 `GET /api/admin/orders?status=&user_id=&limit=&before=<order id>`: every
 user's orders, newest first, filtered by status and user.
 
-`POST /api/admin/orders/{id}/refund` `{amount?, reason}`: refunds a paid (or
+`GET /api/admin/orders/{id}`: one order as the list shows it, with
+`adjustments`: the refunds and disputes posted against it so far (as its
+receipt lists them).
+
+`POST /api/admin/orders/{id}/refund` `{amount?, reason, seen_refunded_minor?}`: refunds a paid (or
 partly refunded) order through its provider's API, all that is left when
 `amount` is absent. Then, in one database transaction with the order locked,
 the reversal is posted at once (the credit is taken back, as for a refund the
@@ -20,6 +24,12 @@ click or a retry asks the provider for the same refund, gets the same answer,
 and finds the reversal already posted. A refund the provider marks failed
 reverses nothing (409). A refund still pending at the provider is reversed
 at once: the credit is taken back before the money leaves, never after.
+
+`seen_refunded_minor` (the console's form carries it): what the order had
+refunded when the admin's page was drawn. When the order has refunded
+anything since (a form sent again later, from another tab or after the back
+button), nothing is refunded: 409. Within the provider call, two requests
+that both saw the same total share the derived key above, so they refund once.
 """
 
 from __future__ import annotations
@@ -42,6 +52,7 @@ from services.billing.payments.provider import (
     RefundRequest,
     RefundStatus,
 )
+from services.billing.payments.receipts import adjustments_of
 from services.billing.payments.setup import PROVIDERS
 from services.billing.payments.webhooks import refresh_balance
 from shared.bodies import Fields, read_object
@@ -117,9 +128,31 @@ async def list_orders(request: web.Request) -> web.Response:
     )
 
 
+async def show_order(request: web.Request) -> web.Response:
+    caller(request).require_admin()
+    try:
+        order_id = uuid.UUID(request.match_info["order_id"])
+    except ValueError:
+        raise NotFound("order not found") from None
+    pool: Any = request.app[DB]
+    order = await orders.get(pool, order_id)
+    if order is None:
+        raise NotFound("order not found")
+    view = _admin_view(order)
+    view["adjustments"] = await adjustments_of(pool, order.id)
+    return web.json_response(view)
+
+
 def _read_refund(body: dict[str, Any], order: orders.Order) -> tuple[int, str]:
     fields = Fields(body)
-    fields.refuse_unknown(("amount", "reason"))
+    fields.refuse_unknown(("amount", "reason", "seen_refunded_minor"))
+    seen = body.get("seen_refunded_minor")
+    if seen is not None and (type(seen) is not int or seen < 0):
+        fields.problems.append("seen_refunded_minor: a whole number of minor units, 0 or more")
+    elif seen is not None and seen != order.refunded_minor:
+        raise Conflict(
+            "this order has been refunded since the page was shown: nothing was refunded now"
+        )
     reason = fields.string("reason", max_length=500)
     if reason is not None and not reason.strip():
         fields.problems.append("reason: must not be blank")

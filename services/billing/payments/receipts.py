@@ -87,12 +87,20 @@ th { width: 40%; font-weight: 600; }
 _CSP = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
 
 
-async def receipt_of(connection: Any, order: orders.Order) -> dict[str, Any]:
+async def adjustments_of(connection: Any, order_id: uuid.UUID) -> list[dict[str, Any]]:
+    """The refunds and disputes posted against an order, oldest first."""
     rows = await connection.fetch(
         "SELECT kind, amount, created_at FROM billing.order_postings "
         "WHERE order_id = $1 AND kind <> 'credit' ORDER BY created_at, transaction_id",
-        order.id,
+        order_id,
     )
+    return [
+        {"kind": r["kind"], "amount": money(r["amount"]), "at": r["created_at"].isoformat()}
+        for r in rows
+    ]
+
+
+async def receipt_of(connection: Any, order: orders.Order) -> dict[str, Any]:
     assert order.paid_at is not None
     refunded = Decimal(order.refunded_minor).scaleb(-minor_exponent(order.currency))
     return {
@@ -110,10 +118,7 @@ async def receipt_of(connection: Any, order: orders.Order) -> dict[str, Any]:
         "status": order.status.value,
         "refunded": money(refunded),
         "refunded_minor": order.refunded_minor,
-        "adjustments": [
-            {"kind": r["kind"], "amount": money(r["amount"]), "at": r["created_at"].isoformat()}
-            for r in rows
-        ],
+        "adjustments": await adjustments_of(connection, order.id),
     }
 
 
