@@ -47,6 +47,9 @@ def render(
         "theme": i18n.theme_of(request),
         "themes": i18n.THEMES,
         "path": request.path,
+        # Where the footer's preferences form comes back to: the page with its query
+        # (a result page's order, the usage filters), as `back` accepts it.
+        "path_qs": request.path_qs if _LOCAL_PATH.fullmatch(request.path_qs) else request.path,
         "csrf_token": "",
         "analytics": request.app[SETTINGS].product_analytics,
         "analytics_event": "",

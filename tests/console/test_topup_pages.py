@@ -116,7 +116,12 @@ async def test_a_person_tops_up_10_usd_with_stripe_and_the_balance_rises_once(
         orders = html.unescape(await _page(browser, "/billing/orders"))
         _clean(orders)
         assert "10.00 USD" in orders and "Stripe" in orders and "Paid" in orders
-        assert "Receipt" in orders  # the column; no receipt link until billing numbers one
+        # The paid order's receipt is linked, and opens in the browser's session.
+        (receipt,) = re.findall(r'href="(/api/billing/orders/[0-9a-f-]{36}/receipt)"', orders)
+        assert order_id in receipt and re.search(r">Receipt [0-9]+</a>", orders)
+        async with browser.get(receipt, headers={"Accept": "text/html"}) as response:
+            assert response.status == 200, await response.text()
+            assert "10.00" in await response.text()
 
 
 async def test_a_cancelled_checkout_says_nothing_was_charged_and_offers_another_try(
