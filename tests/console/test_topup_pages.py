@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import html
+import os
 import re
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -19,6 +21,7 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import make_mocked_request
 
+from services.cli import dev
 from services.console.app_keys import SETTINGS
 from services.console.pages.billing_topup import checkout_allowed
 from services.console.settings import Settings as ConsoleSettings
@@ -227,3 +230,18 @@ def test_only_https_checkouts_or_the_mocks_are_followed(url: Any, allowed: bool)
     app: Any = {SETTINGS: ConsoleSettings(common=None, mock_payments_url="http://127.0.0.1:8092")}  # type: ignore[arg-type]
     request = make_mocked_request("POST", "/billing/topup", app=app)
     assert checkout_allowed(request, url) is allowed
+
+
+def test_tollgate_dev_lets_the_console_send_browsers_to_the_mock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in [n for n in os.environ if n.startswith(("MOCKPAYMENTS_", "STRIPE_", "CREEM_"))]:
+        monkeypatch.delenv(name, raising=False)
+    for name in ("GATEWAY_URL", "TOLLGATE_PUBLIC_URL", "PAYMENT_PROVIDERS"):
+        monkeypatch.delenv(name, raising=False)
+    env = dev._environment("postgresql://x/y", "redis://127.0.0.1:6379/2", tmp_path)
+    console = ConsoleSettings.from_env(env)
+    assert console.mock_payments_url == env["MOCKPAYMENTS_URL"] == "http://127.0.0.1:8092"
+    assert env["STRIPE_API_BASE"].startswith(console.mock_payments_url)
+    # Outside `tollgate dev`, unset: only https checkouts are followed.
+    assert ConsoleSettings.from_env({"TOLLGATE_ENV": "dev"}).mock_payments_url == ""
