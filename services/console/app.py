@@ -23,6 +23,7 @@ from services.console.app_keys import SETTINGS
 from services.console.pages import (
     admin_aliases,
     admin_channels,
+    admin_orders,
     admin_prices,
     admin_redemption,
     admin_system,
@@ -98,6 +99,7 @@ PAGE_AREAS = (
     admin_prices,
     admin_aliases,
     admin_redemption,
+    admin_orders,
     admin_system,
 )
 
