@@ -124,6 +124,14 @@ def _read_topup(request: web.Request, body: dict[str, Any]) -> tuple[Decimal, st
     return amount, provider
 
 
+def _checkout_lifetime(minutes: int) -> timedelta:
+    """The requested lifetime, kept a minute inside Stripe's bounds (30 minutes
+    to 24 hours from when it receives the call), which a few milliseconds of
+    travel would otherwise cross at either end."""
+    low, high = timedelta(minutes=31), timedelta(hours=24) - timedelta(minutes=1)
+    return min(max(timedelta(minutes=minutes), low), high)
+
+
 async def create_topup(request: web.Request) -> web.Response:
     user_id = caller(request).require_user()
     amount, provider_name = _read_topup(request, await read_object(request))
@@ -147,7 +155,7 @@ async def create_topup(request: web.Request) -> web.Response:
         success_url=settings.return_url(order.id, "success"),
         cancel_url=settings.return_url(order.id, "cancel"),
         idempotency_key=f"tollgate-order-{order.id}",
-        expires_at=datetime.now(UTC) + timedelta(minutes=settings.checkout_minutes),
+        expires_at=datetime.now(UTC) + _checkout_lifetime(settings.checkout_minutes),
     )
     try:
         checkout = await provider.create_checkout(checkout_request)
