@@ -23,6 +23,7 @@ from aiohttp.test_utils import make_mocked_request
 
 from services.cli import dev
 from services.console.app_keys import SETTINGS
+from services.console.pages import billing_topup
 from services.console.pages.billing_topup import checkout_allowed
 from services.console.settings import Settings as ConsoleSettings
 from tests.console.conftest import browser_session
@@ -128,7 +129,7 @@ async def test_a_person_tops_up_10_usd_with_stripe_and_the_balance_rises_once(
 
 
 async def test_a_cancelled_checkout_says_nothing_was_charged_and_offers_another_try(
-    payments_console_stack: PaymentsConsoleStack, db: Any
+    payments_console_stack: PaymentsConsoleStack, db: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     paying = payments_console_stack
     async with browser_session(paying.console) as browser:
@@ -144,6 +145,14 @@ async def test_a_cancelled_checkout_says_nothing_was_charged_and_offers_another_
         assert 'href="/billing/topup?amount=20.00&amp;provider=creem"' in raw
         again = html.unescape(await _page(browser, "/billing/topup?amount=20.00&provider=creem"))
         assert 'value="20.00" checked' in again and 'value="creem" checked' in again
+        assert "<dd>Not paid</dd>" in page
+
+        # A tab left open on a pending order stops polling after a while.
+        monkeypatch.setattr(billing_topup, "POLL_MINUTES", 0)
+        late = html.unescape(await _page(browser, f"/billing/topup/result?order={order_id}"))
+        assert "hx-trigger" not in late
+        assert "The payment provider has not confirmed a payment yet." in late
+        assert f'href="/billing/topup/result?order={order_id}"' in late
 
 
 async def test_refused_amounts_and_an_unreachable_provider_read_as_sentences(

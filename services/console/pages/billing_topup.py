@@ -28,7 +28,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
@@ -51,6 +51,7 @@ from services.console.security import FORM_TARGETS
 PROVIDER_NAMES = {"stripe": "Stripe", "creem": "Creem"}
 FINAL = frozenset({"paid", "expired", "failed", "refunded", "partially_refunded", "disputed"})
 ORDERS_PAGE = 20
+POLL_MINUTES = 15
 _AMOUNT = re.compile(r"[0-9]{1,9}(?:\.[0-9]{1,3})?")
 
 
@@ -93,6 +94,15 @@ def _time(raw: object, zone: ZoneInfo) -> str:
         return datetime.fromisoformat(str(raw)).astimezone(zone).strftime("%Y-%m-%d %H:%M")
     except ValueError:
         return str(raw)
+
+
+def _recent(created_at: object) -> bool:
+    """Whether an order was made less than `POLL_MINUTES` ago."""
+    try:
+        made = datetime.fromisoformat(str(created_at))
+    except ValueError:
+        return False
+    return made.tzinfo is not None and datetime.now(UTC) - made < timedelta(minutes=POLL_MINUTES)
 
 
 def _receipt(order: Mapping[str, Any]) -> str | None:
@@ -237,6 +247,8 @@ async def _result_context(request: web.Request) -> dict[str, Any]:
         order and order["status"] == "pending"
     )
     waiting = bool(order and order["status"] == "pending" and not cancelled)
+    # Polling stops after a while (a tab left open); the reload link stays.
+    polling = waiting and _recent(answer.body.get("created_at"))
     again = "/billing/topup"
     if order:
         again += "?" + urlencode({"amount": order["amount"], "provider": order["provider_key"]})
@@ -247,6 +259,7 @@ async def _result_context(request: web.Request) -> dict[str, Any]:
         "balance": balance,
         "cancelled": cancelled,
         "waiting": waiting,
+        "polling": polling,
         "again": again,
         "here": here,
         "poll": "/billing/topup/status?" + urlencode({"order": order_id}),
