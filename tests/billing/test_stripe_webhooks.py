@@ -165,10 +165,15 @@ async def test_a_missing_secret_refuses_every_webhook(
     aiohttp_server: AiohttpServer,
     aiohttp_client: AiohttpClient,
     db: Any,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level("WARNING", logger="services.billing.payments.setup")
     paying = await payments_stack(
         stack, common, aiohttp_server, aiohttp_client, webhook_secret=None
     )
+    # Billing says so when it starts.
+    said = [r for r in caplog.records if r.getMessage() == "payment webhooks refused"]
+    assert said and "STRIPE_WEBHOOK_SECRET is not set" in said[0].reason  # type: ignore[attr-defined]
     account, order = await _started(paying)
     event = session_event(order["order_id"], session_id=order["provider_payment_id"])
     for body, headers in (signed(event), signed(event, secret="")):
