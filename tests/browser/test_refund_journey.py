@@ -94,7 +94,7 @@ async def test_an_admin_refunds_4_usd_and_the_person_sees_the_reversal_and_the_r
     rows = refund_steps.order_rows(page)
     await expect(rows).to_have_count(1)
     await expect(rows.first).to_contain_text(
-        re.compile(r"10\.00 USD\s+10\.00 USD\s+Stripe\s+Paid\s+[0-9]+\s+cs_")
+        re.compile(r"Paid\s+10\.00 USD\s+[0-9a-f]{8}\s+10\.00 USD\s+Stripe\s+[0-9]+\s+cs_")
     )
     await refund_steps.open_order(rows.first)
     await expect(page.get_by_label("Amount to refund (USD)")).to_have_value("10.00")

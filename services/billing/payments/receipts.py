@@ -16,6 +16,7 @@ allowed by its own Content-Security-Policy, every value escaped.
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -35,6 +36,24 @@ _KIND = {
     "dispute_won": "Dispute won: credit restored",
 }
 
+_STATUS = {
+    "paid": "Paid",
+    "partially_refunded": "Partly refunded",
+    "refunded": "Refunded",
+    "disputed": "Disputed",
+}
+_PROVIDER = {"stripe": "Stripe", "creem": "Creem"}
+
+
+def _when(value: str) -> str:
+    """An ISO timestamp as the receipt prints it: `2026-12-05 14:04:37 UTC`."""
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
 _PAGE = jinja2.Environment(autoescape=True).from_string(
     """<!doctype html>
 <html lang="en">
@@ -51,6 +70,7 @@ th, td { text-align: left; padding: 0.35rem 0.5rem; border-bottom: 1px solid #dd
          vertical-align: top; overflow-wrap: anywhere; }
 th { width: 40%; font-weight: 600; }
 .muted { color: #555; }
+.num { white-space: nowrap; text-align: right; }
 @media print { body { margin: 0; } }
 </style>
 </head>
@@ -59,23 +79,23 @@ th { width: 40%; font-weight: 600; }
 <p class="muted">Tollgate account credit</p>
 <table>
 <tr><th>Receipt number</th><td>{{ r.receipt_number }}</td></tr>
-<tr><th>Paid</th><td>{{ r.paid_at }}</td></tr>
+<tr><th>Paid</th><td>{{ when(r.paid_at) }}</td></tr>
 <tr><th>Account</th><td>{{ r.user_id }}</td></tr>
 <tr><th>Order</th><td>{{ r.order_id }}</td></tr>
 <tr><th>Amount paid</th><td>{{ r.amount }} {{ r.currency }}</td></tr>
 <tr><th>Credit granted</th><td>{{ r.credit }} {{ r.currency }}</td></tr>
-<tr><th>Paid through</th><td>{{ r.provider }}</td></tr>
+<tr><th>Paid through</th><td>{{ providers.get(r.provider, r.provider) }}</td></tr>
 <tr><th>Provider reference</th><td>{{ r.provider_payment_id or "" }}
 {% if r.payment_reference %}<br>{{ r.payment_reference }}{% endif %}</td></tr>
-<tr><th>Status</th><td>{{ r.status }}</td></tr>
+<tr><th>Status</th><td>{{ statuses.get(r.status, r.status) }}</td></tr>
 </table>
 {% if r.adjustments %}
 <h2>Later changes</h2>
 <table>
-<tr><th>Date</th><th>Change</th><th>Credit</th></tr>
+<tr><th>Date</th><th>Change</th><th class="num">Credit</th></tr>
 {% for a in r.adjustments %}
-<tr><td>{{ a.at }}</td><td>{{ kinds.get(a.kind, a.kind) }}</td>
-<td>{{ "+" if a.kind == "dispute_won" else "-" }}{{ a.amount }} {{ r.currency }}</td></tr>
+<tr><td>{{ when(a.at) }}</td><td>{{ kinds.get(a.kind, a.kind) }}</td>
+<td class="num">{{ "+" if a.kind == "dispute_won" else "-" }}{{ a.amount }} {{ r.currency }}</td></tr>
 {% endfor %}
 </table>
 <p>Refunded so far: {{ r.refunded }} {{ r.currency }}</p>
@@ -147,7 +167,9 @@ async def receipt(request: web.Request) -> web.Response:
     body = await receipt_of(pool, order)
     if _wants_html(request):
         return web.Response(
-            text=_PAGE.render(r=body, kinds=_KIND),
+            text=_PAGE.render(
+                r=body, kinds=_KIND, statuses=_STATUS, providers=_PROVIDER, when=_when
+            ),
             content_type="text/html",
             headers={"Content-Security-Policy": _CSP},
         )
