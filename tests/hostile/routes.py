@@ -286,8 +286,11 @@ SPECS: dict[str, Spec] = {
     "GET /api/admin/orders": Spec(
         query={"status": ["paid", "pending"], "limit": ["10"], "user_id": [], "before": []}
     ),
+    "GET /api/admin/orders/{order_id}": Spec(
+        params={"order_id": lambda known: ["00000000-0000-4000-8000-000000000000"]}
+    ),
     "POST /api/admin/orders/{order_id}/refund": Spec(
-        body=_const({"amount": "1.00", "reason": "hostile suite"}),
+        body=_const({"amount": "1.00", "reason": "hostile suite", "seen_refunded_minor": 0}),
         params={"order_id": lambda known: ["00000000-0000-4000-8000-000000000000"]},
     ),
     "GET /api/billing/orders/{order_id}/receipt": Spec(
