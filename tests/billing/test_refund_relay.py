@@ -100,3 +100,43 @@ async def test_relaying_is_refused_with_402_after_a_refund_of_spent_credit(
         == 5 - spent
     )
     assert (await _chat(paying, key)).status == 200
+
+
+@pytest.mark.parametrize("outcome", ["won", "lost"])
+async def test_an_open_dispute_suspends_relaying_until_it_closes(
+    paying: PaymentsStack, common: Common, db: Any, outcome: str
+) -> None:
+    from tests.billing.test_refunds_disputes import _dispute
+
+    relayable = _Relayable(paying.gateway, paying.stack.mock, common)
+    await add_mock_channels(relayable)
+    await add_prices(relayable)
+    account = await paying.user()
+    key = (await create_key(paying.stack.gateway, account))["key"]
+    intents = []
+    for _ in range(2):  # two top-ups of 5.00: one will be disputed
+        order = await (await paying.topup(account, "5")).json()
+        intent = "pi_" + uuid.uuid4().hex
+        intents.append(intent)
+        paid = session_event(
+            order["order_id"],
+            session_id=order["provider_payment_id"],
+            payment_intent=intent,
+            amount_minor=500,
+        )
+        assert (await paying.webhook(*signed(paid))).status == 200
+    assert (await _chat(paying, key)).status == 200
+    opened = await paying.webhook(*signed(_dispute(intents[0], amount=500)))
+    assert (await opened.json())["outcome"] == "disputed"
+    # About 5.00 is left, but nothing is relayed while the dispute is open.
+    refused = await _chat(paying, key)
+    assert refused.status == 402
+    balance = await (
+        await paying.gateway.get(
+            "/api/billing/balance", headers={"Authorization": f"Bearer {account.token}"}
+        )
+    ).json()
+    assert Decimal(balance["balance"]) > 4 and balance["available"] == "0.00"
+    closed = await paying.webhook(*signed(_dispute(intents[0], closed=outcome, amount=500)))
+    assert (await closed.json())["outcome"] == f"dispute_{outcome}"
+    assert (await _chat(paying, key)).status == 200

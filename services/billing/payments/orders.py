@@ -402,6 +402,16 @@ async def disputed_credit(connection: Any, order_id: uuid.UUID) -> Decimal:
     return held
 
 
+async def touch_account(connection: Any, user_id: uuid.UUID) -> None:
+    """A new version of the user's account with no balance change, so a new
+    snapshot replaces the gateways' one (a dispute closed: the floor holds
+    see changes, accounts.SPENDING_FLOOR)."""
+    await connection.execute(
+        "UPDATE billing.accounts SET version = version + 1 WHERE kind = 'user' AND user_id = $1",
+        user_id,
+    )
+
+
 async def set_refund_state(
     connection: Any, order_id: uuid.UUID, *, status: Status, refunded_minor: int
 ) -> None:

@@ -39,9 +39,11 @@ the balance may go below zero, a debt the holds then refuse to spend past):
   `partially_refunded` or `refunded`. A total at or below what was already
   reversed (a repeat, or an older event arriving late) changes nothing.
 - dispute opened: the disputed amount (at most what is not refunded) is taken
-  back and the order is `disputed`; closed and won: it is given back and the
-  order returns to `paid` (or `partially_refunded`); lost: it stays taken and
-  the order is `refunded` (or `partially_refunded`).
+  back and the order is `disputed`: while it is, the account's holds see a
+  floor above its balance (accounts.SPENDING_FLOOR), so relaying is refused
+  with 402; closed and won: it is given back and the order returns to `paid`
+  (or `partially_refunded`); lost: it stays taken and the order is `refunded`
+  (or `partially_refunded`). Either way relaying resumes (within the balance).
 - Such an event for an order not credited yet (events out of order), or a
   dispute closing that was never seen opening, answers 503 and is not
   recorded, so the provider sends it again, after the payment's own event or
@@ -284,11 +286,13 @@ async def _dispute_closed(connection: Any, order: Order, event: WebhookEvent) ->
                 reason=f"dispute won: order {order.id}, its credit given back",
             )
             moved = True
+        if not moved:
+            await orders.touch_account(connection, order.user_id)
         status = Status.PARTIALLY_REFUNDED if order.refunded_minor > 0 else Status.PAID
         await orders.set_refund_state(
             connection, order.id, status=status, refunded_minor=order.refunded_minor
         )
-        return Outcome("dispute_won", order=order, moved=moved)
+        return Outcome("dispute_won", order=order, moved=True)
     lost_minor = order.amount_minor - order.refunded_minor
     if held < order.credit:
         with localcontext(Context(prec=60)):
@@ -296,7 +300,10 @@ async def _dispute_closed(connection: Any, order: Order, event: WebhookEvent) ->
     refunded = order.refunded_minor + lost_minor
     status = Status.REFUNDED if refunded >= order.amount_minor else Status.PARTIALLY_REFUNDED
     await orders.set_refund_state(connection, order.id, status=status, refunded_minor=refunded)
-    return Outcome("dispute_lost", order=order)
+    # No balance moves, but the account is no longer suspended: a new version,
+    # so the gateways' snapshot is replaced.
+    await orders.touch_account(connection, order.user_id)
+    return Outcome("dispute_lost", order=order, moved=True)
 
 
 async def _dispute_seen(connection: Any, order_id: Any) -> bool:
