@@ -8,6 +8,7 @@ from aiohttp import web
 from services.billing import (
     credit_admin,
     handlers,
+    low_balance,
     price_admin,
     reconcile_admin,
     redeem_handlers,
@@ -19,6 +20,8 @@ def setup_routes(app: web.Application) -> None:
     router = app.router
     router.add_get("/api/billing/balance", handlers.balance)
     router.add_get("/api/billing/ledger", handlers.statement)
+    router.add_get("/api/billing/alert", low_balance.get_alert)
+    router.add_put("/api/billing/alert", low_balance.put_alert)
     router.add_post("/api/admin/credits", credit_admin.post_credit)
     router.add_get("/api/admin/prices", price_admin.list_prices)
     router.add_get("/api/admin/prices/{model:.+}", price_admin.get_prices)
@@ -38,5 +41,6 @@ def setup_routes(app: web.Application) -> None:
     router.add_get("/api/admin/orders", admin_orders.list_orders)
     router.add_get("/api/admin/orders/{order_id}", admin_orders.show_order)
     router.add_post("/api/admin/orders/{order_id}/refund", admin_orders.refund)
+    router.add_post("/api/admin/orders/{order_id}/dispute", admin_orders.close_dispute)
     router.add_get("/internal/balances/{user_id}", handlers.internal_balance)
     router.add_get("/internal/prices", price_admin.internal_prices)

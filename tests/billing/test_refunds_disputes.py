@@ -234,3 +234,27 @@ async def test_a_refund_in_another_currency_credits_nothing_back(
     refund["data"]["object"]["currency"] = "eur"
     assert await _outcome(paying, refund) == "mismatch"
     assert await _balance(db, account) == Decimal("10.50")
+
+
+async def test_an_admin_closes_a_dispute_the_provider_never_closes(
+    paying: PaymentsStack, db: Any, common: Common
+) -> None:
+    from tests.billing.conftest import make_admin
+
+    admin = await make_admin(paying.stack, db)
+    account, order_id, intent = await _paid(paying)
+    path = f"/api/admin/orders/{order_id}/dispute"
+    headers = {"Authorization": f"Bearer {admin.token}"}
+    # Not disputed yet: nothing to close.
+    assert (await paying.gateway.post(path, json={"outcome": "won"}, headers=headers)).status == 409
+    assert await _outcome(paying, _dispute(intent)) == "disputed"
+    assert await _balance(db, account) == Decimal("0.00")
+    bad = await paying.gateway.post(path, json={"outcome": "maybe"}, headers=headers)
+    assert bad.status == 422
+    user = {"Authorization": f"Bearer {account.token}"}
+    assert (await paying.gateway.post(path, json={"outcome": "won"}, headers=user)).status == 403
+    closed = await paying.gateway.post(path, json={"outcome": "won"}, headers=headers)
+    assert closed.status == 200
+    assert (await closed.json())["order"]["status"] == "paid"
+    assert await _balance(db, account) == Decimal("10.50")
+    assert (await reconcile(common.database_url, common.redis_url))[0] == []

@@ -289,6 +289,10 @@ SPECS: dict[str, Spec] = {
     "GET /api/admin/orders/{order_id}": Spec(
         params={"order_id": lambda known: ["00000000-0000-4000-8000-000000000000"]}
     ),
+    "POST /api/admin/orders/{order_id}/dispute": Spec(
+        body=_const({"outcome": "won"}),
+        params={"order_id": lambda known: ["00000000-0000-4000-8000-000000000000"]},
+    ),
     "POST /api/admin/orders/{order_id}/refund": Spec(
         body=_const({"amount": "1.00", "reason": "hostile suite", "seen_refunded_minor": 0}),
         params={"order_id": lambda known: ["00000000-0000-4000-8000-000000000000"]},

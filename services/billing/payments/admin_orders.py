@@ -47,14 +47,17 @@ from services.billing.payments import orders
 from services.billing.payments.orders import Status
 from services.billing.payments.payment_settings import minor_exponent, parse_amount
 from services.billing.payments.provider import (
+    DisputeOutcome,
+    EventKind,
     ProviderRefused,
     ProviderUnavailable,
     RefundRequest,
     RefundStatus,
+    WebhookEvent,
 )
 from services.billing.payments.receipts import adjustments_of
 from services.billing.payments.setup import PROVIDERS
-from services.billing.payments.webhooks import refresh_balance
+from services.billing.payments.webhooks import process, refresh_balance
 from shared.bodies import Fields, read_object
 from shared.errors import Conflict, NotFound, ServiceUnavailable, Unprocessable
 from shared.holds import Holds
@@ -255,3 +258,47 @@ async def refund(request: web.Request) -> web.Response:
             },
         }
     )
+
+
+async def close_dispute(request: web.Request) -> web.Response:
+    """`POST /api/admin/orders/{id}/dispute` `{outcome: "won" | "lost"}`: close a
+    dispute the provider sends no closing event for (Creem), exactly as that
+    event would (webhooks.process with a recorded synthetic event)."""
+    admin = caller(request).require_admin()
+    try:
+        order_id = uuid.UUID(request.match_info["order_id"])
+    except ValueError:
+        raise NotFound("order not found") from None
+    body = await read_object(request)
+    fields = Fields(body)
+    fields.refuse_unknown(("outcome",))
+    outcome = fields.string("outcome", max_length=10, controls="none")
+    if outcome is not None and outcome not in ("won", "lost"):
+        fields.problems.append("outcome: won or lost")
+    fields.check()
+    assert outcome is not None
+    pool: Any = request.app[DB]
+    order = await orders.get(pool, order_id)
+    if order is None:
+        raise NotFound("order not found")
+    if order.status is not Status.DISPUTED:
+        raise Conflict(f"the order is {order.status}, not disputed")
+    event = WebhookEvent(
+        provider=order.provider,
+        event_id=f"admin-dispute:{order.id}:{uuid.uuid4()}",
+        kind=EventKind.DISPUTE_CLOSED,
+        event_type="admin.dispute_closed",
+        order_id=order.id,
+        dispute_outcome=DisputeOutcome(outcome),
+    )
+    async with pool.acquire() as connection:
+        result = await process(connection, event)
+        if result is not None and result.moved and result.order is not None:
+            await refresh_balance(Holds(request.app[REDIS]), connection, result.order)
+        updated = await orders.get(connection, order.id)
+    assert updated is not None
+    _log.warning(
+        "dispute closed by an administrator",
+        extra={"order_id": str(order.id), "admin": str(admin), "outcome": outcome},
+    )
+    return web.json_response({"order": _admin_view(updated)})
