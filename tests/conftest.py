@@ -103,6 +103,8 @@ _USER_TABLES = (
     "billing.payment_events",
     "billing.order_postings",
     "billing.orders",
+    "billing.low_balance_alerts",
+    "billing.outbox",
     "usage.records",
     "usage.daily",
 )

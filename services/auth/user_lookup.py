@@ -12,6 +12,7 @@ id, the role and the token generation, or 404.
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from aiohttp import web
 
@@ -30,4 +31,31 @@ async def get_user(request: web.Request) -> web.Response:
         raise NotFound("no such user")
     return web.json_response(
         {"id": str(user.id), "role": user.role, "token_generation": user.token_generation}
+    )
+
+
+async def get_contact(request: web.Request) -> web.Response:
+    """`GET /internal/users/{user_id}/contact`: where and how to mail a user.
+
+    For a service that mails a user it knows only by id (billing's low-balance
+    alert, services/billing/low_balance.py): the address, the language of the
+    mail and the name to greet, read when the mail is rendered, so a changed
+    address or language is the one used. Internal only, like `get_user`."""
+    try:
+        user_id = uuid.UUID(request.match_info["user_id"])
+    except ValueError:
+        raise NotFound("no such user") from None
+    db: Any = request.app[DB]
+    row = await db.fetchrow(
+        "SELECT email, username, display_name, language FROM auth.users WHERE id = $1", user_id
+    )
+    if row is None:
+        raise NotFound("no such user")
+    return web.json_response(
+        {
+            "id": str(user_id),
+            "email": row["email"],
+            "name": row["display_name"] or row["username"],
+            "language": row["language"],
+        }
     )

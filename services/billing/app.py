@@ -11,9 +11,18 @@ also publishes billing's watermark, by which holds expire (`progress`).
 
 from __future__ import annotations
 
-from aiohttp import web
+import logging
 
-from services.billing import progress, reconcile_admin, redeem_handlers, user_directory
+from aiohttp import web
+from cryptography.fernet import Fernet, MultiFernet
+
+from services.billing import (
+    low_balance,
+    progress,
+    reconcile_admin,
+    redeem_handlers,
+    user_directory,
+)
 from services.billing.consumer import BillingConsumer, ChargeMetrics
 from services.billing.payments import reconciler
 from services.billing.payments import setup as payments
@@ -21,6 +30,8 @@ from services.billing.routes import setup_routes
 from services.billing.settings import Settings
 from shared.consuming import consuming
 from shared.holds import Holds
+from shared.mail.outbox import Outbox
+from shared.mail.sender import sender_context
 from shared.metrics import METRICS
 from shared.service import DB, REDIS, base_app
 from shared.stream_consumer import Handler
@@ -43,8 +54,28 @@ def create_app(settings: Settings) -> web.Application:
             )
         )
     app[redeem_handlers.LIMITS] = settings.redeem_limits
+    _mail(app, settings)
     setup_routes(app)
     return app
+
+
+_log = logging.getLogger(__name__)
+# Settings built without keys (tests): one key for every billing app in the process,
+# so any of them can send what another queued.
+_PROCESS_KEY = Fernet.generate_key().decode()
+
+
+def _mail(app: web.Application, settings: Settings) -> None:
+    """Billing's outbox (the low-balance alert), its mailer and, with SMTP
+    configured, its sender; else mails wait in billing.outbox."""
+    if settings.secret_keys is None and settings.mail is not None:
+        _log.warning("TOLLGATE_SECRET_KEYS unset: mails queued now are lost if billing restarts")
+    keys = settings.secret_keys or (_PROCESS_KEY,)
+    app[low_balance.OUTBOX] = Outbox("billing.outbox", MultiFernet([Fernet(k) for k in keys]))
+    app[low_balance.PUBLIC_URL] = settings.public_url
+    app.cleanup_ctx.append(low_balance.mailing(settings.alert_poll_seconds))
+    if settings.mail is not None:
+        app.cleanup_ctx.append(sender_context(app[low_balance.OUTBOX], settings.mail))
 
 
 def _handler(app: web.Application) -> Handler:

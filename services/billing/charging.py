@@ -22,6 +22,8 @@ it is dead-lettered); the consumer acknowledges them only after this returns
 - Ledger: each event that cost something is one 'usage_charge' transaction:
   user -charged, revenue +cost, writeoff -written_off (zero amounts left
   out). System accounts move once per batch, last (lock order).
+- Low-balance alerts: accounts the batch took below their threshold are
+  marked and their alert queued in this same transaction (`low_balance`).
 - Set-based SQL: a fixed number of statements per batch, whatever its size.
 - Deadlocks and claim races are retried a few times with a fresh transaction.
   Any other PostgreSQL error propagates with nothing committed; the stream
@@ -39,7 +41,7 @@ from typing import Any
 
 import asyncpg
 
-from services.billing import ledger, price_store
+from services.billing import ledger, low_balance, price_store
 from services.billing.charge_plan import BatchPlan, PlannedCharge, plan_batch
 from services.billing.usage_events import UsageCharge, charge_of
 from shared.usage_event import UsageEvent
@@ -152,6 +154,11 @@ async def _charge(connection: Any, events: list[UsageCharge]) -> ChargeBatchResu
         connection, {accounts[user].id: delta for user, delta in plan.user_deltas.items()}
     )
     await _move_system_accounts(connection, plan)
+    # The low-balance alert: accounts this batch took below their threshold
+    # are marked and one mail each is queued, in this transaction.
+    await low_balance.mark_crossings(
+        connection, [user for user, delta in plan.user_deltas.items() if delta]
+    )
     return ChargeBatchResult(
         charged=[_charged(charge) for charge in plan.charges],
         duplicates=duplicates,

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 
 import aiohttp
 from aiohttp import web
@@ -47,6 +48,38 @@ class UserDirectory:
             _log.warning("auth unreachable for a user lookup")
             raise ServiceUnavailable(_UNAVAILABLE) from exc
         raise ServiceUnavailable(_UNAVAILABLE)
+
+    async def contact(self, user_id: uuid.UUID) -> Contact | None:
+        """Where and how to mail the user (auth's `/internal/users/{id}/contact`),
+        None when auth has no such user; `ServiceUnavailable` when it cannot say."""
+        url = f"{self._auth_url}/internal/users/{user_id}/contact"
+        try:
+            async with self._session.get(
+                url, headers={TOKEN_HEADER: self._token}, timeout=aiohttp.ClientTimeout(total=5)
+            ) as response:
+                if response.status == 404:
+                    return None
+                if response.status == 200:
+                    body = await response.json()
+                    return Contact(
+                        email=str(body["email"]),
+                        name=str(body["name"]),
+                        language=str(body["language"]),
+                    )
+                _log.warning("auth contact lookup failed", extra={"status": response.status})
+        except (aiohttp.ClientError, TimeoutError, KeyError, ValueError) as exc:
+            _log.warning("auth unreachable for a contact lookup")
+            raise ServiceUnavailable("the auth service is unavailable") from exc
+        raise ServiceUnavailable("the auth service is unavailable")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Contact:
+    """A user's address, name and mail language, as auth has them now."""
+
+    email: str
+    name: str
+    language: str
 
 
 USER_DIRECTORY = web.AppKey("user_directory", UserDirectory)

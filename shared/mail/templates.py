@@ -39,6 +39,8 @@ TEMPLATES = (
     "recovery_code_used",
     # The mailed sign-in link (issue 16, point 7; services/auth/sign_in_link.py).
     "sign_in_link",
+    # Billing's low-balance alert (issue 18, point 7; services/billing/low_balance.py).
+    "low_balance",
 )
 
 _DIR = Path(__file__).with_name("templates")

@@ -37,6 +37,10 @@ def test_every_template_renders_in_both_languages(name: str, language: str) -> N
             "old_email": "old@example.com",
             "reset": False,
             "left": 9,  # recovery codes (services/auth/totp_handlers.py)
+            # the low-balance alert (services/billing/low_balance.py)
+            "threshold": "5.00",
+            "balance": "4.90",
+            "currency": "USD",
         },
         link=Link(path="/go", query={"token": "x y&z"}),
     )
