@@ -250,6 +250,9 @@ SPECS: dict[str, Spec] = {
     # billing
     "GET /api/billing/balance": Spec(),
     "GET /api/billing/ledger": Spec(query={"limit": ["10"], "before": ["1"]}),
+    # The low-balance alert's threshold (services/billing/low_balance.py).
+    "GET /api/billing/alert": Spec(),
+    "PUT /api/billing/alert": Spec(body=_const({"threshold": "5.00"})),
     "POST /api/admin/credits": Spec(
         body=lambda known: {
             "user_id": known.user_id,
