@@ -47,6 +47,11 @@ def _link(**query: str) -> str:
     return "/billing" + (f"?{urlencode(given)}" if given else "")
 
 
+def first_alert_view(request: web.Request) -> bool:
+    """`?alert=saved|off`: the page right after the alert form (a known word only)."""
+    return request.query.get("alert", "") in ("saved", "off")
+
+
 def signed_amount(amount: str) -> str:
     """A decimal string with its sign always shown: `+1.5`, `-0.002`, `0`."""
     if amount.startswith("-") or amount.strip("0.") == "":
@@ -82,6 +87,7 @@ async def billing(request: web.Request) -> web.StreamResponse:
     balance = await call(request, "GET", "/api/billing/balance")
     query = {"limit": str(limit), **({"before": before} if before else {})}
     ledger = await call(request, "GET", f"/api/billing/ledger?{urlencode(query)}")
+    alert = await call(request, "GET", "/api/billing/alert")
     lines: list[dict[str, Any]] | None = None
     pages: dict[str, str | None] = {"older": None, "newer": None, "newest": None}
     if ledger.ok and isinstance(ledger.body, dict):
@@ -105,6 +111,11 @@ async def billing(request: web.Request) -> web.StreamResponse:
         "pages": pages,
         "time_zone": zone_name,
         "first_page": not before,
+        # The low-balance alert's section (its form posts to billing_alert.py).
+        "alert": alert.body if alert.ok and isinstance(alert.body, dict) else None,
+        "alert_saved": request.query.get("alert", "") if first_alert_view(request) else "",
+        "alert_problem": None,
+        "threshold_value": "",
     }
     return render(request, "billing.html", context)
 
