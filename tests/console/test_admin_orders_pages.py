@@ -103,6 +103,8 @@ async def test_an_admin_refunds_part_of_an_order_once(
         assert "at most 6.00 USD is left to refund" in text
         no_reason = await _confirm(browser, order_id, "1.00", "", status=422)
         assert "Write a reason for the refund." in no_reason
+        not_money = await _confirm(browser, order_id, "4,00", "typo", status=422)
+        assert "This amount cannot be refunded. Nothing was refunded." in not_money
         # Without the CSRF token: refused.
         status, _, _ = await _post(
             browser, f"/admin/orders/{order_id}/refund", {**form, "csrf_token": "x", "seen": "400"}

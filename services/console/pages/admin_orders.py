@@ -16,6 +16,7 @@ payments; the provider cannot be reached; too much; the order changed).
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
@@ -44,6 +45,7 @@ STATUSES = (
     "failed",
 )
 REFUNDABLE = ("paid", "partially_refunded")
+_AMOUNT = re.compile(r"[0-9]{1,9}(?:\.[0-9]{1,3})?")
 
 
 def _uuid(raw: str) -> str | None:
@@ -231,7 +233,9 @@ async def confirm_page(request: web.Request) -> web.StreamResponse:
     zone_name = time_zone_of(request, visitor.me)
     order = _view(await _order(request, order_id), ZoneInfo(zone_name))
     problem = None
-    if not values["reason"]:
+    if values["amount"] and not _AMOUNT.fullmatch(values["amount"]):
+        problem = {"kind": "invalid", "message": "", "details": []}
+    elif not values["reason"]:
         problem = {"kind": "no_reason", "message": "", "details": []}
     elif not order["refundable"]:
         problem = {"kind": "not_paid", "message": "", "details": []}
