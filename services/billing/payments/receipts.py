@@ -95,7 +95,8 @@ th { width: 40%; font-weight: 600; }
 <tr><th>Date</th><th>Change</th><th class="num">Credit</th></tr>
 {% for a in r.adjustments %}
 <tr><td>{{ when(a.at) }}</td><td>{{ kinds.get(a.kind, a.kind) }}</td>
-<td class="num">{{ "+" if a.kind == "dispute_won" else "-" }}{{ a.amount }} {{ r.currency }}</td></tr>
+<td class="num">{{ "+" if a.kind == "dispute_won" else "-" }}{{ a.amount }}
+{{- " " }}{{ r.currency }}</td></tr>
 {% endfor %}
 </table>
 <p>Refunded so far: {{ r.refunded }} {{ r.currency }}</p>
