@@ -22,7 +22,7 @@ from shared.mail.outbox import RetryPolicy
 from shared.mail.settings import MailSettings
 from tests.accounts import PASSWORD, Account, create_key, log_in, sign_up
 from tests.auth.account_mail import messages
-from tests.billing.conftest import EPOCH, add_price, fund, price, usage_event
+from tests.billing.conftest import EPOCH, add_price, fund, make_admin, price, usage_event
 from tests.billing.test_charging import LATER, charge
 from tests.conftest import AiohttpServer, Stack
 from tests.smtp import start_sink
@@ -216,3 +216,29 @@ async def test_the_threshold_is_checked_and_set_only_when_signed_in(
     assert (await response.json())["threshold"] is None
     response = await stack.gateway.get("/api/billing/alert")
     assert response.status == 401
+
+
+async def test_a_redeemed_code_arms_the_alert_again(
+    stack: Stack, sink: TestServer, pool: Any, db: Any
+) -> None:
+    admin = await make_admin(stack, db)
+    user = await sign_up(stack.gateway)
+    await fund(pool, uuid.UUID(user.id), "3.00")
+    await set_threshold(stack, user, "2.00")
+    await charge(pool, [spend(user, 150)])  # 1.50: crossed
+    await settled(pool)
+    assert len(await alerts_to(sink, user)) == 1
+    created = await stack.gateway.post(
+        "/api/admin/redemption-codes", json={"count": 1, "amount": "1.00"}, headers=admin.headers
+    )
+    assert created.status == 201, await created.text()
+    (code,) = (await created.json())["codes"]
+    redeemed = await stack.gateway.post(
+        "/api/billing/redeem", json={"code": code}, headers=user.headers
+    )
+    assert redeemed.status == 200, await redeemed.text()  # 2.50: at or above again
+    response = await stack.gateway.get("/api/billing/alert", headers=user.headers)
+    assert (await response.json())["alerted"] is False
+    await charge(pool, [spend(user, 100)])  # 1.50: crossed again
+    await settled(pool)
+    assert len(await alerts_to(sink, user)) == 2
