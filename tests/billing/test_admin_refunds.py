@@ -14,14 +14,11 @@ import pytest
 
 from services.billing import ledger
 from services.cli.reconcile import reconcile
-from services.mockpayments.app import create_app as create_mock
-from services.mockpayments.settings import DEV_STRIPE_SECRET_KEY, DEV_STRIPE_WEBHOOK_SECRET
-from services.mockpayments.settings import Settings as MockSettings
 from shared.settings import Common
 from tests.accounts import Account
 from tests.billing.conftest import make_admin
-from tests.billing.payments_stack import WEBHOOKS, PaymentsStack, payments_stack
-from tests.billing.test_topup_mock_provider import Mock
+from tests.billing.payments_stack import PaymentsStack
+from tests.billing.stripe_mock import Mock, balance_of, stripe_with_mock
 from tests.conftest import AiohttpClient, AiohttpServer, Stack
 
 
@@ -29,33 +26,13 @@ from tests.conftest import AiohttpClient, AiohttpServer, Stack
 async def with_mock(
     stack: Stack, common: Common, aiohttp_server: AiohttpServer, aiohttp_client: AiohttpClient
 ) -> tuple[PaymentsStack, Mock]:
-    server = await aiohttp_server(create_mock(MockSettings(retry_delays=(0.2,))))
-    paying = await payments_stack(
-        stack,
-        common,
-        aiohttp_server,
-        aiohttp_client,
-        api_base=str(server.make_url("/stripe")),
-        webhook_secret=DEV_STRIPE_WEBHOOK_SECRET,
-        secret_key=DEV_STRIPE_SECRET_KEY,
+    return await stripe_with_mock(
+        stack, common, aiohttp_server, aiohttp_client, retry_delays=(0.2,)
     )
-    mock = Mock(server, paying)
-    await mock.control(
-        "/_mock/stripe/webhooks/config",
-        {"url": str(paying.gateway.make_url(WEBHOOKS)), "secret": DEV_STRIPE_WEBHOOK_SECRET},
-    )
-    return paying, mock
 
 
 def _auth(account: Account) -> dict[str, str]:
     return {"Authorization": f"Bearer {account.token}"}
-
-
-async def _balance(db: Any, account: Account) -> Decimal:
-    found: Decimal = await db.fetchval(
-        "SELECT balance FROM billing.accounts WHERE user_id = $1", uuid.UUID(account.id)
-    )
-    return found
 
 
 async def _paid_order(paying: PaymentsStack, mock: Mock, db: Any) -> tuple[Account, str]:
@@ -108,9 +85,9 @@ async def test_an_admin_refunds_part_then_the_rest(
     assert body["order"]["status"] == "partially_refunded"
     assert body["order"]["refunded_minor"] == 300
     assert body["refund"]["amount_minor"] == 300 and body["refund"]["id"].startswith("re_")
-    assert await _balance(db, account) == Decimal("-0.50")
+    assert await balance_of(db, account.id) == Decimal("-0.50")
     await _quiet(mock)  # the provider's charge.refunded (total 300) changes nothing
-    assert await _balance(db, account) == Decimal("-0.50")
+    assert await balance_of(db, account.id) == Decimal("-0.50")
     # The rest, twice at once (a double click): refunded once.
     first, second = await asyncio.gather(
         _refund(paying, admin, order_id), _refund(paying, admin, order_id)
@@ -118,7 +95,7 @@ async def test_an_admin_refunds_part_then_the_rest(
     statuses = sorted([first.status, second.status])
     assert statuses[0] == 200, statuses
     await _quiet(mock)
-    assert await _balance(db, account) == Decimal("-8.00")
+    assert await balance_of(db, account.id) == Decimal("-8.00")
     mine = await paying.gateway.get(f"/api/billing/orders/{order_id}", headers=_auth(account))
     assert (await mine.json())["status"] == "refunded"
     reversals = await db.fetchval(
@@ -147,7 +124,7 @@ async def test_refusals(with_mock: tuple[PaymentsStack, Mock], db: Any) -> None:
     assert (await _refund(paying, admin, str(uuid.uuid4()))).status == 404
     pending = await (await paying.topup(account, "5")).json()
     assert (await _refund(paying, admin, pending["order_id"])).status == 409
-    assert await _balance(db, account) == Decimal("10.50")
+    assert await balance_of(db, account.id) == Decimal("10.50")
     listed = await paying.gateway.get("/api/admin/orders?status=bogus", headers=_auth(admin))
     assert listed.status == 422
     everyone = await paying.gateway.get(
@@ -169,7 +146,7 @@ async def test_one_order_and_a_form_sent_again(
     assert again.status == 409
     assert "since the page was shown" in (await again.json())["error"]["message"]
     assert (await _refund(paying, admin, order_id, seen_refunded_minor="0")).status == 422
-    assert await _balance(db, account) == Decimal("8.50")
+    assert await balance_of(db, account.id) == Decimal("8.50")
     shown = await paying.gateway.get(f"/api/admin/orders/{order_id}", headers=_auth(admin))
     assert shown.status == 200
     body = await shown.json()

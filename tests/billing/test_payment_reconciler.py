@@ -17,14 +17,12 @@ import pytest
 from services.billing.payments import orders, reconciler
 from services.billing.payments.setup import PROVIDERS
 from services.billing.payments.stripe_provider import StripeProvider
-from services.mockpayments.app import create_app as create_mock
 from services.mockpayments.settings import DEV_STRIPE_SECRET_KEY, DEV_STRIPE_WEBHOOK_SECRET
-from services.mockpayments.settings import Settings as MockSettings
 from shared.holds import Holds
 from shared.service import DB, REDIS
 from shared.settings import Common
-from tests.billing.payments_stack import WEBHOOKS, PaymentsStack, payments_stack
-from tests.billing.test_topup_mock_provider import Mock
+from tests.billing.payments_stack import PaymentsStack
+from tests.billing.stripe_mock import Mock, balance_of, stripe_with_mock
 from tests.conftest import AiohttpClient, AiohttpServer, Stack
 
 NOW = timedelta(0)
@@ -34,29 +32,7 @@ NOW = timedelta(0)
 async def with_mock(
     stack: Stack, common: Common, aiohttp_server: AiohttpServer, aiohttp_client: AiohttpClient
 ) -> tuple[PaymentsStack, Mock]:
-    server = await aiohttp_server(create_mock(MockSettings(retry_delays=())))
-    paying = await payments_stack(
-        stack,
-        common,
-        aiohttp_server,
-        aiohttp_client,
-        api_base=str(server.make_url("/stripe")),
-        webhook_secret=DEV_STRIPE_WEBHOOK_SECRET,
-        secret_key=DEV_STRIPE_SECRET_KEY,
-    )
-    mock = Mock(server, paying)
-    await mock.control(
-        "/_mock/stripe/webhooks/config",
-        {"url": str(paying.gateway.make_url(WEBHOOKS)), "secret": DEV_STRIPE_WEBHOOK_SECRET},
-    )
-    return paying, mock
-
-
-async def _balance(db: Any, user_id: str) -> Decimal:
-    found = await db.fetchval(
-        "SELECT balance FROM billing.accounts WHERE user_id = $1", uuid.UUID(user_id)
-    )
-    return Decimal(0) if found is None else Decimal(found)
+    return await stripe_with_mock(stack, common, aiohttp_server, aiohttp_client, retry_delays=())
 
 
 async def _status(db: Any, order_id: str) -> orders.Status:
@@ -82,12 +58,12 @@ async def test_a_lost_webhook_is_settled_by_the_reconciler_once(
     await mock.control("/_mock/stripe/webhooks/faults", {"drop": True})
     await mock.control(f"/_mock/stripe/sessions/{order['provider_payment_id']}/pay")
     await asyncio.sleep(0.1)
-    assert await _balance(db, account.id) == 0  # the webhook was lost
+    assert await balance_of(db, account.id) == 0  # the webhook was lost
     # Not yet old enough: left alone.
     assert await reconciler.run_once(paying.billing.app, timedelta(minutes=5)) == []
     settled = await reconciler.run_once(paying.billing.app, NOW)
     assert settled == [reconciler.Settled(order["order_id"], "credited")]
-    assert await _balance(db, account.id) == Decimal("25")
+    assert await balance_of(db, account.id) == Decimal("25")
     assert await _status(db, order["order_id"]) is orders.Status.PAID
     # The lost event arrives after all, twice: nothing more.
     (delivery,) = (await mock.deliveries())["deliveries"]
@@ -96,7 +72,7 @@ async def test_a_lost_webhook_is_settled_by_the_reconciler_once(
     )
     await asyncio.sleep(0.3)
     assert await _credits(db, order["order_id"]) == 1
-    assert await _balance(db, account.id) == Decimal("25")
+    assert await balance_of(db, account.id) == Decimal("25")
     outcomes = await db.fetch(
         "SELECT event_id, outcome FROM billing.payment_events ORDER BY received_at"
     )
@@ -121,7 +97,7 @@ async def test_the_reconciler_and_the_webhook_racing_credit_once(
     )
     await asyncio.sleep(0.3)
     assert await _credits(db, order["order_id"]) == 1
-    assert await _balance(db, account.id) == Decimal("10")
+    assert await balance_of(db, account.id) == Decimal("10")
 
 
 async def test_an_expired_checkout_is_closed(
@@ -135,7 +111,7 @@ async def test_an_expired_checkout_is_closed(
     settled = await reconciler.run_once(paying.billing.app, NOW)
     assert settled == [reconciler.Settled(order["order_id"], "expired")]
     assert await _status(db, order["order_id"]) is orders.Status.EXPIRED
-    assert await _balance(db, account.id) == 0
+    assert await balance_of(db, account.id) == 0
 
 
 async def test_an_open_checkout_stays_pending(
@@ -202,10 +178,10 @@ async def test_a_lost_refund_webhook_is_found_among_the_providers_events(
     order = await (await paying.topup(account, "10.50")).json()
     await mock.control(f"/_mock/stripe/sessions/{order['provider_payment_id']}/pay")
     for _ in range(100):
-        if await _balance(db, account.id) > 0:
+        if await balance_of(db, account.id) > 0:
             break
         await asyncio.sleep(0.02)
-    assert await _balance(db, account.id) == Decimal("10.50")
+    assert await balance_of(db, account.id) == Decimal("10.50")
     # A refund made in Stripe's dashboard; its webhook is lost.
     await mock.control("/_mock/stripe/webhooks/faults", {"drop": True})
     await mock.control(
@@ -213,7 +189,7 @@ async def test_a_lost_refund_webhook_is_found_among_the_providers_events(
         {"payment": order["provider_payment_id"], "amount": 300, "reason": "requested_by_customer"},
     )
     await asyncio.sleep(0.1)
-    assert await _balance(db, account.id) == Decimal("10.50")
+    assert await balance_of(db, account.id) == Decimal("10.50")
     app = paying.billing.app
     pool: Any = app[DB]
     providers = app[PROVIDERS]
@@ -227,5 +203,5 @@ async def test_a_lost_refund_webhook_is_found_among_the_providers_events(
             connection, providers, holds, now=time.time() + 1, older_than=NOW
         )
         assert again == []
-    assert await _balance(db, account.id) == Decimal("7.50")
+    assert await balance_of(db, account.id) == Decimal("7.50")
     assert await _status(db, order["order_id"]) is orders.Status.PARTIALLY_REFUNDED

@@ -11,66 +11,21 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestServer
 
 from services.billing.payments import orders
-from services.mockpayments.app import create_app as create_mock
-from services.mockpayments.settings import (
-    DEV_STRIPE_SECRET_KEY,
-    DEV_STRIPE_WEBHOOK_SECRET,
-)
-from services.mockpayments.settings import Settings as MockSettings
 from shared.settings import Common
-from tests.billing.payments_stack import WEBHOOKS, PaymentsStack, payments_stack
+from tests.billing.payments_stack import PaymentsStack
+from tests.billing.stripe_mock import Mock, balance_of, stripe_with_mock
 from tests.conftest import AiohttpClient, AiohttpServer, Stack
-
-
-class Mock:
-    def __init__(self, server: TestServer, paying: PaymentsStack) -> None:
-        self.server = server
-        self.paying = paying
-
-    async def control(self, path: str, body: dict[str, Any] | None = None) -> Any:
-        async with self.paying.gateway.session.post(
-            self.server.make_url(path), json=body or {}
-        ) as response:
-            assert response.status == 200, await response.text()
-            return await response.json()
-
-    async def deliveries(self) -> Any:
-        async with self.paying.gateway.session.get(
-            self.server.make_url("/_mock/stripe/webhooks")
-        ) as response:
-            return await response.json()
 
 
 @pytest.fixture
 async def with_mock(
     stack: Stack, common: Common, aiohttp_server: AiohttpServer, aiohttp_client: AiohttpClient
 ) -> tuple[PaymentsStack, Mock]:
-    server = await aiohttp_server(create_mock(MockSettings(retry_delays=(0.2, 0.5))))
-    paying = await payments_stack(
-        stack,
-        common,
-        aiohttp_server,
-        aiohttp_client,
-        api_base=str(server.make_url("/stripe")),
-        webhook_secret=DEV_STRIPE_WEBHOOK_SECRET,
-        secret_key=DEV_STRIPE_SECRET_KEY,
+    return await stripe_with_mock(
+        stack, common, aiohttp_server, aiohttp_client, retry_delays=(0.2, 0.5)
     )
-    mock = Mock(server, paying)
-    await mock.control(
-        "/_mock/stripe/webhooks/config",
-        {"url": str(paying.gateway.make_url(WEBHOOKS)), "secret": DEV_STRIPE_WEBHOOK_SECRET},
-    )
-    return paying, mock
-
-
-async def _balance(db: Any, user_id: str) -> Decimal:
-    found = await db.fetchval(
-        "SELECT balance FROM billing.accounts WHERE user_id = $1", uuid.UUID(user_id)
-    )
-    return Decimal(0) if found is None else Decimal(found)
 
 
 async def _settled(mock: Mock, count: int) -> list[Any]:
@@ -98,11 +53,11 @@ async def test_paying_at_the_mock_credits_once_with_five_copies_of_the_webhook(
     await mock.control(f"/_mock/stripe/sessions/{order['provider_payment_id']}/pay")
     await _settled(mock, 1)
     for _ in range(100):
-        if await _balance(db, account.id) > 0:
+        if await balance_of(db, account.id) > 0:
             break
         await asyncio.sleep(0.05)
     await asyncio.sleep(0.3)  # let every copy land
-    assert await _balance(db, account.id) == Decimal("20")
+    assert await balance_of(db, account.id) == Decimal("20")
     stored = await orders.get(db, uuid.UUID(order["order_id"]))
     assert stored is not None and stored.status is orders.Status.PAID
     assert stored.payment_reference is not None  # the PaymentIntent, for refunds
@@ -122,7 +77,7 @@ async def test_a_webhook_that_lands_before_the_checkout_answer_credits_once(
     assert response.status == 201, await response.text()
     order = await response.json()
     await _settled(mock, 1)
-    assert await _balance(db, account.id) == Decimal("10")
+    assert await balance_of(db, account.id) == Decimal("10")
     stored = await orders.get(db, uuid.UUID(order["order_id"]))
     assert stored is not None and stored.status is orders.Status.PAID
     assert stored.provider_payment_id == order["provider_payment_id"]
@@ -152,15 +107,15 @@ async def test_a_badly_signed_webhook_credits_nothing_and_the_good_resend_credit
     await mock.control(f"/_mock/stripe/sessions/{order['provider_payment_id']}/pay")
     (delivery,) = await _settled(mock, 1)
     assert {a["status"] for a in delivery["attempts"]} == {400}
-    assert await _balance(db, account.id) == Decimal(0)
+    assert await balance_of(db, account.id) == Decimal(0)
     assert await db.fetchval("SELECT count(*) FROM billing.payment_events") == 0
     # Sent again, signed with the right secret: now it credits, once.
     await mock.control(
         "/_mock/stripe/webhooks/resend", {"event_id": delivery["event_id"], "copies": 3}
     )
     for _ in range(100):
-        if await _balance(db, account.id) > 0:
+        if await balance_of(db, account.id) > 0:
             break
         await asyncio.sleep(0.05)
     await asyncio.sleep(0.2)
-    assert await _balance(db, account.id) == Decimal("5")
+    assert await balance_of(db, account.id) == Decimal("5")
