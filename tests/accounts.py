@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -54,3 +55,17 @@ async def create_key(client: Client, account: Account, **fields: Any) -> dict[st
     assert response.status == 201, await response.text()
     body: dict[str, Any] = await response.json()
     return body
+
+
+async def refused_within_a_second(client: Client, headers: dict[str, str]) -> str:
+    """`GET /api/me` with `headers` until it is refused (401), for at most a second:
+    a credential change reaches the gateways' caches by a Redis notice, and the
+    promise is "within a second" (docs/accounts.md), not before the change's own
+    answer. Returns the refusal's text."""
+    for _ in range(20):
+        answer = await client.get("/api/me", headers=headers)
+        if answer.status == 401:
+            return await answer.text()
+        assert answer.status == 200, await answer.text()
+        await asyncio.sleep(0.05)
+    raise AssertionError("the old credential still worked a second after the change")
