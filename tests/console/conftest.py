@@ -60,7 +60,7 @@ async def start_console_stack(
     if gateway_port is None:
         (gateway_port, console_port) = free_ports(2)
     else:
-        console_port = next(port for port in free_ports(2) if port != gateway_port)
+        (console_port,) = free_ports(1)  # never one handed out before
     url = f"http://127.0.0.1:{gateway_port}"
     auth_settings = replace(
         stack.auth_settings,
