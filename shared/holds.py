@@ -58,7 +58,7 @@ from redis.asyncio.client import Pipeline
 from shared.redis_conn import Redis
 
 NANO = Decimal("0.000000001")
-# A running request renews its hold (services/gateway/hold_keeper.py), however
+# A running request renews its hold (services/gateway/metering/hold_keeper.py), however
 # long it runs; a hold left behind also waits for billing's watermark.
 HOLD_TTL_MS = 15 * 60 * 1000
 # Billing's watermark, in ms of the stream's clock: every usage event with an

@@ -17,7 +17,7 @@ streamed chunk. Rules:
   is live state (health, metrics), so no cache, shared or private, may keep
   it. The one public, cacheable answer (auth's JWKS, `max-age=60`) says so
   itself, and the gateway passes that header on. Relayed answers never take
-  the upstream's `Cache-Control` (see `services/gateway/headers.py`).
+  the upstream's `Cache-Control` (see `services/gateway/edge/headers.py`).
 - `x-should-retry: false` on statuses that the same request can never turn
   into a success by trying again (`NOT_RETRYABLE`), whoever made the answer.
   The official SDKs obey the header before their own status rules:

@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestServer
 
 from services.billing import credits
 from services.cli import seed
-from services.gateway.keys import CHANNEL_CACHE, CHANNEL_STORE, PRICES
+from services.gateway.app_keys import CHANNEL_CACHE, CHANNEL_STORE, PRICES
 from services.mockprovider.catalog import MODELS, Provider
 from shared import db, invalidation, redis_conn
 from shared.redis_batch import LINGER_SECONDS

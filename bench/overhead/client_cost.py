@@ -25,7 +25,7 @@ import aiohttp
 from bench.overhead import compare, upstream
 from bench.overhead.processes import ROOT, free_ports
 from bench.overhead.targets import CHAT_PATH, bodies
-from services.gateway.upstream_http import UpstreamClient
+from services.gateway.upstream.client import UpstreamClient
 from shared.service import event_loop_factory
 
 HEADERS = {

@@ -3,7 +3,7 @@
 Each user has a token generation (`auth.users.token_generation`); a JWT
 carries the generation it was issued at (claim `gen`; none counts as 0), and
 the gateway refuses one older than the user's current generation
-(services/gateway/user_generations.py). A password change, a reset and an
+(services/gateway/admission/user_generations.py). A password change, a reset and an
 email change call `bump` in the transaction of the change, then `announce`
 after the commit: the gateways drop their cached generation at once, and
 the next request with an old token is refused (within a second). Mailed

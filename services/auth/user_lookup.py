@@ -4,7 +4,7 @@ Auth owns the users; billing, which knows users only by id, asks here before
 it opens an account for one (an admin's credit to a mistyped id must not
 create a balance nobody owns); the gateway asks for the user's token
 generation, to refuse login tokens issued before a password or email change
-(services/gateway/user_generations.py). Internal only (the internal token),
+(services/gateway/admission/user_generations.py). Internal only (the internal token),
 never routed by the gateway. The answer says only what the callers need: the
 id, the role and the token generation, or 404.
 """

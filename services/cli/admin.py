@@ -27,13 +27,13 @@ from services.auth.signing import SigningKeys
 from services.billing import snapshots
 from services.billing.settings import Settings as BillingSettings
 from services.cli import credit, dead_letters, reseal, two_factor_reset
-from services.gateway.base_url_check import base_url_problems
-from services.gateway.channel_fields import channel_problems
-from services.gateway.channel_fields import read_fields as read_channel_fields
-from services.gateway.channel_store import ChannelStore
+from services.gateway.channels.base_url_check import base_url_problems
+from services.gateway.channels.fields import channel_problems
+from services.gateway.channels.fields import read_fields as read_channel_fields
+from services.gateway.channels.store import ChannelStore
+from services.gateway.relay.wire import Family
 from services.gateway.settings import Settings as GatewaySettings
-from services.gateway.upstream_http import UpstreamClient
-from services.gateway.wire import Family
+from services.gateway.upstream.client import UpstreamClient
 from shared import db, invalidation, redis_conn
 from shared.errors import ApiError, Conflict, ServiceUnavailable, Unprocessable
 from shared.settings import load_or_exit

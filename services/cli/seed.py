@@ -14,7 +14,7 @@ from services.auth import key_store, store
 from services.auth.api_keys import KeyHasher, new_key
 from services.auth.passwords import Passwords
 from services.billing import credits, price_store
-from services.gateway.channel_store import ChannelStore
+from services.gateway.channels.store import ChannelStore
 from services.mockprovider.catalog import MODELS, Provider
 from shared import db
 

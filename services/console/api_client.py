@@ -11,7 +11,7 @@ The source address: the gateway saw the browser's address when it forwarded
 the page request, and hands it to the console in `X-Tollgate-Client-Ip`
 (clients cannot send that header: the gateway strips it). The console sends
 it back with the internal token, which is the only way the gateway takes a
-client address from a caller (`services/gateway/api_proxy.py`); without it
+client address from a caller (`services/gateway/edge/api_proxy.py`); without it
 every browser would share the console's loopback address in the per-source
 login and sign-up throttles.
 

@@ -1,7 +1,7 @@
 """The console application: server-rendered pages (Jinja2, htmx), internal.
 
 It runs behind the gateway, which forwards every path outside the API, model
-and health paths to it (`services/gateway/console_proxy.py`) with the
+and health paths to it (`services/gateway/edge/console_proxy.py`) with the
 internal token; nothing else may call it. Its data comes only from the
 gateway's public JSON API (`api_client`), so it holds no state and reads no
 store (the PostgreSQL and Redis clients of `base_app` serve `/readyz` only).

@@ -18,20 +18,11 @@ import aiohttp
 from aiohttp import web
 from cryptography.fernet import Fernet, MultiFernet
 
-from services.gateway.alias_store import AliasStore
-from services.gateway.billing_progress import BillingProgress
-from services.gateway.breaker import BreakerPolicy
-from services.gateway.channel_cache import ChannelCache
-from services.gateway.channel_health import ChannelHealth
-from services.gateway.channel_metrics import ChannelMetrics, HealthCollector
-from services.gateway.channel_store import ChannelStore
-from services.gateway.channel_switch import ChannelSwitch
-from services.gateway.channels import Channel, Timeouts
-from services.gateway.failover import Router, RoutingPolicy, Upstreams
-from services.gateway.hold_gate import HoldGate
-from services.gateway.hold_keeper import HoldKeeper
-from services.gateway.key_cache import KeyCache
-from services.gateway.keys import (
+from services.gateway.admission.key_cache import KeyCache
+from services.gateway.admission.login_tokens import Jwks
+from services.gateway.admission.session_cache import SessionCache
+from services.gateway.admission.user_generations import UserGenerations
+from services.gateway.app_keys import (
     CHANNEL_CACHE,
     CHANNEL_STORE,
     CHANNEL_SWITCH,
@@ -48,17 +39,26 @@ from services.gateway.keys import (
     USAGE_SINK,
     USER_GENERATIONS,
 )
-from services.gateway.price_cache import PriceCache
-from services.gateway.probe import ProbeResult, probe
-from services.gateway.relay_metrics import RelayMetrics
+from services.gateway.channels.alias_store import AliasStore
+from services.gateway.channels.auto_disable import ChannelSwitch
+from services.gateway.channels.breaker import BreakerPolicy
+from services.gateway.channels.cache import ChannelCache
+from services.gateway.channels.choice import Channel, Timeouts
+from services.gateway.channels.health import ChannelHealth
+from services.gateway.channels.metrics import ChannelMetrics, HealthCollector
+from services.gateway.channels.probe import ProbeResult, probe
+from services.gateway.channels.store import ChannelStore
+from services.gateway.metering.billing_progress import BillingProgress
+from services.gateway.metering.hold_gate import HoldGate
+from services.gateway.metering.hold_keeper import HoldKeeper
+from services.gateway.metering.price_cache import PriceCache
+from services.gateway.metering.spool import Spool
+from services.gateway.metering.usage_publisher import UsagePublisher
+from services.gateway.relay.failover import Router, RoutingPolicy, Upstreams
+from services.gateway.relay.metrics import RelayMetrics
 from services.gateway.routes import setup_routes
-from services.gateway.session_cache import SessionCache
 from services.gateway.settings import Settings
-from services.gateway.spool import Spool
-from services.gateway.tokens import Jwks
-from services.gateway.upstream_http import UpstreamClient
-from services.gateway.usage_publisher import UsagePublisher
-from services.gateway.user_generations import UserGenerations
+from services.gateway.upstream.client import UpstreamClient
 from shared import invalidation, tasks
 from shared.holds import Holds
 from shared.metrics import METRICS
@@ -93,7 +93,7 @@ async def _clients(app: web.Application) -> AsyncIterator[None]:
         app[INTERNAL_SESSION] = internal_session
         app[UPSTREAMS] = upstreams
         # A JWT older than its user's token generation (a password or email
-        # change since) is refused: services/gateway/user_generations.py.
+        # change since) is refused: services/gateway/admission/user_generations.py.
         generations = app[USER_GENERATIONS] = UserGenerations(
             internal_session, settings.auth_url, token, settings.key_cache_seconds
         )

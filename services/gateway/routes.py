@@ -7,17 +7,12 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from services.gateway import (
-    alias_admin,
-    api_proxy,
-    channel_admin,
-    console_proxy,
-    model_catalog,
-    model_choices,
-    relay,
-    system_admin,
-)
-from services.gateway.wire import Api
+from services.gateway.channels import admin as channel_admin
+from services.gateway.channels import alias_admin
+from services.gateway.edge import api_proxy, console_proxy, model_choices, system_admin
+from services.gateway.relay import handler as relay
+from services.gateway.relay import model_catalog
+from services.gateway.relay.wire import Api
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

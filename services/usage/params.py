@@ -41,7 +41,7 @@ from shared.time_zones import UTC_NAME, zone_problem
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
 MAX_MODEL_LENGTH = 200
-# A record's status: the gateway's `Outcome` values (services/gateway/usage_result.py).
+# A record's status: the gateway's `Outcome` values (services/gateway/metering/usage_result.py).
 STATUSES = ("ok", "upstream_error", "client_disconnected", "rejected")
 ANY_ERROR = "error"  # a filter value: every status but "ok"
 

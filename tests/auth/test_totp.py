@@ -15,8 +15,8 @@ import redis.asyncio as aioredis
 
 from services.auth import totp
 from services.auth.second_factor import CHALLENGE_TRIES
-from services.gateway import api_routes
-from services.gateway.principals import Principal
+from services.gateway.admission.principals import Principal
+from services.gateway.edge import api_routes
 from shared.errors import Forbidden
 from tests.accounts import PASSWORD, sign_up
 from tests.browsers import CONSOLE_ORIGIN, session_morsel

@@ -7,7 +7,7 @@ told to reload them here rather than wait for the invalidation feed.
 
 from __future__ import annotations
 
-from services.gateway.keys import CHANNEL_CACHE, PRICES
+from services.gateway.app_keys import CHANNEL_CACHE, PRICES
 from tests.console.conftest import ConsoleStack
 from tests.relay import add_mock_channels, add_prices
 

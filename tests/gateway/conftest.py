@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestServer
 
-from services.gateway.channels import Channel
-from services.gateway.keys import CHANNEL_CACHE, CHANNEL_STORE
+from services.gateway.app_keys import CHANNEL_CACHE, CHANNEL_STORE
+from services.gateway.channels.choice import Channel
 from services.mockprovider.app import create_app as create_mock
 from services.mockprovider.settings import Settings as MockSettings
 from tests.accounts import Account, create_key, log_in, sign_up

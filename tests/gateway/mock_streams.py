@@ -8,7 +8,7 @@ API's wire format, parsed into SSE events. The words come from
 
 from __future__ import annotations
 
-from services.gateway.sse import SseEvent, SseParser
+from services.gateway.relay.sse import SseEvent, SseParser
 from services.mockprovider import chat_wire, messages_wire, responses_wire
 from services.mockprovider.generation import Completion, Usage, text_pieces
 

@@ -15,7 +15,7 @@ from typing import Any
 import aiohttp
 from aiohttp.test_utils import TestServer
 
-from services.gateway.channels import Channel
+from services.gateway.channels.choice import Channel
 from services.mockprovider.keys import STATS
 from tests.conftest import Stack
 

@@ -6,7 +6,7 @@ import asyncio
 
 import redis.asyncio as aioredis
 
-from services.gateway.billing_progress import BillingProgress
+from services.gateway.metering.billing_progress import BillingProgress
 from shared import tasks
 from shared.holds import WATERMARK_KEY
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.gateway.breaker import Breaker, BreakerPolicy, BreakerState
+from services.gateway.channels.breaker import Breaker, BreakerPolicy, BreakerState
 
 POLICY = BreakerPolicy(consecutive_failures=3, window_seconds=10, min_requests=6, error_ratio=0.5)
 

@@ -15,7 +15,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from services.gateway.app import create_app as create_gateway
-from services.gateway.keys import CHANNEL_CACHE
+from services.gateway.app_keys import CHANNEL_CACHE
 from tests.accounts import Account, Client, create_key, sign_up
 from tests.conftest import SECRET_KEYS, AiohttpClient, Stack
 from tests.relay import add_prices, credit, usage_results

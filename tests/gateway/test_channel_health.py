@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from services.gateway.app import create_app as create_gateway
-from services.gateway.keys import CHANNEL_STORE
+from services.gateway.app_keys import CHANNEL_STORE
 from tests.accounts import Account, Client
 from tests.conftest import AiohttpClient
 from tests.gateway.providers import CHAT, Providers, Routed, outage

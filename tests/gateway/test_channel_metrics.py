@@ -6,11 +6,11 @@ import uuid
 
 from prometheus_client import CollectorRegistry
 
-from services.gateway.breaker import BreakerPolicy
-from services.gateway.channel_health import ChannelHealth
-from services.gateway.channel_metrics import HealthCollector
-from services.gateway.channels import Channel, RoutingTable
-from services.gateway.wire import Family
+from services.gateway.channels.breaker import BreakerPolicy
+from services.gateway.channels.choice import Channel, RoutingTable
+from services.gateway.channels.health import ChannelHealth
+from services.gateway.channels.metrics import HealthCollector
+from services.gateway.relay.wire import Family
 
 
 def _channel(name: str, *, enabled: bool = True) -> Channel:

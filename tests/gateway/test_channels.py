@@ -7,8 +7,8 @@ import uuid
 from collections import Counter
 from typing import Any
 
-from services.gateway.channels import Channel, RoutingTable, Timeouts, choose
-from services.gateway.wire import Family
+from services.gateway.channels.choice import Channel, RoutingTable, Timeouts, choose
+from services.gateway.relay.wire import Family
 
 
 def _channel(name: str, **fields: Any) -> Channel:

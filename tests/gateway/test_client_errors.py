@@ -20,14 +20,14 @@ from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types as genai_types
 
-from services.gateway.client_errors import (
+from services.gateway.relay.client_errors import (
     MAX_MESSAGE_LENGTH,
     error_body,
     safe_message,
     stream_error_event,
 )
-from services.gateway.sse import SseEvent, SseParser
-from services.gateway.wire import Api, Family
+from services.gateway.relay.sse import SseEvent, SseParser
+from services.gateway.relay.wire import Api, Family
 
 STATUSES = [400, 401, 402, 403, 404, 405, 409, 413, 422, 429, 499, 500, 502, 503, 504, 529]
 

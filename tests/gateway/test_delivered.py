@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 import pytest
 
-from services.gateway.delivered import (
+from services.gateway.relay.delivered import (
     anthropic_messages,
     counter_for,
     gemini,
@@ -21,7 +21,7 @@ from services.gateway.delivered import (
     openai_responses,
     whole_answer,
 )
-from services.gateway.sse import SseEvent, SseParser
+from services.gateway.relay.sse import SseEvent, SseParser
 from tests.gateway.mock_streams import stream_events, text_completion
 
 WIRE = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "wire"

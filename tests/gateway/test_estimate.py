@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from services.gateway.estimate import BYTES_PER_TOKEN, cut_short, estimate, tokens_for
-from services.gateway.usage import TokenUsage
-from services.gateway.wire import Api
+from services.gateway.metering.estimate import BYTES_PER_TOKEN, cut_short, estimate, tokens_for
+from services.gateway.metering.provider_usage import TokenUsage
+from services.gateway.relay.wire import Api
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ from typing import Any
 import openai
 import pytest
 
-from services.gateway.keys import CHANNEL_CACHE, CHANNEL_STORE
+from services.gateway.app_keys import CHANNEL_CACHE, CHANNEL_STORE
 from tests.gateway.providers import CHAT, Providers, Routed, outage
 from tests.relay import usage_results
 

@@ -9,13 +9,13 @@ from __future__ import annotations
 import pytest
 from multidict import CIMultiDict
 
-from services.gateway.headers import (
+from services.gateway.edge.headers import (
     ANTHROPIC_VERSION,
     CLIENT_RESPONSE_HEADERS,
     client_response_headers,
     upstream_request_headers,
 )
-from services.gateway.wire import Family
+from services.gateway.relay.wire import Family
 
 KEY = "sk-provider-secret"
 CLIENT_KEY = "tg-client-key"

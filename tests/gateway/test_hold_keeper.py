@@ -15,7 +15,7 @@ import pytest
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from services.gateway.hold_keeper import HoldKeeper
+from services.gateway.metering.hold_keeper import HoldKeeper
 from shared import tasks
 from shared.holds import WATERMARK_KEY, Holds, Placed, Snapshot, held_amount, keys
 from shared.redis_batch import CommandBatcher

@@ -8,8 +8,8 @@ from typing import Any
 
 from aiohttp import web
 
-from services.gateway.api_routes import Owner, authorise, route_for
 from services.gateway.app import create_app as create_gateway
+from services.gateway.edge.api_routes import Owner, authorise, route_for
 from shared.internal import TOKEN_HEADER, USER_HEADER
 from shared.settings import Common
 from tests.conftest import INTERNAL_TOKEN, AiohttpClient, AiohttpServer, Stack, gateway_settings_for

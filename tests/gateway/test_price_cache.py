@@ -10,7 +10,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from services.gateway.price_cache import PriceCache
+from services.gateway.metering.price_cache import PriceCache
 from tests.conftest import AiohttpServer
 
 ROW = {

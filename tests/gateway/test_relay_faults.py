@@ -12,7 +12,7 @@ import openai
 import orjson
 import pytest
 
-from services.gateway.sse import SseParser
+from services.gateway.relay.sse import SseParser
 from tests.accounts import create_key, sign_up
 from tests.conftest import Stack
 from tests.relay import Relay, add_mock_channels, add_prices, credit, relay_for, usage_results

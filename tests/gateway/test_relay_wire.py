@@ -13,8 +13,8 @@ from typing import Any
 import orjson
 import pytest
 
-from services.gateway.sse import SseParser
-from services.gateway.usage import TokenUsage, is_usage_only_chunk
+from services.gateway.metering.provider_usage import TokenUsage, is_usage_only_chunk
+from services.gateway.relay.sse import SseParser
 from tests.conftest import Stack
 from tests.gateway.test_usage import INDEX, WIRE, api_of, normalised
 from tests.relay import Relay, relay_for, usage_results

@@ -13,7 +13,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from services.gateway.session_cache import SessionCache
+from services.gateway.admission.session_cache import SessionCache
 from shared import session_cookie
 from shared.errors import ServiceUnavailable, Unauthorized
 from shared.internal import TOKEN_HEADER

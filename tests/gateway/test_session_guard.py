@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from services.gateway import session_guard
-from services.gateway.principals import credential_from
+from services.gateway.admission.principals import credential_from
+from services.gateway.edge import session_guard
 from shared import session_cookie
 from shared.errors import Forbidden, Unauthorized
 

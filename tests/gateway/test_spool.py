@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from services.gateway.spool import Spool
+from services.gateway.metering.spool import Spool
 
 
 def test_appends_survive_a_new_process_and_are_replayed_in_order(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 import pytest
 
-from services.gateway.sse import SseError, SseEvent, SseParser
+from services.gateway.relay.sse import SseError, SseEvent, SseParser
 
 WIRE = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "wire"
 INDEX: list[dict[str, Any]] = orjson.loads((WIRE / "index.json").read_bytes())

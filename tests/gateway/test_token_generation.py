@@ -17,9 +17,9 @@ from aiohttp.test_utils import TestClient
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from services.auth.keys import SIGNING_KEYS
+from services.gateway.admission.user_generations import UserGenerations
 from services.gateway.app import create_app as create_gateway
-from services.gateway.keys import USER_GENERATIONS
-from services.gateway.user_generations import UserGenerations
+from services.gateway.app_keys import USER_GENERATIONS
 from tests.accounts import PASSWORD, sign_up
 from tests.conftest import INTERNAL_TOKEN, AiohttpClient, Stack
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from services.gateway.attempt import retry_after_seconds
-from services.gateway.upstream_guard import (
+from services.gateway.relay.attempt import retry_after_seconds
+from services.gateway.upstream.address_guard import (
     AddressRefused,
     literal_refusal,
     refusal,

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
-from services.gateway.upstream_connection import UpstreamClosed, UpstreamResponse
-from services.gateway.upstream_guard import AddressRefused
-from services.gateway.upstream_http import ConnectFailed, UpstreamClient, origin_of
+from services.gateway.upstream.address_guard import AddressRefused
+from services.gateway.upstream.client import ConnectFailed, UpstreamClient, origin_of
+from services.gateway.upstream.connection import UpstreamClosed, UpstreamResponse
 from tests import certificates
 
 Answer = Callable[[bytes, asyncio.StreamWriter], Awaitable[None]]

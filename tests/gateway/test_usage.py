@@ -23,8 +23,7 @@ from typing import Any
 import orjson
 import pytest
 
-from services.gateway.sse import SseEvent, SseParser
-from services.gateway.usage import (
+from services.gateway.metering.provider_usage import (
     STREAMING_APIS,
     AnthropicUsageTracker,
     GeminiUsageTracker,
@@ -40,6 +39,7 @@ from services.gateway.usage import (
     is_usage_only_chunk,
     tracker_for,
 )
+from services.gateway.relay.sse import SseEvent, SseParser
 
 WIRE = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "wire"
 INDEX: list[dict[str, Any]] = orjson.loads((WIRE / "index.json").read_bytes())

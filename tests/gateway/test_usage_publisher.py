@@ -18,12 +18,12 @@ import orjson
 import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry
 
-from services.gateway.price_cache import PriceCache
-from services.gateway.relay_metrics import RelayMetrics
-from services.gateway.spool import Spool
-from services.gateway.usage import TokenUsage
-from services.gateway.usage_publisher import UsagePublisher
-from services.gateway.usage_result import Outcome, UsageResult, UsageSource
+from services.gateway.metering.price_cache import PriceCache
+from services.gateway.metering.provider_usage import TokenUsage
+from services.gateway.metering.spool import Spool
+from services.gateway.metering.usage_publisher import UsagePublisher
+from services.gateway.metering.usage_result import Outcome, UsageResult, UsageSource
+from services.gateway.relay.metrics import RelayMetrics
 from shared.holds import Holds, Placed, Snapshot, held_amount
 from shared.redis_batch import CommandBatcher
 from shared.stream_consumer import EVENT_FIELD, USAGE_STREAM

@@ -7,9 +7,9 @@ import uuid
 import pytest
 from prometheus_client import CollectorRegistry
 
-from services.gateway.relay_metrics import RelayMetrics
-from services.gateway.usage import TokenUsage
-from services.gateway.usage_result import Meter, Outcome, UsageSource
+from services.gateway.metering.provider_usage import TokenUsage
+from services.gateway.metering.usage_result import Meter, Outcome, UsageSource
+from services.gateway.relay.metrics import RelayMetrics
 
 FINAL = TokenUsage(input_tokens=50, output_tokens=200)
 ESTIMATED = TokenUsage(input_tokens=60, output_tokens=90)

@@ -11,8 +11,8 @@ from typing import Any
 import orjson
 import pytest
 
-from services.gateway.usage import STREAMING_APIS
-from services.gateway.wire import (
+from services.gateway.metering.provider_usage import STREAMING_APIS
+from services.gateway.relay.wire import (
     Api,
     Family,
     Inspected,

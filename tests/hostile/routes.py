@@ -5,7 +5,7 @@ The list is built when the tests are collected by calling each service's
 `setup_routes` on a bare application: a route added to any table is in the
 suite at once, and `test_every_route_has_a_generator` fails until it has a
 `Spec` here. `/api/*` routes come from the internal services' tables (the
-gateway forwards them by `services/gateway/api_routes.py`) and from the
+gateway forwards them by `services/gateway/edge/api_routes.py`) and from the
 gateway's own; relay routes are the gateway's `/v1*` routes. HEAD twins of
 GET routes are left out (the catch-all routes get every method).
 
@@ -354,7 +354,7 @@ SPECS: dict[str, Spec] = {
         methods=("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD", "FOO"),
     ),
     "GET /.well-known/jwks.json": Spec(),
-    # The console's catch-all (services/gateway/console_proxy.py): its pages, and
+    # The console's catch-all (services/gateway/edge/console_proxy.py): its pages, and
     # the paths it must never be given.
     "GET /{tail}": Spec(params={"tail": lambda known: _CONSOLE_PATHS + _NEVER_CONSOLE}),
     "POST /{tail}": Spec(params={"tail": lambda known: _CONSOLE_PATHS + _NEVER_CONSOLE}),

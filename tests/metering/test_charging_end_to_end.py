@@ -175,7 +175,7 @@ async def test_a_model_without_a_price_is_refused(stack: Stack, db: Any) -> None
     await db.execute("TRUNCATE billing.prices")
     app = stack.gateway.app
     assert app is not None
-    from services.gateway.keys import PRICES
+    from services.gateway.app_keys import PRICES
 
     await app[PRICES].reload()
     response = await stack.gateway.post(

@@ -34,7 +34,7 @@ import orjson
 import pytest
 
 from services.cli.seed import MOCK_PRICES
-from services.gateway.sse import SseEvent, SseParser
+from services.gateway.relay.sse import SseEvent, SseParser
 from tests.conftest import Stack
 from tests.relay import Relay, relay_for, usage_results
 

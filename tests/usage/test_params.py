@@ -128,7 +128,7 @@ def test_the_daily_summary_refuses_filters_it_cannot_apply() -> None:
 
 
 def test_the_statuses_are_the_gateways_outcomes() -> None:
-    from services.gateway.usage_result import Outcome
+    from services.gateway.metering.usage_result import Outcome
 
     assert set(params.STATUSES) == {outcome.value for outcome in Outcome}
     assert params.ANY_ERROR not in params.STATUSES

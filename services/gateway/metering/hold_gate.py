@@ -1,0 +1,102 @@
+"""Reserving a request's worst-case cost before it is relayed.
+
+One Redis round trip in the common case (the atomic place script, sent in
+one pipeline with the other requests' commands of the same loop turn:
+`redis_batch`). When Redis
+has no balance snapshot for the user (a first request, or Redis lost its
+data), the balance is fetched from billing once, installed (never over a
+newer one), and the hold tried again. When Redis does not answer, the request
+is refused with 503: nothing is relayed unmetered. A placed hold is renewed
+while its request runs (`hold_keeper`), until the relay says it `ended`.
+The place script lets the user's expired holds go only below billing's last
+read watermark (`billing_progress`), with no extra round trip.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from decimal import Decimal
+
+import aiohttp
+from redis.exceptions import NoScriptError, RedisError
+
+from services.gateway.metering.billing_progress import BillingProgress
+from services.gateway.metering.hold_keeper import HoldKeeper
+from shared.errors import PaymentRequired, ServiceUnavailable
+from shared.holds import Holds, Placed, Snapshot
+from shared.internal import TOKEN_HEADER
+from shared.redis_batch import CommandBatcher
+
+
+class HoldGate:
+    def __init__(
+        self,
+        holds: Holds,
+        batch: CommandBatcher,
+        keeper: HoldKeeper,
+        progress: BillingProgress,
+        session: aiohttp.ClientSession,
+        billing_url: str,
+        token: str,
+    ) -> None:
+        self._holds = holds
+        self._batch = batch
+        self._keeper = keeper
+        self._progress = progress
+        self._session = session
+        self._billing_url = billing_url
+        self._token = token
+
+    async def reserve(self, user_id: uuid.UUID, hold_id: str, amount: Decimal) -> None:
+        try:
+            placed = await self._place(user_id, hold_id, amount)
+            if placed is Placed.NO_SNAPSHOT:
+                await self._holds.install(user_id, await self._snapshot(user_id))
+                now_ms = _now_ms()
+                placed = await self._holds.place(
+                    user_id, hold_id, amount, now_ms, purge_ms=self._progress.purge_before(now_ms)
+                )
+        except (RedisError, OSError) as exc:
+            raise ServiceUnavailable("metering is unavailable; try again shortly") from exc
+        if placed is not Placed.PLACED:
+            raise PaymentRequired(
+                f"insufficient balance: this request may cost up to {amount.normalize():f} USD"
+            )
+        self._keeper.opened(user_id, hold_id, _now_ms())
+
+    def ended(self, hold_id: str) -> None:
+        """The request is over: its hold is no longer renewed (billing settles it)."""
+        self._keeper.closed(hold_id)
+
+    async def _place(self, user_id: uuid.UUID, hold_id: str, amount: Decimal) -> Placed:
+        """Batched with other requests' Redis commands of this loop turn."""
+        now_ms = _now_ms()
+        purge_ms = self._progress.purge_before(now_ms)
+        try:
+            reply = await self._batch.execute(
+                *self._holds.place_command(user_id, hold_id, amount, now_ms, purge_ms=purge_ms)
+            )
+        except NoScriptError:  # loads it
+            return await self._holds.place(user_id, hold_id, amount, now_ms, purge_ms=purge_ms)
+        return Placed(int(reply))
+
+    async def _snapshot(self, user_id: uuid.UUID) -> Snapshot:
+        url = f"{self._billing_url}/internal/balances/{user_id}"
+        try:
+            async with self._session.get(
+                url, headers={TOKEN_HEADER: self._token}, timeout=aiohttp.ClientTimeout(total=5)
+            ) as response:
+                response.raise_for_status()
+                body = await response.json()
+            return Snapshot(
+                balance=Decimal(body["balance"]),
+                floor=Decimal(body.get("floor", "0")),
+                version=int(body.get("version", 0)),
+            )
+        except (aiohttp.ClientError, TimeoutError, KeyError, ValueError) as exc:
+            raise ServiceUnavailable("billing is unavailable; try again shortly") from exc
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)

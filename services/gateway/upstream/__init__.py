@@ -1,0 +1,1 @@
+"""The upstream HTTP client: pooled connections to the channels, and the address guard."""
