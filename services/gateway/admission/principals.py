@@ -11,10 +11,12 @@ when the request offers no other credential.
 
 from __future__ import annotations
 
+import ipaddress
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Literal
 
 from shared import api_key_format
@@ -29,9 +31,37 @@ class Credential:
     value: str
 
 
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+BudgetPeriod = Literal["day", "month", "total"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Limits:
+    """Requests per minute, tokens per minute, concurrent requests; None: no limit."""
+
+    rpm: int | None = None
+    tpm: int | None = None
+    concurrency: int | None = None
+
+
+NO_LIMITS = Limits()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Budget:
+    """What a key may spend per UTC day, per UTC month, or in total (USD)."""
+
+    usd: Decimal
+    period: BudgetPeriod
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Principal:
-    """An authenticated caller: a user, and the key or session they used if any."""
+    """An authenticated caller: a user, and the key or session they used if any.
+
+    Admission (DESIGN 13): the user's group and its price multiplier, the
+    user's limits (their own, else their group's defaults), and for an API key
+    the key's own limits, IP allowlist and spend budget."""
 
     user_id: uuid.UUID
     role: str
@@ -40,6 +70,12 @@ class Principal:
     models: tuple[str, ...] | None = None
     expires_at: datetime | None = None
     session_id: uuid.UUID | None = None
+    group: str = "default"
+    price_multiplier: Decimal = field(default=Decimal(1))
+    user_limits: Limits = NO_LIMITS
+    key_limits: Limits = NO_LIMITS
+    ip_allowlist: tuple[Network, ...] | None = None
+    budget: Budget | None = None
 
     def may_use(self, model: str) -> bool:
         return self.models is None or model in self.models
