@@ -31,7 +31,7 @@ from services.gateway.channels.base_url_check import base_url_problems
 from services.gateway.channels.fields import channel_problems
 from services.gateway.channels.fields import read_fields as read_channel_fields
 from services.gateway.channels.store import ChannelStore
-from services.gateway.relay.wire import Family
+from services.gateway.relay.apis import Family
 from services.gateway.settings import Settings as GatewaySettings
 from services.gateway.upstream.client import UpstreamClient
 from shared import db, invalidation, redis_conn

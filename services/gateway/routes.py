@@ -12,7 +12,7 @@ from services.gateway.channels import alias_admin
 from services.gateway.edge import api_proxy, console_proxy, model_choices, system_admin
 from services.gateway.relay import handler as relay
 from services.gateway.relay import model_catalog
-from services.gateway.relay.wire import Api
+from services.gateway.relay.apis import Api
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

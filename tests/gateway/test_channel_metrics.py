@@ -10,7 +10,7 @@ from services.gateway.channels.breaker import BreakerPolicy
 from services.gateway.channels.choice import Channel, RoutingTable
 from services.gateway.channels.health import ChannelHealth
 from services.gateway.channels.metrics import HealthCollector
-from services.gateway.relay.wire import Family
+from services.gateway.relay.apis import Family
 
 
 def _channel(name: str, *, enabled: bool = True) -> Channel:

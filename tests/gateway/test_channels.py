@@ -8,7 +8,7 @@ from collections import Counter
 from typing import Any
 
 from services.gateway.channels.choice import Channel, RoutingTable, Timeouts, choose
-from services.gateway.relay.wire import Family
+from services.gateway.relay.apis import Family
 
 
 def _channel(name: str, **fields: Any) -> Channel:

@@ -20,6 +20,7 @@ from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types as genai_types
 
+from services.gateway.relay.apis import Api, Family
 from services.gateway.relay.client_errors import (
     MAX_MESSAGE_LENGTH,
     error_body,
@@ -27,7 +28,6 @@ from services.gateway.relay.client_errors import (
     stream_error_event,
 )
 from services.gateway.relay.sse import SseEvent, SseParser
-from services.gateway.relay.wire import Api, Family
 
 STATUSES = [400, 401, 402, 403, 404, 405, 409, 413, 422, 429, 499, 500, 502, 503, 504, 529]
 

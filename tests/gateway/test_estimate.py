@@ -6,7 +6,7 @@ import pytest
 
 from services.gateway.metering.estimate import BYTES_PER_TOKEN, cut_short, estimate, tokens_for
 from services.gateway.metering.provider_usage import TokenUsage
-from services.gateway.relay.wire import Api
+from services.gateway.relay.apis import Api
 
 
 @pytest.mark.parametrize(

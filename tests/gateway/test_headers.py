@@ -15,7 +15,7 @@ from services.gateway.edge.headers import (
     client_response_headers,
     upstream_request_headers,
 )
-from services.gateway.relay.wire import Family
+from services.gateway.relay.apis import Family
 
 KEY = "sk-provider-secret"
 CLIENT_KEY = "tg-client-key"

@@ -10,9 +10,10 @@ from __future__ import annotations
 import pytest
 
 from services.gateway.relay import delivered
+from services.gateway.relay.apis import Api
 from services.gateway.relay.sse import SseEvent
 from services.gateway.relay.stream import UNMEASURED_LIMIT, _Forwarder
-from services.gateway.relay.wire import Api, Inspected
+from services.gateway.relay.wire import Inspected
 from tests.gateway.mock_streams import stream_events, text_completion
 
 INSPECTED = Inspected(

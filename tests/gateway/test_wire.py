@@ -12,9 +12,8 @@ import orjson
 import pytest
 
 from services.gateway.metering.provider_usage import STREAMING_APIS
+from services.gateway.relay.apis import Api, Family
 from services.gateway.relay.wire import (
-    Api,
-    Family,
     Inspected,
     WireError,
     inspect,

@@ -26,7 +26,7 @@ from services.gateway.channels.base_url_check import base_url_problems
 from services.gateway.channels.choice import Channel
 from services.gateway.channels.fields import channel_problems, read_fields
 from services.gateway.edge.api_proxy import authenticate
-from services.gateway.relay.wire import Family
+from services.gateway.relay.apis import Family
 from shared.bodies import Fields, read_object
 from shared.client_input import cap
 from shared.errors import Forbidden, NotFound, Unauthorized, Unprocessable

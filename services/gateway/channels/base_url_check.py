@@ -19,7 +19,7 @@ import asyncio
 
 from yarl import URL
 
-from services.gateway.relay.wire import Family
+from services.gateway.relay.apis import Family
 from services.gateway.upstream.address_guard import AddressRefused, literal_refusal, resolve
 from services.gateway.upstream.client import UpstreamClient
 

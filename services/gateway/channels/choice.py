@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from services.gateway.relay.wire import Family
+from services.gateway.relay.apis import Family
 
 DISABLED_BY_OPERATOR = "operator"
 DISABLED_BY_UPSTREAM_AUTH = "upstream_auth_failed"

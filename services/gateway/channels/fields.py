@@ -19,7 +19,7 @@ from typing import Any
 from yarl import URL
 
 from services.gateway.channels.choice import DISABLED_BY_OPERATOR, normalise_base_url
-from services.gateway.relay.wire import Family
+from services.gateway.relay.apis import Family
 from shared.bodies import Fields
 from shared.client_input import MODEL_NAME_MAX, cap, name_problem
 

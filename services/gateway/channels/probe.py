@@ -18,8 +18,8 @@ import orjson
 
 from services.gateway.channels.choice import Channel, Timeouts
 from services.gateway.relay import wire
+from services.gateway.relay.apis import Api, Family
 from services.gateway.relay.attempt import StreamAnswer, UpstreamFailure, attempt
-from services.gateway.relay.wire import Api, Family
 from services.gateway.upstream.client import UpstreamClient
 
 PROMPT = "Reply with one word: ok"

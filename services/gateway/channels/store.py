@@ -14,7 +14,7 @@ import asyncpg
 from cryptography.fernet import InvalidToken, MultiFernet
 
 from services.gateway.channels.choice import DISABLED_BY_UPSTREAM_AUTH, Channel
-from services.gateway.relay.wire import Family
+from services.gateway.relay.apis import Family
 from shared.errors import Conflict
 from shared.settings import SettingsError
 

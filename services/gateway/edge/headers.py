@@ -35,7 +35,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from services.gateway.relay.wire import Family
+from services.gateway.relay.apis import Family
 from shared.client_input import encodable
 
 ANTHROPIC_VERSION = "2023-06-01"

@@ -15,7 +15,7 @@ from aiohttp import web
 
 from services.gateway.app_keys import CHANNEL_CACHE
 from services.gateway.edge.api_proxy import authenticate
-from services.gateway.relay.wire import Family
+from services.gateway.relay.apis import Family
 from shared.errors import Forbidden, Unauthorized
 
 

@@ -32,7 +32,7 @@ usage event as estimated. Rules this module keeps:
 from __future__ import annotations
 
 from services.gateway.metering.provider_usage import TokenUsage
-from services.gateway.relay.wire import Api
+from services.gateway.relay.apis import Api
 
 BYTES_PER_TOKEN = 4
 

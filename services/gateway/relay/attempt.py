@@ -31,9 +31,10 @@ from multidict import CIMultiDictProxy
 from services.gateway.channels.choice import Channel, Timeouts
 from services.gateway.edge.headers import upstream_request_headers
 from services.gateway.relay import wire
+from services.gateway.relay.apis import Api
 from services.gateway.relay.client_errors import safe_message
 from services.gateway.relay.stream import MAX_WHOLE_BODY, UpstreamBroke, next_chunk
-from services.gateway.relay.wire import Api, Inspected
+from services.gateway.relay.wire import Inspected
 from services.gateway.upstream.address_guard import AddressRefused, literal_refusal
 from services.gateway.upstream.client import ConnectFailed, UpstreamClient
 from services.gateway.upstream.connection import UpstreamResponse

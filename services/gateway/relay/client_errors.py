@@ -43,7 +43,7 @@ from typing import Any
 
 import orjson
 
-from services.gateway.relay.wire import Api, Family
+from services.gateway.relay.apis import Api, Family
 
 MAX_MESSAGE_LENGTH = 500
 

@@ -30,8 +30,9 @@ from services.gateway.channels.choice import Channel, Timeouts, choose
 from services.gateway.channels.health import ChannelHealth
 from services.gateway.channels.metrics import ChannelMetrics
 from services.gateway.metering.usage_result import Meter
+from services.gateway.relay.apis import Api
 from services.gateway.relay.attempt import Answer, FailureKind, UpstreamFailure, attempt
-from services.gateway.relay.wire import Api, Inspected
+from services.gateway.relay.wire import Inspected
 from services.gateway.upstream.client import UpstreamClient
 from shared.errors import RetryLater, TooManyRequests
 

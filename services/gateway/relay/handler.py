@@ -44,10 +44,11 @@ from services.gateway.edge.api_proxy import client_ip
 from services.gateway.metering.estimate import estimate, tokens_for
 from services.gateway.metering.usage_result import Meter, Outcome
 from services.gateway.relay import wire
+from services.gateway.relay.apis import Api, Family
 from services.gateway.relay.attempt import UpstreamFailure, WholeAnswer
 from services.gateway.relay.client_errors import error_body
 from services.gateway.relay.stream import relay_stream, relay_whole
-from services.gateway.relay.wire import Api, Family, Inspected, WireError
+from services.gateway.relay.wire import Inspected, WireError
 from shared.bodies import read_limited
 from shared.errors import ApiError, BadRequest, Forbidden, NotFound, Unauthorized
 from shared.logs import LOGGED_BY_HANDLER

@@ -15,8 +15,8 @@ from typing import Any
 from aiohttp import web
 
 from services.gateway.app_keys import CHANNEL_CACHE
+from services.gateway.relay.apis import Family
 from services.gateway.relay.handler import authenticate_key, error_response
-from services.gateway.relay.wire import Family
 from shared.client_input import cap
 from shared.errors import ApiError, NotFound
 

@@ -32,9 +32,10 @@ from services.gateway.metering import provider_usage
 from services.gateway.metering.estimate import estimate
 from services.gateway.metering.usage_result import Meter, Outcome
 from services.gateway.relay import delivered
+from services.gateway.relay.apis import Api
 from services.gateway.relay.client_errors import stream_error_event
 from services.gateway.relay.sse import SseError, SseEvent, SseParser
-from services.gateway.relay.wire import Api, Inspected
+from services.gateway.relay.wire import Inspected
 from services.gateway.upstream.connection import UpstreamResponse
 from shared.request_id import HEADER as REQUEST_ID_HEADER
 
