@@ -13,7 +13,8 @@ from typing import Any
 import orjson
 import pytest
 
-from services.gateway.metering.provider_usage import TokenUsage, is_usage_only_chunk
+from services.gateway.metering.provider_usage import TokenUsage
+from services.gateway.metering.stream_usage import is_usage_only_chunk
 from services.gateway.relay.sse import SseParser
 from tests.conftest import Stack
 from tests.gateway.test_usage import INDEX, WIRE, api_of, normalised

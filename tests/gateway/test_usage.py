@@ -24,11 +24,6 @@ import orjson
 import pytest
 
 from services.gateway.metering.provider_usage import (
-    STREAMING_APIS,
-    AnthropicUsageTracker,
-    GeminiUsageTracker,
-    OpenAIChatUsageTracker,
-    OpenAIResponsesUsageTracker,
     TokenUsage,
     UsageError,
     from_anthropic,
@@ -36,6 +31,13 @@ from services.gateway.metering.provider_usage import (
     from_openai_chat,
     from_openai_embeddings,
     from_openai_responses,
+)
+from services.gateway.metering.stream_usage import (
+    STREAMING_APIS,
+    AnthropicUsageTracker,
+    GeminiUsageTracker,
+    OpenAIChatUsageTracker,
+    OpenAIResponsesUsageTracker,
     is_usage_only_chunk,
     tracker_for,
 )

@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 import pytest
 
-from services.gateway.metering.provider_usage import STREAMING_APIS
+from services.gateway.metering.stream_usage import STREAMING_APIS
 from services.gateway.relay.apis import Api, Family
 from services.gateway.relay.wire import (
     Inspected,

@@ -35,7 +35,7 @@ class Api(StrEnum):
 
     @property
     def tracker_name(self) -> str | None:
-        """The `usage.tracker_for()` name of this API's streams; None if it never streams.
+        """The `stream_usage.tracker_for()` name of this API's streams; None if it never streams.
 
         GEMINI_GENERATE streams too when its URL asks for `alt=sse`.
         """

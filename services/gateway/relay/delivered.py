@@ -256,7 +256,7 @@ _COUNTERS: dict[str, ContentCounter] = {
 
 
 def counter_for(api: str) -> ContentCounter:
-    """The content counter for streams of `api` (a `usage.tracker_for` name)."""
+    """The content counter for streams of `api` (a `stream_usage.tracker_for` name)."""
     try:
         return _COUNTERS[api]
     except KeyError:

@@ -28,7 +28,7 @@ import orjson
 from aiohttp import web
 
 from services.gateway.edge.headers import client_response_headers
-from services.gateway.metering import provider_usage
+from services.gateway.metering import provider_usage, stream_usage
 from services.gateway.metering.estimate import estimate
 from services.gateway.metering.usage_result import Meter, Outcome
 from services.gateway.relay import delivered
@@ -79,7 +79,7 @@ class _Forwarder:
 
     def __init__(self, api: Api, inspected: Inspected) -> None:
         name = api.tracker_name or ""
-        self.tracker = provider_usage.tracker_for(name)
+        self.tracker = stream_usage.tracker_for(name)
         self._content_of = delivered.counter_for(name)
         self.hide_usage_chunk = inspected.hidden_usage
         self._taken: list[SseEvent] = []  # taken, not yet written
@@ -92,7 +92,7 @@ class _Forwarder:
         taken = self._taken
         for event in events:
             self.tracker.feed(event)
-            if self.hide_usage_chunk and provider_usage.is_usage_only_chunk(event):
+            if self.hide_usage_chunk and stream_usage.is_usage_only_chunk(event):
                 continue
             taken.append(event)
             out.append(event.raw)
