@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
-from services.auth import api_keys, key_store, notices, store, verification
+from services.auth import api_keys, key_store, notices, store, suspension, verification
 from services.auth.keys import KEY_HASHER, SETTINGS
 from shared import api_key_format
 from shared.bodies import Fields, read_object
@@ -134,7 +134,10 @@ async def rotate_key(request: web.Request) -> web.Response:
 
 
 async def verify_key(request: web.Request) -> web.Response:
-    """Internal: the gateway asks who a key belongs to and what it may do."""
+    """Internal: the gateway asks who a key belongs to and what it may do: its
+    models and expiry, and for admission the owner's group, price multiplier and
+    limits, the key's own limits, IP allowlist and budget (docs/admission.md).
+    A suspended owner's key is 403 `account_suspended`."""
     fields = Fields(await read_object(request))
     key = fields.string("key", max_length=200, controls="none")
     fields.check()
@@ -144,6 +147,7 @@ async def verify_key(request: web.Request) -> web.Response:
     verified = await key_store.verify(request.app[DB], request.app[KEY_HASHER].digest(key))
     if verified is None:
         raise Unauthorized("invalid API key")
+    suspension.refuse(verified.suspended, verified.suspended_reason)
     if request.app[SETTINGS].require_verified_email and not verified.email_verified:
         raise verification.EmailNotVerified(verification.NOT_VERIFIED)
     found = verified.key
@@ -154,5 +158,10 @@ async def verify_key(request: web.Request) -> web.Response:
             "role": verified.role,
             "models": found.models,
             "expires_at": None if found.expires_at is None else found.expires_at.isoformat(),
+            "group": verified.group,
+            "price_multiplier": key_store.decimal_text(verified.price_multiplier),
+            "limits": {"user": verified.user_limits, "key": found.limits()},
+            "ip_allowlist": found.allowlist(),
+            "budget": found.budget(),
         }
     )

@@ -8,10 +8,14 @@ returned, and the secret itself never reaches it.
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -25,6 +29,24 @@ class ApiKey:
     created_at: datetime
     last_used_at: datetime | None
     revoked_at: datetime | None
+    # The key's admission policy (docs/admission.md): None is "no restriction".
+    ip_allowlist: list[Network] | None = None
+    budget_usd: Decimal | None = None
+    budget_period: str | None = None  # 'day', 'month' or 'total', set with budget_usd
+    rpm: int | None = None
+    tpm: int | None = None
+    concurrency: int | None = None
+
+    def budget(self) -> dict[str, str] | None:
+        if self.budget_usd is None or self.budget_period is None:
+            return None
+        return {"usd": decimal_text(self.budget_usd), "period": self.budget_period}
+
+    def limits(self) -> dict[str, int | None]:
+        return {"rpm": self.rpm, "tpm": self.tpm, "concurrency": self.concurrency}
+
+    def allowlist(self) -> list[str] | None:
+        return None if self.ip_allowlist is None else [str(n) for n in self.ip_allowlist]
 
     def public(self) -> dict[str, Any]:
         def iso(value: datetime | None) -> str | None:
@@ -38,22 +60,57 @@ class ApiKey:
             "created_at": iso(self.created_at),
             "last_used_at": iso(self.last_used_at),
             "expires_at": iso(self.expires_at),
+            "ip_allowlist": self.allowlist(),
+            "budget": self.budget(),
+            "limits": self.limits(),
         }
 
 
 @dataclass(frozen=True, kw_only=True)
 class VerifiedKey:
+    """A live key and what admission needs of its owner: the role, the group and
+    its multiplier, the user's limits (their own, else the group's, per field)
+    and whether the account is suspended."""
+
     key: ApiKey
     role: str
     email_verified: bool = True
+    group: str = "default"
+    price_multiplier: Decimal = field(default=Decimal(1))
+    user_limits: dict[str, int | None] = field(default_factory=dict)
+    suspended: bool = False
+    suspended_reason: str | None = None
 
 
-_COLUMNS = "id, user_id, name, prefix, models, expires_at, created_at, last_used_at, revoked_at"
+def decimal_text(value: Decimal) -> str:
+    """A decimal as plain text without trailing zeros: '1.5', '0.01', '2'."""
+    text = format(value.normalize(), "f")
+    return text
+
+
+_COLUMNS = (
+    "id, user_id, name, prefix, models, expires_at, created_at, last_used_at, revoked_at, "
+    "ip_allowlist, budget_usd, budget_period, rpm, tpm, concurrency"
+)
 MAX_KEYS_PER_USER = 200
+# A user's effective limit: their own, else their group's default (per field).
+USER_LIMITS_SQL = (
+    "coalesce(u.rpm, g.rpm) AS user_rpm, coalesce(u.tpm, g.tpm) AS user_tpm, "
+    "coalesce(u.concurrency, g.concurrency) AS user_concurrency"
+)
 
 
 def _key(row: Any) -> ApiKey:
     return ApiKey(**{name: row[name] for name in _COLUMNS.split(", ")})
+
+
+def user_limits(row: Any) -> dict[str, int | None]:
+    """The user's effective limits from a row selected with `USER_LIMITS_SQL`."""
+    return {
+        "rpm": row["user_rpm"],
+        "tpm": row["user_tpm"],
+        "concurrency": row["user_concurrency"],
+    }
 
 
 async def count_active(db: Any, user_id: uuid.UUID) -> int:
@@ -106,11 +163,15 @@ async def revoke(db: Any, user_id: uuid.UUID, key_id: uuid.UUID) -> bool:
 
 
 async def verify(db: Any, key_hash: bytes) -> VerifiedKey | None:
-    """The live key with this digest, its owner's role, and a fresh last-used time."""
+    """The live key with this digest, its owner's role, group, limits and
+    suspension, and a fresh last-used time."""
     row = await db.fetchrow(
         "SELECT k.key_hash, u.role, u.email_verified_at IS NOT NULL AS email_verified, "
+        "u.group_name, g.price_multiplier, u.suspended_at, u.suspended_reason, "
+        f"{USER_LIMITS_SQL}, "
         f"{', '.join('k.' + c for c in _COLUMNS.split(', '))} "
         "FROM auth.api_keys k JOIN auth.users u ON u.id = k.user_id "
+        "JOIN auth.groups g ON g.name = u.group_name "
         "WHERE k.key_hash = $1 AND k.revoked_at IS NULL "
         "AND (k.expires_at IS NULL OR k.expires_at > now())",
         key_hash,
@@ -123,7 +184,16 @@ async def verify(db: Any, key_hash: bytes) -> VerifiedKey | None:
         "AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')",
         row["id"],
     )
-    return VerifiedKey(key=_key(row), role=row["role"], email_verified=row["email_verified"])
+    return VerifiedKey(
+        key=_key(row),
+        role=row["role"],
+        email_verified=row["email_verified"],
+        group=row["group_name"],
+        price_multiplier=row["price_multiplier"],
+        user_limits=user_limits(row),
+        suspended=row["suspended_at"] is not None,
+        suspended_reason=row["suspended_reason"],
+    )
 
 
 async def rotate(
@@ -148,9 +218,19 @@ async def rotate(
             models=old["models"],
             expires_at=old["expires_at"],
         )
+        # The new key keeps the old one's policy: allowlist, budget and limits.
+        row = await connection.fetchrow(
+            "UPDATE auth.api_keys n SET ip_allowlist = o.ip_allowlist, "
+            "budget_usd = o.budget_usd, budget_period = o.budget_period, "
+            "rpm = o.rpm, tpm = o.tpm, concurrency = o.concurrency "
+            f"FROM auth.api_keys o WHERE n.id = $1 AND o.id = $2 "
+            f"RETURNING {', '.join('n.' + c for c in _COLUMNS.split(', '))}",
+            new.id,
+            key_id,
+        )
         await connection.execute(
             "UPDATE auth.api_keys SET revoked_at = now(), rotated_to = $2 WHERE id = $1",
             key_id,
             new.id,
         )
-    return new
+    return _key(row)

@@ -44,6 +44,7 @@ def setup_routes(app: web.Application) -> None:
     router.add_post("/internal/keys/verify", key_handlers.verify_key)
     router.add_get("/internal/users/{user_id}", user_lookup.get_user)
     router.add_get("/internal/users/{user_id}/contact", user_lookup.get_contact)
+    router.add_get("/internal/users/{user_id}/policy", user_lookup.get_policy)
     router.add_post("/api/auth/verify-email", verification.verify_email)
     router.add_post("/api/auth/verify-email/resend", verification.resend)
     router.add_post("/api/auth/password-reset", password_reset.request_reset)

@@ -15,7 +15,7 @@ import uuid
 
 from aiohttp import web
 
-from services.auth import session_store, sessions, store
+from services.auth import session_store, sessions, store, suspension
 from services.auth.keys import SETTINGS
 from shared import session_cookie
 from shared.bodies import Fields, read_object
@@ -119,6 +119,8 @@ async def verify_session(request: web.Request) -> web.Response:
     )
     if verified is None:
         raise Unauthorized("the session has ended; sign in again")
+    if verified.suspended:  # 401: the gateway renders it "sign in again", which says why
+        raise Unauthorized(suspension.message(verified.suspended_reason))
     found = verified.session
     return web.json_response(
         {

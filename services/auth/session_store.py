@@ -50,6 +50,8 @@ class Session:
 class VerifiedSession:
     session: Session
     role: str
+    suspended_reason: str | None = None
+    suspended: bool = False
 
 
 _COLUMNS = (
@@ -111,7 +113,8 @@ async def create(
 async def verify(db: Any, token_hash: bytes, idle_seconds: int) -> VerifiedSession | None:
     """The live session with this digest, its owner's role, and a fresh last use."""
     row = await db.fetchrow(
-        f"SELECT s.token_hash, u.role, {_COLUMNS} FROM auth.sessions s "
+        f"SELECT s.token_hash, u.role, u.suspended_at, u.suspended_reason, {_COLUMNS} "
+        "FROM auth.sessions s "
         f"JOIN auth.users u ON u.id = s.user_id WHERE s.token_hash = $1 AND {_LIVE}",
         token_hash,
         idle_seconds,
@@ -124,7 +127,12 @@ async def verify(db: Any, token_hash: bytes, idle_seconds: int) -> VerifiedSessi
         "AND last_used_at < now() - interval '1 minute'",
         row["id"],
     )
-    return VerifiedSession(session=_session(row), role=row["role"])
+    return VerifiedSession(
+        session=_session(row),
+        role=row["role"],
+        suspended=row["suspended_at"] is not None,
+        suspended_reason=row["suspended_reason"],
+    )
 
 
 async def list_live(db: Any, user_id: uuid.UUID, idle_seconds: int) -> list[Session]:

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from aiohttp import web
 
-from services.auth import notices, sessions, store
+from services.auth import notices, sessions, store, suspension
 from services.auth.keys import SETTINGS, SIGNING_KEYS
 from services.auth.settings import JWT_AUDIENCE
 from services.auth.signing import issue_token
@@ -64,8 +64,10 @@ async def finish(
     request: web.Request, user: store.User, *, method: Method, session: bool = False
 ) -> Finished:
     """Record the sign-in and hand out the credential: a session cookie when
-    `session` (browsers), else a JWT (API clients)."""
+    `session` (browsers), else a JWT (API clients). A suspended account is
+    refused here, after its proof, whichever way it came in."""
     who = caller(request)
+    suspension.refuse(user.suspended_at is not None, user.suspended_reason)
     if session:
         body, cookie = await sessions.start(request, user)
         done = Finished(body=body, cookies=[cookie])

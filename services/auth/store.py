@@ -35,6 +35,9 @@ class User:
     email_verified_at: datetime | None = None
     token_generation: int = 0  # bumped by a password or email change: older JWTs are void
     time_zone: str | None = None  # an IANA name; None: not chosen (the console guesses)
+    group_name: str = "default"  # the admission group (docs/admission.md)
+    suspended_at: datetime | None = None  # set: refused everywhere (`suspension`)
+    suspended_reason: str | None = None
 
     def public(self) -> dict[str, Any]:
         return {
@@ -51,7 +54,7 @@ class User:
 
 _USER_COLUMNS = (
     "id, email, username, display_name, role, created_at, password_hash, "
-    "email_verified_at, token_generation, time_zone"
+    "email_verified_at, token_generation, time_zone, group_name, suspended_at, suspended_reason"
 )
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
-from services.auth import store
+from services.auth import key_store, store
 from shared.errors import NotFound
 from shared.service import DB
 
@@ -57,5 +57,35 @@ async def get_contact(request: web.Request) -> web.Response:
             "email": row["email"],
             "name": row["display_name"] or row["username"],
             "language": row["language"],
+        }
+    )
+
+
+async def get_policy(request: web.Request) -> web.Response:
+    """`GET /internal/users/{user_id}/policy`: what admission needs of a user who
+    calls with a login (JWT or session) rather than a key: the group, its price
+    multiplier, the user's limits (their own, else the group's, per field) and
+    whether the account is suspended. The gateway caches it per user and drops
+    it on the user's credentials notice or any group change. Internal only."""
+    try:
+        user_id = uuid.UUID(request.match_info["user_id"])
+    except ValueError:
+        raise NotFound("no such user") from None
+    db: Any = request.app[DB]
+    row = await db.fetchrow(
+        "SELECT u.group_name, g.price_multiplier, u.suspended_at, u.suspended_reason, "
+        f"{key_store.USER_LIMITS_SQL} "
+        "FROM auth.users u JOIN auth.groups g ON g.name = u.group_name WHERE u.id = $1",
+        user_id,
+    )
+    if row is None:
+        raise NotFound("no such user")
+    return web.json_response(
+        {
+            "group": row["group_name"],
+            "price_multiplier": key_store.decimal_text(row["price_multiplier"]),
+            "limits": {"user": key_store.user_limits(row)},
+            "suspended": row["suspended_at"] is not None,
+            "suspended_reason": row["suspended_reason"],
         }
     )

@@ -35,6 +35,9 @@ async def test_the_secret_is_shown_once_and_never_listed(stack: Stack) -> None:
         "created_at",
         "last_used_at",
         "expires_at",
+        "ip_allowlist",
+        "budget",
+        "limits",
     }
     assert listed["id"] == created["id"] and listed["name"] == "laptop"
 
