@@ -4,7 +4,9 @@ Prices are USD per million tokens for each kind of token (input, output,
 cache read, cache write) and per thousand server-side web searches. A model's
 prices are versioned by `effective_from`; an event is priced at the version in
 force at its timestamp. Costs are rounded half-even to 12 decimal places (the
-ledger's scale) once, at the end, never per component.
+ledger's scale) once, at the end, never per component. A group's price
+multiplier (DESIGN 13) scales a cost and a worst case before that one
+rounding, so the charge is the price times the multiplier, rounded once.
 """
 
 from __future__ import annotations
@@ -40,8 +42,10 @@ def cost(
     cache_read_tokens: int = 0,
     cache_write_tokens: int = 0,
     web_search_requests: int = 0,
+    multiplier: Decimal = Decimal(1),
 ) -> Decimal:
-    """The exact cost of one request's usage, at 12 decimal places."""
+    """The exact cost of one request's usage, times the caller's group
+    multiplier, at 12 decimal places."""
     with localcontext(_CONTEXT):
         per_token = (
             input_tokens * price.input
@@ -50,23 +54,29 @@ def cost(
             + cache_write_tokens * price.cache_write
         ) / MILLION
         searches = web_search_requests * price.web_search / THOUSAND
-        return (per_token + searches).quantize(SCALE, rounding=ROUND_HALF_EVEN)
+        return ((per_token + searches) * multiplier).quantize(SCALE, rounding=ROUND_HALF_EVEN)
 
 
 def worst_case(
-    price: Price, *, prompt_tokens: int, max_output_tokens: int | None, choices: int = 1
+    price: Price,
+    *,
+    prompt_tokens: int,
+    max_output_tokens: int | None,
+    choices: int = 1,
+    multiplier: Decimal = Decimal(1),
 ) -> Decimal:
     """What a hold must cover: the prompt at its dearest input rate, and the
     most output the request may produce: its own cap per answer (at most the
     model's; the model's when it set none), for each of the `choices` answers
-    it asked for (OpenAI's `n`, Gemini's `candidateCount`)."""
+    it asked for (OpenAI's `n`, Gemini's `candidateCount`); times the caller's
+    group multiplier, as the charge will be."""
     if choices < 1:
         raise ValueError(f"a request asks for at least one answer: {choices}")
     cap = price.max_output_tokens
     output = (cap if max_output_tokens is None else min(max_output_tokens, cap)) * choices
     with localcontext(_CONTEXT):
         dearest_input = max(price.input, price.cache_write)
-        amount = (prompt_tokens * dearest_input + output * price.output) / MILLION
+        amount = (prompt_tokens * dearest_input + output * price.output) / MILLION * multiplier
         return amount.quantize(SCALE, rounding=ROUND_HALF_EVEN)
 
 

@@ -1,4 +1,4 @@
-"""The usage event (docs/usage-event.md, schema version 1), decoded once for every consumer.
+"""The usage event (docs/usage-event.md, schema version 2), decoded once for every consumer.
 
 Pure, no IO. A stream entry's raw bytes (`decode`), or an already parsed JSON
 object (`read`), in; a frozen `UsageEvent` out, or `UsageEventError`. Billing
@@ -6,12 +6,14 @@ and usage read events only through here, so they can never disagree about
 an event: both take it, or neither does (reconcile's invariant 3 compares
 what they stored). Rules:
 
-- The money fields decide. `v` (exactly 1), `event_id` (the idempotency key:
+- The money fields decide. `v` (1 or 2), `event_id` (the idempotency key:
   1 to 200 characters, each storable), `user_id` (a UUID), `ts` (ISO 8601
   with a zone) and the five priced counts (`input_tokens`, `output_tokens`,
   `cache_read_tokens`, `cache_write_tokens`, `web_search_requests`: missing
-  or null is 0; otherwise an integer 0 to `MAX_COUNT`) must be readable, or
-  the event is refused: never guessed, since a guessed charge can never be
+  or null is 0; otherwise an integer 0 to `MAX_COUNT`) and, from version 2,
+  `price_multiplier` (the caller's group multiplier: a decimal string above
+  0 and at most `MAX_MULTIPLIER`; a version 1 event was priced at 1) must
+  be readable, or the event is refused: never guessed, since a guessed charge can never be
   redone. Everything else is repaired, never refused, so an event whose
   money fields are readable is charged once whatever junk its other fields
   hold.
@@ -51,7 +53,10 @@ from decimal import Decimal
 
 import orjson
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # what the gateway writes
+VERSIONS = (1, 2)  # what consumers read: version 1 is version 2 with a multiplier of 1
+MAX_MULTIPLIER = Decimal(100)  # auth.groups' CHECK
+MULTIPLIER_PLACES = 4  # auth.groups' and billing's numeric(10, 4)
 MAX_EVENT_ID = 200
 MAX_COUNT = 10**12  # far above any real request; keeps costs inside numeric(30, 12)
 MAX_MONEY = Decimal(10) ** 18  # numeric(30, 12) holds 18 integer digits
@@ -125,6 +130,7 @@ class UsageEvent:
     hold_amount: Decimal | None
     attempts: int | None
     cost: Decimal | None  # the gateway's estimate at its prices; billing prices again
+    price_multiplier: Decimal = Decimal(1)  # the caller's group's; 1 in version 1
 
     @property
     def model(self) -> str | None:
@@ -147,13 +153,16 @@ def read(fields: Mapping[str, object]) -> UsageEvent:
     """An event already parsed from JSON, read."""
     event_id = _event_id(fields.get("event_id"))
     version = fields.get("v")
-    if isinstance(version, bool) or version != SCHEMA_VERSION:
-        raise UsageEventError("v", f"schema version {SCHEMA_VERSION} is required", event_id)
+    if isinstance(version, bool) or not isinstance(version, int) or version not in VERSIONS:
+        raise UsageEventError("v", "schema version 1 or 2 is required", event_id)
+    multiplier = (
+        Decimal(1) if version == 1 else _multiplier(fields.get("price_multiplier"), event_id)
+    )
     counts = {name: _count(fields.get(name), name, event_id) for name in MONEY_COUNTS}
     texts = {name: _text(fields.get(name), cap) for name, cap in TEXT_CAPS.items()}
     raw_hold = fields.get("hold_id")
     return UsageEvent(
-        v=SCHEMA_VERSION,
+        v=version,
         event_id=event_id,
         ts=_timestamp(fields.get("ts"), event_id),
         user_id=_user_id(fields.get("user_id"), event_id),
@@ -177,6 +186,7 @@ def read(fields: Mapping[str, object]) -> UsageEvent:
         hold_amount=_money(fields.get("hold_amount")),
         attempts=_small_int(fields.get("attempts"), MAX_ATTEMPTS),
         cost=_money(fields.get("cost")),
+        price_multiplier=multiplier,
         **counts,
     )
 
@@ -235,6 +245,24 @@ def _count(value: object, name: str, event_id: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_COUNT:
         raise UsageEventError(name, f"an integer from 0 to {MAX_COUNT} is required", event_id)
     return value
+
+
+def _multiplier(value: object, event_id: str) -> Decimal:
+    """A money field: an unreadable multiplier is refused, never guessed."""
+    problem = f"a decimal string above 0 and at most {MAX_MULTIPLIER} is required"
+    if not isinstance(value, str) or len(value) > 64:
+        raise UsageEventError("price_multiplier", problem, event_id)
+    try:
+        multiplier = Decimal(value)
+    except decimal.InvalidOperation:
+        raise UsageEventError("price_multiplier", problem, event_id) from None
+    if not multiplier.is_finite() or not 0 < multiplier <= MAX_MULTIPLIER:
+        raise UsageEventError("price_multiplier", problem, event_id)
+    exponent = multiplier.normalize().as_tuple().exponent
+    if not isinstance(exponent, int) or exponent < -MULTIPLIER_PLACES:
+        # The ledger keeps it as numeric(10, 4): what is charged is what it shows.
+        raise UsageEventError("price_multiplier", f"at most {MULTIPLIER_PLACES} places", event_id)
+    return multiplier.normalize()
 
 
 def _reasoning(value: object) -> int:

@@ -5,7 +5,8 @@ the events never charged before; it carries out the plan in one database
 transaction. Rules:
 
 - Each event is priced at the version in force at its `ts` (`price_at`),
-  with `pricing.cost`: exact, rounded once to 12 places, half-even.
+  with `pricing.cost`: exact, times the event's group price multiplier
+  (DESIGN 13), rounded once to 12 places, half-even.
 - An event with no price at its `ts` costs 0 and is recorded with no price
   (it is listed in `unpriced` when it had usage, for a warning). The gateway
   refuses unpriced models, and prices are append-only, so this only happens
@@ -74,6 +75,7 @@ def price_event(
         cache_read_tokens=event.cache_read_tokens,
         cache_write_tokens=event.cache_write_tokens,
         web_search_requests=event.web_search_requests,
+        multiplier=event.price_multiplier,
     )
     return amount, price
 

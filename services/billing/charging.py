@@ -21,7 +21,8 @@ it is dead-lettered); the consumer acknowledges them only after this returns
   rolls back (`BelowFloor`) rather than charge past a floor.
 - Ledger: each event that cost something is one 'usage_charge' transaction:
   user -charged, revenue +cost, writeoff -written_off (zero amounts left
-  out). System accounts move once per batch, last (lock order).
+  out); the transaction records the group price multiplier the cost
+  includes. System accounts move once per batch, last (lock order).
 - Low-balance alerts: accounts the batch took below their threshold are
   marked and their alert queued in this same transaction (`low_balance`).
 - Set-based SQL: a fixed number of statements per batch, whatever its size.
@@ -185,7 +186,10 @@ async def _post_charges(
     if not costly:
         return {}
     transactions = await ledger.insert_transactions(
-        connection, "usage_charge", [charge.event.event_id for charge in costly]
+        connection,
+        "usage_charge",
+        [charge.event.event_id for charge in costly],
+        price_multipliers=[charge.event.price_multiplier for charge in costly],
     )
     revenue = await ledger.system_account(connection, "revenue")
     writeoff = await ledger.system_account(connection, "writeoff") if plan.written_off > 0 else None

@@ -111,6 +111,9 @@ async def statement(request: web.Request) -> web.Response:
                     else money(line.balance_after),
                     "event_id": line.event_id,
                     "reason": line.reason,
+                    "price_multiplier": None
+                    if line.price_multiplier is None
+                    else format(line.price_multiplier.normalize(), "f"),
                     "created_at": line.created_at.isoformat(),
                 }
                 for line in lines

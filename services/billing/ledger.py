@@ -70,6 +70,8 @@ class StatementLine:
     event_id: str | None
     reason: str | None
     created_at: datetime
+    # A usage charge's group price multiplier (None: another kind, or from before it was kept).
+    price_multiplier: Decimal | None = None
 
 
 _ACCOUNT = "id, kind, user_id, balance, floor, version"
@@ -202,15 +204,22 @@ def check_entries(entries: Sequence[Entry]) -> None:
 
 
 async def insert_transactions(
-    connection: Any, kind: str, event_ids: Sequence[str]
+    connection: Any,
+    kind: str,
+    event_ids: Sequence[str],
+    *,
+    price_multipliers: Sequence[Decimal] | None = None,
 ) -> dict[str, int]:
-    """One ledger transaction per event, in the given order: event id -> id."""
+    """One ledger transaction per event, in the given order: event id -> id.
+    A usage charge records the group price multiplier its cost includes."""
+    multipliers = [None] * len(event_ids) if price_multipliers is None else price_multipliers
     rows = await connection.fetch(
-        "INSERT INTO billing.ledger_transactions (kind, event_id) "
-        "SELECT $1, e FROM unnest($2::text[]) WITH ORDINALITY AS x(e, n) ORDER BY n "
-        "RETURNING id, event_id",
+        "INSERT INTO billing.ledger_transactions (kind, event_id, price_multiplier) "
+        "SELECT $1, e, m FROM unnest($2::text[], $3::numeric[]) WITH ORDINALITY AS x(e, m, n) "
+        "ORDER BY n RETURNING id, event_id",
         kind,
         list(event_ids),
+        list(multipliers),
     )
     return {row["event_id"]: row["id"] for row in rows}
 
@@ -280,7 +289,7 @@ async def user_statement(
     """The user's entries, newest first, those with an id below `before`."""
     rows = await connection.fetch(
         "SELECT e.id, e.transaction_id, t.kind, e.amount, e.balance_after, t.event_id, "
-        "t.reason, e.created_at "
+        "t.reason, e.created_at, t.price_multiplier "
         "FROM billing.accounts a "
         "JOIN billing.ledger_entries e ON e.account_id = a.id "
         "JOIN billing.ledger_transactions t ON t.id = e.transaction_id "

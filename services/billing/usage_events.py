@@ -4,7 +4,8 @@ Pure, no IO. The event schema is read in one place (`shared/usage_event.py`,
 which decides what is refused and what is repaired); billing keeps only what
 pricing and the dedupe record need: the event id, the user, the time, the
 model priced (the requested model, else the upstream one, else none), the
-token counts and the hold.
+token counts, the caller's group price multiplier (1 for a version 1 event)
+and the hold.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 
 from shared.usage_event import MONEY_COUNTS, UsageEvent, UsageEventError, read
 
@@ -35,6 +37,7 @@ class UsageCharge:
     cache_read_tokens: int = 0
     cache_write_tokens: int = 0
     web_search_requests: int = 0
+    price_multiplier: Decimal = Decimal(1)
 
     @property
     def has_usage(self) -> bool:
@@ -53,6 +56,7 @@ def charge_of(event: UsageEvent) -> UsageCharge:
         cache_read_tokens=event.cache_read_tokens,
         cache_write_tokens=event.cache_write_tokens,
         web_search_requests=event.web_search_requests,
+        price_multiplier=event.price_multiplier,
     )
 
 

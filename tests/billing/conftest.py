@@ -122,11 +122,12 @@ def usage_event(
     user_id: uuid.UUID,
     model: str = "m",
     ts: datetime | None = None,
+    price_multiplier: str = "1",
     **counts: int,
 ) -> dict[str, Any]:
-    """A usage event as the gateway publishes it (docs/usage-event.md)."""
+    """A usage event as the gateway publishes it (docs/usage-event.md, version 2)."""
     return {
-        "v": 1,
+        "v": 2,
         "event_id": event_id or uuid.uuid4().hex,
         "ts": (ts or datetime.now(UTC)).isoformat(),
         "user_id": str(user_id),
@@ -152,6 +153,7 @@ def usage_event(
         "user_agent": "test",
         "hold_id": f"hold-{uuid.uuid4().hex[:8]}",
         "hold_amount": "1.00",
+        "price_multiplier": price_multiplier,
     }
 
 

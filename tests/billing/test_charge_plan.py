@@ -46,6 +46,19 @@ def test_three_half_dollar_events_against_one_dollar() -> None:
     assert plan.revenue == D("1.5") and plan.written_off == D("0.5")
 
 
+def test_the_group_multiplier_scales_the_cost_and_the_charge() -> None:
+    when = EPOCH + timedelta(days=1)
+    raw = [
+        usage_event(user_id=ALICE, ts=when, input_tokens=500_000, price_multiplier="1.5"),
+        {**usage_event(user_id=ALICE, ts=when, input_tokens=500_000), "v": 1},
+    ]
+    del raw[1]["price_multiplier"]
+    plan = plan_batch([read_event(e) for e in raw], {"m": [price()]}, {ALICE: (D("1"), D(0))})
+    assert [c.cost for c in plan.charges] == [D("0.75"), D("0.5")]
+    assert [c.charged for c in plan.charges] == [D("0.75"), D("0.25")]
+    assert [c.event.price_multiplier for c in plan.charges] == [D("1.5"), D(1)]
+
+
 def test_users_are_charged_independently_in_stream_order() -> None:
     raw = _events(ALICE, 1, output_tokens=1_000_000) + _events(BOB, 1, output_tokens=500_000)
     plan = plan_batch(

@@ -239,3 +239,30 @@ async def test_one_event_id_claimed_for_two_users_at_once_is_charged_once(
     assert sum(len(r.duplicates) for r in results) == 5
     assert await _balance(pool, alice) + await _balance(pool, bob) == D("9.5")
     assert await check_ledger(pool) == []
+
+
+async def test_the_ledger_records_the_group_multiplier_its_charge_includes(
+    pool: Any, priced: None
+) -> None:
+    user = uuid.uuid4()
+    await fund(pool, user, "10")
+    scaled = usage_event(
+        "req-tier", user_id=user, ts=LATER, input_tokens=500_000, price_multiplier="1.5"
+    )
+    plain = {**half_dollar(user, "req-v1"), "v": 1}
+    del plain["price_multiplier"]
+    await charge(pool, [scaled, plain])
+    assert await _balance(pool, user) == D("10") - D("0.75") - D("0.5")
+    rows = await pool.fetch(
+        "SELECT t.event_id, t.price_multiplier, c.cost FROM billing.ledger_transactions t "
+        "JOIN billing.usage_charges c USING (event_id) ORDER BY t.id"
+    )
+    assert [(r["event_id"], r["price_multiplier"], r["cost"]) for r in rows] == [
+        ("req-tier", D("1.5"), D("0.75")),
+        ("req-v1", D(1), D("0.5")),
+    ]
+    credit = await pool.fetchval(
+        "SELECT price_multiplier FROM billing.ledger_transactions WHERE kind <> 'usage_charge'"
+    )
+    assert credit is None  # only a usage charge has one
+    assert await check_ledger(pool) == []

@@ -41,7 +41,14 @@ def _cost(price: Price = SONNET, **counts: int) -> Decimal:
         "web_search_requests": 0,
     }
     values.update(counts)
-    return cost(price, **values)
+    return cost(
+        price,
+        input_tokens=values["input_tokens"],
+        output_tokens=values["output_tokens"],
+        cache_read_tokens=values["cache_read_tokens"],
+        cache_write_tokens=values["cache_write_tokens"],
+        web_search_requests=values["web_search_requests"],
+    )
 
 
 def test_each_kind_of_token_at_its_own_rate() -> None:
@@ -130,3 +137,24 @@ def test_worst_case_covers_every_answer_asked_for() -> None:
     assert capped == 2 * worst_case(SONNET, prompt_tokens=0, max_output_tokens=None)
     with pytest.raises(ValueError, match="at least one answer"):
         worst_case(SONNET, prompt_tokens=0, max_output_tokens=None, choices=0)
+
+
+def test_a_group_multiplier_scales_the_cost_before_its_one_rounding() -> None:
+    base = _cost(input_tokens=1_000, output_tokens=1_000)  # 0.018
+    assert cost(SONNET, input_tokens=1_000, output_tokens=1_000, multiplier=Decimal("1.5")) == (
+        base * Decimal("1.5")
+    )
+    # 1000 tokens at 1e-9 per million is 1e-12; times 1.5 is 1.5e-12 -> 2e-12 (half even),
+    # where rounding first and multiplying after would give 1.5e-12, off the ledger's scale.
+    assert cost(TINY, input_tokens=1000, output_tokens=0, multiplier=Decimal("1.5")) == Decimal(
+        "0.000000000002"
+    )
+    assert cost(TINY, input_tokens=1000, output_tokens=0, multiplier=Decimal("0.5")) == 0
+
+
+def test_the_worst_case_carries_the_multiplier_the_charge_will() -> None:
+    plain = worst_case(SONNET, prompt_tokens=100, max_output_tokens=200)
+    scaled = worst_case(SONNET, prompt_tokens=100, max_output_tokens=200, multiplier=Decimal("1.5"))
+    assert scaled == plain * Decimal("1.5")
+    used = cost(SONNET, input_tokens=100, output_tokens=200, multiplier=Decimal("1.5"))
+    assert used <= scaled

@@ -42,7 +42,9 @@ def test_missing_counts_are_zero() -> None:
 @pytest.mark.parametrize(
     ("change", "complaint"),
     [
-        ({"v": 2}, "schema version"),
+        ({"v": 3}, "schema version"),
+        ({"price_multiplier": "-1"}, "price_multiplier"),
+        ({"price_multiplier": None}, "price_multiplier"),
         ({"event_id": ""}, "event_id"),
         ({"event_id": 7}, "event_id"),
         ({"user_id": "not-a-uuid"}, "user_id"),

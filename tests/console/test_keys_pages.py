@@ -240,7 +240,7 @@ def test_a_key_is_shown_in_utc_with_its_status() -> None:
     assert shown["last_used"] is None and shown["models"] is None
     assert shown["expires"] == "2026-12-05 11:59 UTC" and shown["expired"]
     assert not keys._shown({"expires_at": None}, now)["expired"]
-    assert keys._expiry("2027-01-31") == datetime(2027, 1, 31, 23, 59, 59, tzinfo=UTC)
+    assert keys.expiry_end("2027-01-31") == datetime(2027, 1, 31, 23, 59, 59, tzinfo=UTC)
 
 
 def test_a_key_is_shown_in_the_visitors_zone_and_expires_at_its_midnight() -> None:
@@ -248,5 +248,5 @@ def test_a_key_is_shown_in_the_visitors_zone_and_expires_at_its_midnight() -> No
     now = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
     shown = keys._shown({"created_at": "2026-12-05T11:30:00+00:00"}, now, shanghai)
     assert shown["created"] == "2026-12-05 19:30 Asia/Shanghai"
-    end = keys._expiry("2026-12-31", shanghai)
+    end = keys.expiry_end("2026-12-31", shanghai)
     assert end.astimezone(UTC) == datetime(2026, 12, 31, 15, 59, 59, tzinfo=UTC)

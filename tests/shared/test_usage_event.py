@@ -23,7 +23,7 @@ DOCUMENTED = {  # docs/usage-event.md's table
     "requested_model", "upstream_model", "stream", "status", "http_status", "error_code",
     "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
     "reasoning_tokens", "web_search_requests", "usage_source", "partial", "ttfb_ms", "latency_ms",
-    "client_ip", "user_agent", "hold_id", "hold_amount", "attempts", "cost",
+    "client_ip", "user_agent", "hold_id", "hold_amount", "attempts", "cost", "price_multiplier",
 }  # fmt: skip
 
 
@@ -34,7 +34,8 @@ def _raw(**overrides: Any) -> bytes:
 def test_a_gateway_event_decodes_whole() -> None:
     event = decode(_raw(ts="2025-03-01T14:00:00.5+02:00", attempts=2, hold_amount="0.05"))
     assert {field.name for field in fields(UsageEvent)} == DOCUMENTED
-    assert event.event_id == "req_1" and event.user_id == USER and event.v == 1
+    assert event.event_id == "req_1" and event.user_id == USER and event.v == 2
+    assert event.price_multiplier == 1
     assert event.ts == datetime(2025, 3, 1, 12, 0, 0, 500000, tzinfo=UTC)
     assert (event.input_tokens, event.output_tokens, event.cache_read_tokens) == (100, 20, 5)
     assert (event.reasoning_tokens, event.web_search_requests) == (3, 0)
@@ -78,7 +79,18 @@ def test_a_hold_id_that_needed_repair_is_dropped() -> None:
 @pytest.mark.parametrize(
     ("overrides", "field"),
     [
-        ({"v": 2}, "v"),
+        ({"v": 3}, "v"),
+        ({"v": 2.0}, "v"),
+        ({"price_multiplier": None}, "price_multiplier"),
+        ({"price_multiplier": 1.5}, "price_multiplier"),
+        ({"price_multiplier": "0"}, "price_multiplier"),
+        ({"price_multiplier": "-1.5"}, "price_multiplier"),
+        ({"price_multiplier": "100.0001"}, "price_multiplier"),
+        ({"price_multiplier": "1.00005"}, "price_multiplier"),
+        ({"price_multiplier": "NaN"}, "price_multiplier"),
+        ({"price_multiplier": "Infinity"}, "price_multiplier"),
+        ({"price_multiplier": "1.5\x00"}, "price_multiplier"),
+        ({"price_multiplier": "1" * 65}, "price_multiplier"),
         ({"v": True}, "v"),
         ({"v": None}, "v"),
         ({"user_id": "not-a-uuid"}, "user_id"),
@@ -161,6 +173,23 @@ def test_malformed_details_are_repaired(
     overrides: dict[str, Any], attribute: str, expected: object
 ) -> None:
     assert getattr(read(usage_event(USER, **overrides)), attribute) == expected
+
+
+def test_a_version_1_event_is_priced_at_a_multiplier_of_1() -> None:
+    """Consumers read both versions: version 1 predates groups (DESIGN 13)."""
+    event = usage_event(USER, v=1)
+    del event["price_multiplier"]
+    decoded = read(event)
+    assert (decoded.v, decoded.price_multiplier) == (1, Decimal(1))
+    # A version 1 event's stray multiplier is not read: version 1 had none.
+    assert read({**event, "price_multiplier": "7"}).price_multiplier == 1
+
+
+def test_a_version_2_event_carries_its_multiplier() -> None:
+    assert read(usage_event(USER, price_multiplier="1.5")).price_multiplier == Decimal("1.5")
+    assert read(usage_event(USER, price_multiplier="1.2500")).price_multiplier == Decimal("1.25")
+    assert read(usage_event(USER, price_multiplier="100")).price_multiplier == 100
+    assert read(usage_event(USER, price_multiplier="0.0001")).price_multiplier == Decimal("0.0001")
 
 
 def test_missing_counts_are_zero() -> None:

@@ -22,9 +22,9 @@ def usage_event(
     model: str = "gpt-4o-mini",
     **overrides: Any,
 ) -> dict[str, Any]:
-    """A complete schema-v1 event; `overrides` replace or add fields."""
+    """A complete schema-v2 event; `overrides` replace or add fields."""
     event: dict[str, Any] = {
-        "v": 1,
+        "v": 2,
         "event_id": event_id or f"req_{uuid.uuid4().hex}",
         "ts": iso(at),
         "user_id": str(user_id),
@@ -51,6 +51,7 @@ def usage_event(
         "hold_id": "hold_1",
         "hold_amount": "0.050000",
         "cost": "0.000150",
+        "price_multiplier": "1",
     }
     event.update(overrides)
     return event

@@ -70,8 +70,9 @@ def test_missing_counts_are_zero_and_cost_may_be_absent() -> None:
 @pytest.mark.parametrize(
     ("overrides", "field"),
     [
-        ({"v": 2}, "v"),
+        ({"v": 3}, "v"),
         ({"v": True}, "v"),
+        ({"price_multiplier": "0"}, "price_multiplier"),
         ({"user_id": None}, "user_id"),
         ({"user_id": "not-a-uuid"}, "user_id"),
         ({"ts": "yesterday"}, "ts"),

@@ -11,6 +11,9 @@ model's family), `POST /api/keys`, `POST /api/keys/{id}/rotate` and
   snippets (`setup_snippets`) for the clients of the families the key may use.
 - Rotating and revoking each ask first on a page of their own, a plain form:
   both work without JavaScript, and neither happens on a stray click.
+- A key's name, models, expiry and admission policy (limits, budget, IP
+  allowlist) are shown on its card and edited on its own page
+  (`keys_policy`).
 - Times are shown in the visitor's time zone (`render.time_zone_of`), and
   say which. An expiry date is the last day the key works: it stops at the
   end of that day in that zone.
@@ -46,7 +49,7 @@ FAMILY_NAMES = {"openai": "OpenAI", "anthropic": "Anthropic", "gemini": "Google 
 _UTC = ZoneInfo("UTC")
 
 
-def _zone(request: web.Request, visitor: SignedIn) -> ZoneInfo:
+def zone_of(request: web.Request, visitor: SignedIn) -> ZoneInfo:
     return ZoneInfo(time_zone_of(request, visitor.me))
 
 
@@ -71,6 +74,9 @@ def _shown(key: dict[str, Any], now: datetime, zone: ZoneInfo = _UTC) -> dict[st
         except ValueError:
             pass
     models = key.get("models")
+    limits: dict[str, Any] = key["limits"] if isinstance(key.get("limits"), dict) else {}
+    budget = key.get("budget") if isinstance(key.get("budget"), dict) else None
+    allowlist = key.get("ip_allowlist")
     return {
         "id": str(key.get("id", "")),
         "name": str(key.get("name", "")),
@@ -80,6 +86,17 @@ def _shown(key: dict[str, Any], now: datetime, zone: ZoneInfo = _UTC) -> dict[st
         "last_used": _when(key.get("last_used_at"), zone),
         "expires": _when(expires, zone),
         "expired": expired,
+        # Its admission policy (edited on `keys_policy`'s page): None is no restriction.
+        "limits": {
+            name: limits[name] if isinstance(limits.get(name), int) else None
+            for name in ("rpm", "tpm", "concurrency")
+        },
+        "budget": (
+            {"usd": str(budget.get("usd", "")), "period": str(budget.get("period", ""))}
+            if budget
+            else None
+        ),
+        "ip_allowlist": [str(n) for n in allowlist] if isinstance(allowlist, list) else None,
     }
 
 
@@ -93,7 +110,7 @@ async def _keys(request: web.Request, zone: ZoneInfo) -> list[dict[str, Any]]:
     return found[::-1]
 
 
-async def _catalog(request: web.Request) -> list[tuple[str, str]]:
+async def model_catalog(request: web.Request) -> list[tuple[str, str]]:
     """(model, family) pairs of every model a key may be limited to; none when unreadable."""
     answer = await call(request, "GET", "/api/models")
     if not answer.ok or not isinstance(answer.body, dict):
@@ -105,7 +122,7 @@ async def _catalog(request: web.Request) -> list[tuple[str, str]]:
     ]
 
 
-def _by_family(catalog: Sequence[tuple[str, str]]) -> list[tuple[str, list[str]]]:
+def by_family(catalog: Sequence[tuple[str, str]]) -> list[tuple[str, list[str]]]:
     groups: dict[str, list[str]] = {}
     for model, family in catalog:
         groups.setdefault(family, []).append(model)
@@ -116,8 +133,9 @@ async def keys_page(request: web.Request) -> web.StreamResponse:
     visitor = await signed_in(request)
     context = {
         **visitor.context(),
-        "keys": await _keys(request, _zone(request, visitor)),
+        "keys": await _keys(request, zone_of(request, visitor)),
         "revoked": request.query.get("revoked") == "1",
+        "saved": request.query.get("saved") == "1",
     }
     return render(request, "keys.html", context)
 
@@ -130,11 +148,11 @@ async def _form_page(
     problem: dict[str, Any] | None = None,
     status: int = 200,
 ) -> web.Response:
-    zone = _zone(request, visitor)
+    zone = zone_of(request, visitor)
     today = datetime.now(zone).date()
     context = {
         **visitor.context(),
-        "families": _by_family(await _catalog(request)),
+        "families": by_family(await model_catalog(request)),
         "values": values or {"name": "", "models": [], "expires": ""},
         "problem": problem,
         "earliest": today.isoformat(),
@@ -147,7 +165,7 @@ async def new_key_page(request: web.Request) -> web.StreamResponse:
     return await _form_page(request, await signed_in(request))
 
 
-def _expiry(text: str, zone: ZoneInfo = _UTC) -> datetime:
+def expiry_end(text: str, zone: ZoneInfo = _UTC) -> datetime:
     """The end of the chosen day in `zone` (`ValueError` for a date that is not one)."""
     chosen = date.fromisoformat(text)
     return datetime.combine(chosen, time(23, 59, 59), tzinfo=zone)
@@ -166,7 +184,9 @@ async def create(request: web.Request) -> web.StreamResponse:
         body["models"] = values["models"]
     if values["expires"]:
         try:
-            body["expires_at"] = _expiry(values["expires"], _zone(request, visitor)).isoformat()
+            body["expires_at"] = expiry_end(
+                values["expires"], zone_of(request, visitor)
+            ).isoformat()
         except ValueError:
             problem = {"kind": "bad_date", "message": "", "details": []}
             return await _form_page(request, visitor, values=values, problem=problem, status=422)
@@ -175,12 +195,12 @@ async def create(request: web.Request) -> web.StreamResponse:
     )
     if not answer.ok:
         return await _form_page(
-            request, visitor, values=values, problem=_problem(answer), status=answer.status
+            request, visitor, values=values, problem=key_problem(answer), status=answer.status
         )
     return await _secret_page(request, visitor, answer, rotated=False)
 
 
-def _problem(answer: Answer) -> dict[str, Any]:
+def key_problem(answer: Answer) -> dict[str, Any]:
     problem = problem_of(answer)
     if answer.error_code == "email_not_verified":
         problem["kind"] = "email_not_verified"
@@ -193,23 +213,23 @@ async def _secret_page(
     """The one page that shows a secret: the answer to the create or rotate POST."""
     key = answer.body if isinstance(answer.body, dict) else {}
     secret = str(key.get("key", ""))
-    catalog = await _catalog(request)
+    reachable = await model_catalog(request)
     allowed = key.get("models")
     if isinstance(allowed, list):
-        catalog = [(model, family) for model, family in catalog if model in allowed]
+        reachable = [(model, family) for model, family in reachable if model in allowed]
     public_url = request.app[SETTINGS].public_url
     context = {
         **visitor.context(),
-        "key": _shown(key, datetime.now(UTC), _zone(request, visitor)),
+        "key": _shown(key, datetime.now(UTC), zone_of(request, visitor)),
         "secret": secret,
         "rotated": rotated,
         "analytics_event": "" if rotated else "key_created",
-        "snippets": setup_snippets.snippets(public_url, secret, catalog),
+        "snippets": setup_snippets.snippets(public_url, secret, reachable),
     }
     return render(request, "keys_created.html", context, status=201)
 
 
-def _key_id(request: web.Request) -> str:
+def key_id_of(request: web.Request) -> str:
     try:
         return str(uuid.UUID(request.match_info["key_id"]))
     except ValueError:
@@ -219,9 +239,9 @@ def _key_id(request: web.Request) -> str:
 async def confirm_page(request: web.Request) -> web.StreamResponse:
     """Are you sure? (rotate or revoke), naming the key."""
     visitor = await signed_in(request)
-    key_id, action = _key_id(request), request.match_info["action"]
+    key_id, action = key_id_of(request), request.match_info["action"]
     key = next(
-        (k for k in await _keys(request, _zone(request, visitor)) if k["id"] == key_id), None
+        (k for k in await _keys(request, zone_of(request, visitor)) if k["id"] == key_id), None
     )
     if key is None:
         raise web.HTTPNotFound()
@@ -232,7 +252,7 @@ async def confirm_page(request: web.Request) -> web.StreamResponse:
 async def rotate(request: web.Request) -> web.StreamResponse:
     visitor = await signed_in(request)
     form = await form_of(request)
-    key_id = _key_id(request)
+    key_id = key_id_of(request)
     answer = await call(
         request, "POST", f"/api/keys/{key_id}/rotate", csrf_token=field(form, "csrf_token")
     )
@@ -246,7 +266,7 @@ async def rotate(request: web.Request) -> web.StreamResponse:
 async def revoke(request: web.Request) -> web.StreamResponse:
     visitor = await signed_in(request)
     form = await form_of(request)
-    key_id = _key_id(request)
+    key_id = key_id_of(request)
     answer = await call(
         request, "DELETE", f"/api/keys/{key_id}", csrf_token=field(form, "csrf_token")
     )
@@ -262,11 +282,11 @@ async def _refused(
 ) -> web.Response:
     """The confirmation page again, with the API's reason."""
     key = next(
-        (k for k in await _keys(request, _zone(request, visitor)) if k["id"] == key_id), None
+        (k for k in await _keys(request, zone_of(request, visitor)) if k["id"] == key_id), None
     )
     if key is None:
         raise web.HTTPNotFound()
-    context = {**visitor.context(), "key": key, "action": action, "problem": _problem(answer)}
+    context = {**visitor.context(), "key": key, "action": action, "problem": key_problem(answer)}
     return render(request, "keys_confirm.html", context, status=answer.status)
 
 

@@ -34,13 +34,13 @@ from shared.redis_conn import Redis
 from shared.stream_consumer import EVENT_FIELD, USAGE_STREAM
 from shared.tasks import sleep_unless
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # version 2 added price_multiplier
 REPLAY_BATCH = 500
 _log = logging.getLogger("tollgate.relay")
 
 
 def usage_event(fields: dict[str, Any], request_cost: Decimal | None) -> dict[str, Any]:
-    """Schema version 1 (docs/usage-event.md), from a result's `as_dict()`."""
+    """Schema version 2 (docs/usage-event.md), from a result's `as_dict()`."""
     event = {
         "v": SCHEMA_VERSION,
         "event_id": fields["request_id"],
@@ -183,6 +183,7 @@ class UsagePublisher:
             cache_read_tokens=tokens.cache_read_tokens,
             cache_write_tokens=tokens.cache_write_tokens,
             web_search_requests=tokens.web_search_requests,
+            multiplier=result.price_multiplier,
         )
 
     async def replay(self, stop: asyncio.Event, interval: float = 0.5) -> None:

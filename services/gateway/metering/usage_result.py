@@ -79,6 +79,7 @@ class UsageResult:
     hold_amount: Decimal | None = None
     attempts: int = 0
     partial: bool = False
+    price_multiplier: Decimal = Decimal(1)  # the caller's group's (DESIGN 13)
 
     def as_dict(self) -> dict[str, Any]:
         """Plain JSON types, for logs and events."""
@@ -110,6 +111,7 @@ class UsageResult:
             "hold_id": self.hold_id,
             "hold_amount": None if self.hold_amount is None else format(self.hold_amount, "f"),
             "attempts": self.attempts,
+            "price_multiplier": format(self.price_multiplier, "f"),
         }
 
 
@@ -142,6 +144,7 @@ class Meter:
     hold_id: str | None = None
     hold_amount: Decimal | None = None
     attempts: int = 0
+    price_multiplier: Decimal = Decimal(1)  # set with the principal: the hold and cost carry it
 
     def fail(self, status: Outcome, http_status: int, error_code: str) -> None:
         self.status, self.http_status, self.error_code = status, http_status, error_code
@@ -186,4 +189,5 @@ class Meter:
             hold_amount=self.hold_amount,
             attempts=self.attempts,
             partial=partial,
+            price_multiplier=self.price_multiplier,
         )

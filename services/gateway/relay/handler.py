@@ -139,6 +139,7 @@ async def authenticate_key(request: web.Request) -> Principal:
 async def _relay(request: web.Request, api: Api, meter: Meter) -> web.StreamResponse:
     principal = await authenticate_key(request)
     meter.user_id, meter.key_id = principal.user_id, principal.key_id
+    meter.price_multiplier = principal.price_multiplier  # the hold's, the event's, the charge's
     if api is Api.GEMINI_STREAM and request.query.get("alt") != "sse":
         raise BadRequest("streamGenerateContent is relayed as server-sent events only: add alt=sse")
     body = await read_limited(request, request.app[SETTINGS].max_body_bytes)
@@ -212,6 +213,7 @@ async def _reserve(
         prompt_tokens=tokens_for(inspected.prompt_bytes),
         max_output_tokens=output_cap,
         choices=inspected.choices,
+        multiplier=meter.price_multiplier,
     )
     assert meter.user_id is not None
     await request.app[HOLD_GATE].reserve(meter.user_id, meter.request_id, amount)
