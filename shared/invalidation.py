@@ -30,6 +30,9 @@ USER_CREDENTIALS_CHANGED = "tg:invalidate:user-credentials"
 SIGNING_KEYS_CHANGED = "tg:invalidate:signing-keys"
 # One browser session was revoked (the notice is the session id).
 SESSION_REVOKED = "tg:invalidate:session"
+# A group's price multiplier or default limits changed, or it was deleted (the
+# notice is the group's name): drop every cached key principal and user policy.
+GROUPS_CHANGED = "tg:invalidate:groups"
 
 _POLL_SECONDS = 0.2
 _log = logging.getLogger(__name__)

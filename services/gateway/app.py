@@ -206,6 +206,8 @@ async def _invalidations(app: web.Application) -> AsyncIterator[None]:
     async def on_user_credentials_changed(notice: str) -> None:
         await generations.on_changed(notice)  # never raises: the sessions' drop still runs
         await sessions.on_user_credentials_changed(notice)
+        # Suspension, group or limits: the user's keys are verified again.
+        await key_cache.on_user_credentials_changed(notice)
 
     follower = invalidation.Follower(
         app[REDIS],
@@ -218,6 +220,8 @@ async def _invalidations(app: web.Application) -> AsyncIterator[None]:
             # One handler per channel: whatever else must drop a user's cached
             # credentials joins this one.
             invalidation.USER_CREDENTIALS_CHANGED: on_user_credentials_changed,
+            # A group's multiplier or limits changed: every key principal is stale.
+            invalidation.GROUPS_CHANGED: key_cache.on_groups_changed,
         },
         on_live,
     )

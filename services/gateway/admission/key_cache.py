@@ -55,6 +55,14 @@ class KeyCache:
     def drop(self, key_id: uuid.UUID) -> None:
         self._cache.drop_where(lambda principal: principal.key_id == key_id)
 
+    def drop_user(self, user_id: uuid.UUID) -> None:
+        """Every key of the user: their suspension, group or limits changed."""
+        self._cache.drop_where(lambda principal: principal.user_id == user_id)
+
+    def drop_all(self) -> None:
+        """A group changed: any cached principal may carry its old policy."""
+        self._cache.drop_where(lambda principal: True)
+
     async def _ask_auth(self, key: str) -> Principal:
         try:
             async with self._session.post(
@@ -65,8 +73,8 @@ class KeyCache:
             ) as response:
                 if response.status == 401:
                     raise Unauthorized("invalid API key")
-                if response.status == 403:  # the key is good, its owner may not use it yet
-                    raise Forbidden(await _refusal(response))
+                if response.status == 403:  # the key is good; its owner may not use it (now)
+                    raise await _refusal(response)
                 if response.status != 200:
                     raise ServiceUnavailable("key verification is unavailable; try again")
                 body = await response.json()
@@ -93,12 +101,48 @@ class KeyCache:
         except ValueError:
             _log.warning("ignored a malformed revocation notice")
 
+    async def on_user_credentials_changed(self, notice: str) -> None:
+        """A user was suspended (or lifted), moved to another group, or their limits
+        changed: their keys are verified again at their next request."""
+        try:
+            self.drop_user(uuid.UUID(notice))
+        except ValueError:
+            _log.warning("ignored a malformed credentials notice")
 
-async def _refusal(response: aiohttp.ClientResponse) -> str:
-    """Auth's message for a refused key (it says what to do: verify the email)."""
+    async def on_groups_changed(self, notice: str) -> None:
+        """The notice names the group, but a principal's group is only as fresh as
+        its entry (a member may have moved since): everything is verified again."""
+        self.drop_all()
+
+
+class AccountSuspended(Forbidden):
+    code = "account_suspended"
+
+
+class KeySuspended(Forbidden):
+    code = "key_suspended"
+
+
+class EmailNotVerified(Forbidden):
+    code = "email_not_verified"
+
+
+# Auth's refusals of a good key, passed on with their code (the client's format
+# carries it): a suspended account or key, an address not yet verified.
+_REFUSALS: dict[str, type[Forbidden]] = {
+    refusal.code: refusal for refusal in (AccountSuspended, KeySuspended, EmailNotVerified)
+}
+_REFUSED = "this API key may not be used"
+
+
+async def _refusal(response: aiohttp.ClientResponse) -> Forbidden:
+    """Auth's refusal of a key, with its message (it says why and what to do: the
+    suspension's reason, verify the email) and its code when it is one of `_REFUSALS`."""
     try:
-        body = await response.json()
-        message = body["error"]["message"]
-    except (aiohttp.ContentTypeError, ValueError, KeyError, TypeError):
-        return "this API key may not be used"
-    return message if isinstance(message, str) else "this API key may not be used"
+        error = (await response.json())["error"]
+        message, code = error["message"], error.get("code")
+    except (aiohttp.ContentTypeError, ValueError, KeyError, TypeError, AttributeError):
+        return Forbidden(_REFUSED)
+    if not isinstance(message, str):
+        return Forbidden(_REFUSED)
+    return _REFUSALS.get(code, Forbidden)(message) if isinstance(code, str) else Forbidden(message)

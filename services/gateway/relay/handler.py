@@ -28,6 +28,7 @@ from collections.abc import Sequence
 import aiohttp
 from aiohttp import web
 
+from services.gateway.admission import ip_allowlist
 from services.gateway.admission.principals import Principal, credential_from
 from services.gateway.app_keys import (
     CHANNEL_CACHE,
@@ -128,12 +129,18 @@ async def _send_now(request: web.Request, response: web.StreamResponse, request_
 
 
 async def authenticate_key(request: web.Request) -> Principal:
+    """The key's principal; a suspended account's key and a client address outside
+    the key's allowlist are refused here (403), before any hold or upstream call."""
     credential = credential_from(request.headers, request.query)
     if credential is None:
         raise Unauthorized("an API key is required (Authorization: Bearer tg-...)")
     if credential.kind != "api_key":
         raise Unauthorized("model routes take an API key, not a login token")
-    return await request.app[KEY_CACHE].principal(credential.value)
+    principal = await request.app[KEY_CACHE].principal(credential.value)
+    if principal.ip_allowlist is not None:
+        trusted = request.app[SETTINGS].trust_forwarded_for
+        ip_allowlist.check(principal.ip_allowlist, client_ip(request, trusted))
+    return principal
 
 
 async def _relay(request: web.Request, api: Api, meter: Meter) -> web.StreamResponse:
