@@ -46,6 +46,10 @@ MESSAGES = (
     N_("two-factor sign-in is already on; turn it off first"),
     N_("two-factor sign-in is not on"),
     N_("no two-factor enrolment is pending; start with POST /api/me/totp"),
+    # groups and accounts (the admin's pages)
+    N_("the default group cannot be deleted"),
+    N_("the group has members; move them to another group first"),
+    N_("no such group"),
     # the problems listed under a refusal
     N_("email: not a valid email address"),
     N_(

@@ -23,10 +23,12 @@ from services.console.app_keys import SETTINGS
 from services.console.pages import (
     admin_aliases,
     admin_channels,
+    admin_groups,
     admin_orders,
     admin_prices,
     admin_redemption,
     admin_system,
+    admin_users,
     billing,
     billing_alert,
     billing_redeem,
@@ -105,6 +107,8 @@ PAGE_AREAS = (
     admin_redemption,
     admin_orders,
     admin_system,
+    admin_users,
+    admin_groups,
 )
 
 

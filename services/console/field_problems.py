@@ -20,7 +20,8 @@ _NAMED = re.compile(r"^([a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)*)(?:\[\d+\])?\s*:
 
 @dataclass(frozen=True)
 class FieldProblems:
-    """`by_field[form field]` lists what the API said of it; `rest` the others."""
+    """`by_field[form field]` lists what the API said of it (without the field's
+    name, which its label says); `rest` the others, whole."""
 
     by_field: dict[str, list[str]] = field(default_factory=dict)
     rest: list[str] = field(default_factory=list)
@@ -41,5 +42,8 @@ def sort_problems(details: Iterable[str], fields: Mapping[str, str]) -> FieldPro
         if target is None:
             found.rest.append(detail)
         else:
-            found.by_field.setdefault(target, []).append(detail)
+            # Next to its field the field's name is said already: the problem alone.
+            found.by_field.setdefault(target, []).append(
+                detail[match.end() :].strip() if match else detail
+            )
     return found

@@ -24,6 +24,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, time
+from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -65,6 +66,18 @@ def _when(value: Any, zone: ZoneInfo = _UTC) -> str | None:
     return f"{moment.astimezone(zone):%Y-%m-%d %H:%M} {zone.key}"
 
 
+def usd(text: object) -> str:
+    """A dollar amount as the API writes it ('5', '0.125') with at least cents: '5.00', '0.125'."""
+    try:
+        amount = Decimal(str(text))
+    except InvalidOperation:
+        return str(text)
+    exponent = amount.as_tuple().exponent
+    if amount.is_finite() and isinstance(exponent, int) and exponent > -2:
+        return f"{amount:.2f}"
+    return str(amount)
+
+
 def _shown(key: dict[str, Any], now: datetime, zone: ZoneInfo = _UTC) -> dict[str, Any]:
     expires = key.get("expires_at")
     expired = False
@@ -92,7 +105,7 @@ def _shown(key: dict[str, Any], now: datetime, zone: ZoneInfo = _UTC) -> dict[st
             for name in ("rpm", "tpm", "concurrency")
         },
         "budget": (
-            {"usd": str(budget.get("usd", "")), "period": str(budget.get("period", ""))}
+            {"usd": usd(budget.get("usd", "")), "period": str(budget.get("period", ""))}
             if budget
             else None
         ),

@@ -36,6 +36,7 @@ from services.console.pages.keys import (
     key_id_of,
     key_problem,
     model_catalog,
+    usd,
     zone_of,
 )
 from services.console.render import SignedIn, field, form_of, redirect, render, signed_in
@@ -58,6 +59,7 @@ FIELDS = {
 }
 MAX_LINES = 200
 _LINES = re.compile(r"[\r\n]+")
+_ITEM = re.compile(r"item (\d+)\b(?: \([^)]*\))?")
 
 
 def _values_of(key: dict[str, Any], zone: ZoneInfo) -> dict[str, Any]:
@@ -77,7 +79,7 @@ def _values_of(key: dict[str, Any], zone: ZoneInfo) -> dict[str, Any]:
         "models": [str(m) for m in models] if isinstance(models, list) else [],
         "expires": expires,
         "ip_allowlist": "\n".join(map(str, allowlist)) if isinstance(allowlist, list) else "",
-        "budget_usd": str(budget.get("usd", "")) if budget else "",
+        "budget_usd": usd(budget.get("usd", "")) if budget else "",
         "budget_period": str(budget.get("period", "day")) if budget else "day",
         **{name: "" if limits.get(name) is None else str(limits[name]) for name in LIMITS},
     }
@@ -103,16 +105,30 @@ def _limit(text: str) -> int | str | None:
     return int(text) if text.isdigit() and len(text) <= 12 else text
 
 
+def _lines(text: str) -> list[str]:
+    """The allowlist's networks as sent: one a line, blank lines dropped."""
+    return [line.strip() for line in _LINES.split(text) if line.strip()][:MAX_LINES]
+
+
+def _named_entry(detail: str, networks: list[str]) -> str:
+    """The API counts the list's items from 0 ("item 1 is not a CIDR network");
+    a person reads lines: name the entry itself instead."""
+    found = _ITEM.match(detail)
+    if found is None or int(found.group(1)) >= len(networks):
+        return detail
+    return f"“{networks[int(found.group(1))]}”{detail[found.end() :]}"
+
+
 def body_of(values: dict[str, Any], zone: ZoneInfo) -> dict[str, Any]:
     """The PATCH body for the form's values (`ValueError` for an expiry that is no date)."""
-    lines = [line.strip() for line in _LINES.split(values["ip_allowlist"]) if line.strip()]
+    lines = _lines(values["ip_allowlist"])
     return {
         "name": values["name"],
         "models": values["models"] or None,
         "expires_at": expiry_end(values["expires"], zone).isoformat()
         if values["expires"]
         else None,
-        "ip_allowlist": lines[:MAX_LINES] or None,
+        "ip_allowlist": lines or None,
         "budget": (
             {"usd": values["budget_usd"], "period": values["budget_period"]}
             if values["budget_usd"]
@@ -144,6 +160,10 @@ async def _page(
 ) -> web.Response:
     zone = zone_of(request, visitor)
     problems = sort_problems(problem["details"] if problem else [], FIELDS)
+    networks = _lines(values["ip_allowlist"])
+    problems.by_field["ip_allowlist"] = [
+        _named_entry(detail, networks) for detail in problems.by_field.get("ip_allowlist", [])
+    ]
     if problem is not None:
         problem = {**problem, "details": problems.rest}
     context = {
