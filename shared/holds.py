@@ -55,6 +55,7 @@ from typing import Any
 
 from redis.asyncio.client import Pipeline
 
+from shared import limits
 from shared.redis_conn import Redis
 
 NANO = Decimal("0.000000001")
@@ -195,6 +196,9 @@ class Holds:
         self._shrink = redis.register_script(_SHRINK)
         self._snapshot = redis.register_script(_SNAPSHOT)
         self._settle = redis.register_script(_SETTLE)
+        # With limits (shared/limits.py): the same scripts inside, the limits around them.
+        self._place_limited = redis.register_script(limits.place_limited_script(_PLACE))
+        self._finish = redis.register_script(limits.finish_script(_SHRINK))
 
     async def place(
         self, user_id: uuid.UUID, hold_id: str, amount: Decimal, now_ms: int, *, purge_ms: int = 0
@@ -220,6 +224,98 @@ class Holds:
         self, hold_id: str, amount: Decimal, now_ms: int, purge_ms: int
     ) -> list[int | str]:
         return [purge_ms, hold_id, to_nano_up(amount), now_ms + self.ttl_ms]
+
+    def place_limited_command(
+        self,
+        user_id: uuid.UUID,
+        hold_id: str,
+        amount: Decimal,
+        now_ms: int,
+        applied: tuple[limits.Limit, ...],
+        slot_expiry_ms: int,
+        *,
+        purge_ms: int = 0,
+    ) -> tuple[Any, ...]:
+        """`place`, with `applied` checked first and taken once the hold is placed,
+        as one raw command (by digest); on NOSCRIPT, call `place_limited`."""
+        hold_keys, args = self._limited_parts(
+            user_id, hold_id, amount, now_ms, applied, slot_expiry_ms, purge_ms
+        )
+        return ("EVALSHA", self._place_limited.sha, len(hold_keys), *hold_keys, *args)
+
+    async def place_limited(
+        self,
+        user_id: uuid.UUID,
+        hold_id: str,
+        amount: Decimal,
+        now_ms: int,
+        applied: tuple[limits.Limit, ...],
+        slot_expiry_ms: int,
+        *,
+        purge_ms: int = 0,
+    ) -> limits.LimitedPlace:
+        hold_keys, args = self._limited_parts(
+            user_id, hold_id, amount, now_ms, applied, slot_expiry_ms, purge_ms
+        )
+        reply = await self._place_limited(keys=hold_keys, args=args)
+        return limits.parse_place_reply(reply, applied)
+
+    def _limited_parts(
+        self,
+        user_id: uuid.UUID,
+        hold_id: str,
+        amount: Decimal,
+        now_ms: int,
+        applied: tuple[limits.Limit, ...],
+        slot_expiry_ms: int,
+        purge_ms: int,
+    ) -> tuple[list[str], list[int | str]]:
+        hold_keys = [*keys(user_id), *(limit.key for limit in applied)]
+        args = [
+            *self._place_args(hold_id, amount, now_ms, purge_ms),
+            *limits.place_tail(applied, hold_id, now_ms, slot_expiry_ms),
+        ]
+        return hold_keys, args
+
+    def finish_command(
+        self,
+        user_id: uuid.UUID,
+        hold_id: str,
+        keep: Decimal | None,
+        applied: tuple[limits.Limit, ...],
+        used_tokens: int,
+        now_ms: int,
+    ) -> tuple[Any, ...]:
+        """`shrink` (None: leave the hold as it is), with the request's limits
+        finished in the same script: its concurrency slots released, its TPM
+        reserves settled to `used_tokens`. One raw command; on NOSCRIPT, `finish`."""
+        finish_keys, args = self._finish_parts(user_id, hold_id, keep, applied, used_tokens, now_ms)
+        return ("EVALSHA", self._finish.sha, len(finish_keys), *finish_keys, *args)
+
+    async def finish(
+        self,
+        user_id: uuid.UUID,
+        hold_id: str,
+        keep: Decimal | None,
+        applied: tuple[limits.Limit, ...],
+        used_tokens: int,
+        now_ms: int,
+    ) -> None:
+        finish_keys, args = self._finish_parts(user_id, hold_id, keep, applied, used_tokens, now_ms)
+        await self._finish(keys=finish_keys, args=args)
+
+    def _finish_parts(
+        self,
+        user_id: uuid.UUID,
+        hold_id: str,
+        keep: Decimal | None,
+        applied: tuple[limits.Limit, ...],
+        used_tokens: int,
+        now_ms: int,
+    ) -> tuple[list[str], list[int | str]]:
+        limit_keys, tail = limits.finish_tail(applied, hold_id, now_ms, used_tokens)
+        shrink_args: list[int | str] = [hold_id, "" if keep is None else to_nano_up(keep)]
+        return [*keys(user_id), *limit_keys], [*shrink_args, *tail]
 
     def renew_command(self, user_id: uuid.UUID, hold_id: str, expires_ms: int) -> tuple[Any, ...]:
         """Push an open hold's expiry to `expires_ms`: never earlier, and a hold

@@ -18,6 +18,7 @@ import aiohttp
 from aiohttp import web
 from cryptography.fernet import Fernet, MultiFernet
 
+from services.gateway.admission import limit_headers
 from services.gateway.admission.key_cache import KeyCache
 from services.gateway.admission.login_tokens import Jwks
 from services.gateway.admission.session_cache import SessionCache
@@ -72,6 +73,7 @@ def create_app(settings: Settings) -> web.Application:
     )
     app[SETTINGS] = settings
     app[RELAY_METRICS] = RelayMetrics(app[METRICS].registry)
+    app.on_response_prepare.append(limit_headers.apply)  # rate-limit headers (DESIGN 13)
     app.cleanup_ctx.append(_clients)
     app.cleanup_ctx.append(_channels)
     app.cleanup_ctx.append(_metering)
@@ -165,7 +167,7 @@ async def _metering(app: web.Application) -> AsyncIterator[None]:
     await app[PRICES].reload()
     holds = Holds(app[REDIS], ttl_ms=settings.hold_ttl_ms)
     batch = CommandBatcher(app[REDIS])
-    keeper = HoldKeeper(holds, batch)
+    keeper = HoldKeeper(holds, batch, slot_ttl_ms=settings.slot_ttl_ms)
     progress = BillingProgress(app[REDIS])
     app[HOLD_GATE] = HoldGate(
         holds,

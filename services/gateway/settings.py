@@ -7,6 +7,7 @@ from pathlib import Path
 
 from shared import settings as read
 from shared.holds import HOLD_TTL_MS
+from shared.limits import SLOT_TTL_MS
 from shared.mail import settings as mail_settings
 from shared.settings import Common, Environ
 
@@ -33,6 +34,9 @@ class Settings:
     # How long an unrenewed hold lasts before it may expire (and then only once
     # billing's watermark passed it: shared/holds.py). Tests shorten it.
     hold_ttl_ms: int = HOLD_TTL_MS
+    # How long a concurrency slot outlives its gateway (renewed every third of it
+    # while its request runs: shared/limits.py). GATEWAY_SLOT_TTL_SECONDS.
+    slot_ttl_ms: int = SLOT_TTL_MS
     # Browser sessions: the console's origin is that of TOLLGATE_PUBLIC_URL (the
     # only Origin a cookie-authenticated unsafe request may carry); the cookie's
     # name follows SESSION_COOKIE_SECURE as auth reads it; a cached session is
@@ -88,4 +92,6 @@ class Settings:
                 env, "GATEWAY_SESSION_CACHE_SECONDS", 30, low=1, high=300
             ),
             console_url=service_url("CONSOLE_URL", 8084),
+            slot_ttl_ms=1000
+            * read.integer(env, "GATEWAY_SLOT_TTL_SECONDS", SLOT_TTL_MS // 1000, low=3, high=3600),
         )

@@ -4,7 +4,9 @@ A miss asks auth's internal verify endpoint. Entries live for a short time;
 revocation does not wait for that: auth publishes the key id and the
 subscriber drops it at once. While the subscription is down, revocations may
 be missed, so nothing is cached then; the cache starts empty each time the
-subscription is (re)made (`revocable_cache`).
+subscription is (re)made (`revocable_cache`). Auth's answer carries the
+key's admission policy (DESIGN 13: group, price multiplier, limits, IP
+allowlist, budget), read by `policy_fields`.
 """
 
 from __future__ import annotations
@@ -14,9 +16,17 @@ import logging
 import time
 import uuid
 from datetime import datetime
+from typing import Any
 
 import aiohttp
 
+from services.gateway.admission.policy_fields import (
+    allowlist_from,
+    budget_from,
+    group_from,
+    limits_from,
+    multiplier_from,
+)
 from services.gateway.admission.principals import Principal
 from services.gateway.admission.revocable_cache import RevocableCache
 from shared import api_key_format
@@ -80,16 +90,11 @@ class KeyCache:
                 body = await response.json()
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise ServiceUnavailable("key verification is unavailable; try again") from exc
-        expires = body.get("expires_at")
-        models = body.get("models")
-        return Principal(
-            user_id=uuid.UUID(body["user_id"]),
-            role=body["role"],
-            via="api_key",
-            key_id=uuid.UUID(body["key_id"]),
-            models=tuple(models) if models is not None else None,
-            expires_at=datetime.fromisoformat(expires) if expires else None,
-        )
+        try:
+            return principal_from(body)
+        except (KeyError, TypeError, ValueError) as exc:
+            _log.error("auth's key verification answer is malformed", extra={"reason": str(exc)})
+            raise ServiceUnavailable("key verification is unavailable; try again") from exc
 
     async def on_live(self, live: bool) -> None:
         """Cache only while revocation notices can reach us; start empty each time."""
@@ -113,6 +118,30 @@ class KeyCache:
         """The notice names the group, but a principal's group is only as fresh as
         its entry (a member may have moved since): everything is verified again."""
         self.drop_all()
+
+
+def principal_from(body: Any) -> Principal:
+    """A key's principal from auth's verify answer, its admission policy included
+    (`policy_fields`: missing fields read as no policy, malformed ones raise)."""
+    expires = body.get("expires_at")
+    models = body.get("models")
+    limits = body.get("limits") or {}
+    if not isinstance(limits, dict):
+        raise ValueError("limits must be an object")
+    return Principal(
+        user_id=uuid.UUID(body["user_id"]),
+        role=body["role"],
+        via="api_key",
+        key_id=uuid.UUID(body["key_id"]),
+        models=tuple(models) if models is not None else None,
+        expires_at=datetime.fromisoformat(expires) if expires else None,
+        group=group_from(body.get("group")),
+        price_multiplier=multiplier_from(body.get("price_multiplier")),
+        user_limits=limits_from(limits.get("user")),
+        key_limits=limits_from(limits.get("key")),
+        ip_allowlist=allowlist_from(body.get("ip_allowlist")),
+        budget=budget_from(body.get("budget")),
+    )
 
 
 class AccountSuspended(Forbidden):

@@ -10,6 +10,13 @@ is refused with 503: nothing is relayed unmetered. A placed hold is renewed
 while its request runs (`hold_keeper`), until the relay says it `ended`.
 The place script lets the user's expired holds go only below billing's last
 read watermark (`billing_progress`), with no extra round trip.
+
+Limits (DESIGN 13, `shared/limits.py`): a request with limits set sends the
+limited place script instead, in the same single command: the limits are
+checked, the hold placed, and only then the limits taken; a refusal by a
+limit is a 429 (`admission.limits.LimitExceeded`) that took nothing. A
+request with none sends exactly the command it always did. The request's
+concurrency slots are renewed with its hold while it runs (`hold_keeper`).
 """
 
 from __future__ import annotations
@@ -21,11 +28,13 @@ from decimal import Decimal
 import aiohttp
 from redis.exceptions import NoScriptError, RedisError
 
+from services.gateway.admission.limits import LimitExceeded
 from services.gateway.metering.billing_progress import BillingProgress
 from services.gateway.metering.hold_keeper import HoldKeeper
 from shared.errors import PaymentRequired, ServiceUnavailable
 from shared.holds import Holds, Placed, Snapshot
 from shared.internal import TOKEN_HEADER
+from shared.limits import Kind, Limit, LimitedPlace, Standing, parse_place_reply
 from shared.redis_batch import CommandBatcher
 
 
@@ -48,7 +57,16 @@ class HoldGate:
         self._billing_url = billing_url
         self._token = token
 
-    async def reserve(self, user_id: uuid.UUID, hold_id: str, amount: Decimal) -> None:
+    async def reserve(
+        self,
+        user_id: uuid.UUID,
+        hold_id: str,
+        amount: Decimal,
+        applied: tuple[Limit, ...] = (),
+    ) -> tuple[Standing, ...]:
+        """Hold `amount` (and take the `applied` limits with it); where the limits stand."""
+        if applied:
+            return await self._reserve_limited(user_id, hold_id, amount, applied)
         try:
             placed = await self._place(user_id, hold_id, amount)
             if placed is Placed.NO_SNAPSHOT:
@@ -60,10 +78,51 @@ class HoldGate:
         except (RedisError, OSError) as exc:
             raise ServiceUnavailable("metering is unavailable; try again shortly") from exc
         if placed is not Placed.PLACED:
-            raise PaymentRequired(
-                f"insufficient balance: this request may cost up to {amount.normalize():f} USD"
-            )
+            raise _refused(amount)
         self._keeper.opened(user_id, hold_id, _now_ms())
+        return ()
+
+    async def _reserve_limited(
+        self, user_id: uuid.UUID, hold_id: str, amount: Decimal, applied: tuple[Limit, ...]
+    ) -> tuple[Standing, ...]:
+        try:
+            outcome = await self._place_limited(user_id, hold_id, amount, applied)
+            if outcome.placed == Placed.NO_SNAPSHOT.value:
+                await self._holds.install(user_id, await self._snapshot(user_id))
+                outcome = await self._place_limited(user_id, hold_id, amount, applied, batch=False)
+        except (RedisError, OSError) as exc:
+            raise ServiceUnavailable("metering is unavailable; try again shortly") from exc
+        if outcome.refusal is not None:
+            raise LimitExceeded(outcome.refusal)
+        if outcome.placed != Placed.PLACED.value:
+            raise _refused(amount)
+        slots = tuple(limit.key for limit in applied if limit.kind is Kind.CONCURRENCY)
+        self._keeper.opened(user_id, hold_id, _now_ms(), slots)
+        return outcome.standings
+
+    async def _place_limited(
+        self,
+        user_id: uuid.UUID,
+        hold_id: str,
+        amount: Decimal,
+        applied: tuple[Limit, ...],
+        *,
+        batch: bool = True,
+    ) -> LimitedPlace:
+        now_ms = _now_ms()
+        purge_ms = self._progress.purge_before(now_ms)
+        slot_expiry_ms = now_ms + self._keeper.slot_ttl_ms
+        if batch:
+            command = self._holds.place_limited_command(
+                user_id, hold_id, amount, now_ms, applied, slot_expiry_ms, purge_ms=purge_ms
+            )
+            try:
+                return parse_place_reply(await self._batch.execute(*command), applied)
+            except NoScriptError:  # loads it
+                pass
+        return await self._holds.place_limited(
+            user_id, hold_id, amount, now_ms, applied, slot_expiry_ms, purge_ms=purge_ms
+        )
 
     def ended(self, hold_id: str) -> None:
         """The request is over: its hold is no longer renewed (billing settles it)."""
@@ -96,6 +155,12 @@ class HoldGate:
             )
         except (aiohttp.ClientError, TimeoutError, KeyError, ValueError) as exc:
             raise ServiceUnavailable("billing is unavailable; try again shortly") from exc
+
+
+def _refused(amount: Decimal) -> PaymentRequired:
+    return PaymentRequired(
+        f"insufficient balance: this request may cost up to {amount.normalize():f} USD"
+    )
 
 
 def _now_ms() -> int:

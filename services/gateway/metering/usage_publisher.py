@@ -4,7 +4,10 @@ The event (docs/usage-event.md) goes to the usage stream with `XADD`; in the
 same pipeline (`redis_batch`, shared with other requests' commands of the
 loop turn) the request's hold shrinks to what the request cost, so the
 unused part is free at once while the cost stays reserved until billing
-settles it. When Redis does not answer, the event goes to the durable spool
+settles it. A request admitted against limits (`shared/limits.py`) sends the
+finish script instead, in that one command: the shrink, its concurrency
+slots released, its tokens-per-minute reserve settled to the real count.
+When Redis does not answer, the event goes to the durable spool
 (the hold then simply waits for billing or its expiry), and the replayer
 publishes spooled events in order once Redis is back.
 """
@@ -14,7 +17,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import uuid
+import math
+import time
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -22,9 +26,10 @@ from typing import Any
 import orjson
 from redis.exceptions import NoScriptError, RedisError
 
+from services.gateway.admission.limits import LimitExceeded, used_tokens
 from services.gateway.metering.price_cache import PriceCache
 from services.gateway.metering.spool import Spool
-from services.gateway.metering.usage_result import UsageResult
+from services.gateway.metering.usage_result import Outcome, UsageResult
 from services.gateway.relay.metrics import RelayMetrics
 from shared import tasks
 from shared.holds import Holds
@@ -52,6 +57,17 @@ def usage_event(fields: dict[str, Any], request_cost: Decimal | None) -> dict[st
     return event
 
 
+def _tokens_used(result: UsageResult) -> int:
+    """What the request counts against tokens per minute, its reserve settled to."""
+    tokens = result.tokens
+    return used_tokens(
+        tokens.input_tokens,
+        tokens.cache_read_tokens,
+        tokens.cache_write_tokens,
+        tokens.output_tokens,
+    )
+
+
 def _failure(reply: asyncio.Future[Any]) -> BaseException | None:
     """Why a command failed; a cancelled one may or may not have run: not a success."""
     if reply.cancelled():
@@ -77,6 +93,8 @@ class UsagePublisher:
         self._metrics = metrics
         # Replies not yet in (and their follow-ups): `drain` waits for them.
         self._in_flight: set[asyncio.Future[Any]] = set()
+        self._refusals = 0  # by a limit, since one was last logged
+        self._refusal_logged = -math.inf
 
     def record_soon(self, result: UsageResult) -> None:
         """Record the result once the loop has a Redis write in flight (`after_write`).
@@ -96,6 +114,9 @@ class UsagePublisher:
         in flight at shutdown.
         """
         self._metrics.observe(result)
+        if result.status is Outcome.REJECTED and result.error_code == LimitExceeded.code:
+            self._limit_refused(result)
+            return
         fields = result.as_dict()
         # its own request id: this runs in whichever request's context the write came from
         _log.info("relayed", extra={"request_id": result.request_id, "usage": fields})
@@ -106,6 +127,8 @@ class UsagePublisher:
         if self._spool.pending:
             self._spool.append(data)  # behind the spooled ones, to keep the order
             self._metrics.spool_depth.set(self._spool.pending)
+            if result.limits:  # the hold waits for billing; the slots go now
+                self._shrink(result, None)
             return
         keep = Decimal(0) if request_cost is None else request_cost
         # Queued together, so they go in the same pipeline (with other requests').
@@ -113,12 +136,43 @@ class UsagePublisher:
         published = self._batch.execute("XADD", USAGE_STREAM, "*", EVENT_FIELD, data, linger=True)
         self._follow(published, functools.partial(self._published, data, result.request_id))
         if result.hold_id is not None:
-            shrunk = self._batch.execute(
-                *self._holds.shrink_command(result.user_id, result.hold_id, keep), linger=True
+            self._shrink(result, keep)
+
+    def _shrink(self, result: UsageResult, keep: Decimal | None) -> None:
+        """Shrink the hold to `keep` (None: leave it); with limits, in the same
+        script, release the request's slots and settle its TPM reserves."""
+        assert result.user_id is not None and result.hold_id is not None
+        if result.limits:
+            command = self._holds.finish_command(
+                result.user_id,
+                result.hold_id,
+                keep,
+                result.limits,
+                _tokens_used(result),
+                int(time.time() * 1000),
             )
-            self._follow(
-                shrunk, functools.partial(self._shrunk, result.user_id, result.hold_id, keep)
-            )
+        else:
+            assert keep is not None
+            command = self._holds.shrink_command(result.user_id, result.hold_id, keep)
+        shrunk = self._batch.execute(*command, linger=True)
+        self._follow(shrunk, functools.partial(self._shrunk, result, keep))
+
+    def _limit_refused(self, result: UsageResult) -> None:
+        """A limit's refusal took nothing and publishes no event (DESIGN 13: a flood of
+        refusals must not flood the stream); counted in metrics, logged one a second."""
+        self._refusals += 1
+        now = time.monotonic()
+        if now - self._refusal_logged < 1:
+            return
+        _log.info(
+            "refused by a limit",
+            extra={
+                "request_id": result.request_id,
+                "usage": result.as_dict(),
+                "refusals_since_last_logged": self._refusals,
+            },
+        )
+        self._refusals, self._refusal_logged = 0, now
 
     async def drain(self) -> None:
         """Wait until every event handed to `record_soon` is published or spooled."""
@@ -149,25 +203,39 @@ class UsagePublisher:
         self._metrics.spool_depth.set(self._spool.pending)
 
     def _shrunk(
-        self, user_id: uuid.UUID, hold_id: str, keep: Decimal, reply: asyncio.Future[Any]
+        self, result: UsageResult, keep: Decimal | None, reply: asyncio.Future[Any]
     ) -> None:
         """The hold did not shrink: if Redis lost the script, load it and try again.
 
-        Anything else is left to billing, which settles the hold (or it expires).
+        Anything else is left to billing, which settles the hold (or it
+        expires), and to the slots' TTL.
         """
         failure = _failure(reply)
         if failure is None:
             return
         if isinstance(failure, NoScriptError):
-            self._track(tasks.spawn(self._shrink_again(user_id, hold_id, keep), name="hold-shrink"))
+            self._track(tasks.spawn(self._shrink_again(result, keep), name="hold-shrink"))
             return
-        _log.warning("hold not shrunk", extra={"hold_id": hold_id, "reason": str(failure)})
+        _log.warning("hold not shrunk", extra={"hold_id": result.hold_id, "reason": str(failure)})
 
-    async def _shrink_again(self, user_id: uuid.UUID, hold_id: str, keep: Decimal) -> None:
+    async def _shrink_again(self, result: UsageResult, keep: Decimal | None) -> None:
+        assert result.user_id is not None and result.hold_id is not None
         try:
-            await self._holds.shrink(user_id, hold_id, keep)
+            if result.limits:
+                await self._holds.finish(
+                    result.user_id,
+                    result.hold_id,
+                    keep,
+                    result.limits,
+                    _tokens_used(result),
+                    int(time.time() * 1000),
+                )
+            elif keep is not None:
+                await self._holds.shrink(result.user_id, result.hold_id, keep)
         except (RedisError, OSError) as failure:
-            _log.warning("hold not shrunk", extra={"hold_id": hold_id, "reason": str(failure)})
+            _log.warning(
+                "hold not shrunk", extra={"hold_id": result.hold_id, "reason": str(failure)}
+            )
 
     def _cost(self, result: UsageResult) -> Decimal | None:
         if result.requested_model is None:

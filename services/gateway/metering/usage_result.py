@@ -34,6 +34,7 @@ from typing import Any
 from services.gateway.metering.estimate import cut_short
 from services.gateway.metering.provider_usage import TokenUsage
 from shared.client_input import recordable
+from shared.limits import Limit
 
 # A user agent is recorded as sent, less NUL and undecodable bytes, cut to this.
 USER_AGENT_MAX = 512
@@ -79,6 +80,7 @@ class UsageResult:
     hold_amount: Decimal | None = None
     attempts: int = 0
     partial: bool = False
+    limits: tuple[Limit, ...] = ()  # taken at admission; finished with the event
     price_multiplier: Decimal = Decimal(1)  # the caller's group's (DESIGN 13)
 
     def as_dict(self) -> dict[str, Any]:
@@ -141,6 +143,7 @@ class Meter:
     # The current attempt's request was written to the upstream: a client
     # hanging up from here on is billed its input.
     reached_upstream: bool = False
+    limits: tuple[Limit, ...] = ()  # taken with the hold (shared/limits.py)
     hold_id: str | None = None
     hold_amount: Decimal | None = None
     attempts: int = 0
@@ -189,5 +192,6 @@ class Meter:
             hold_amount=self.hold_amount,
             attempts=self.attempts,
             partial=partial,
+            limits=self.limits,
             price_multiplier=self.price_multiplier,
         )

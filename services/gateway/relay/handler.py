@@ -24,11 +24,18 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 import aiohttp
 from aiohttp import web
 
 from services.gateway.admission import ip_allowlist
+from services.gateway.admission.limit_headers import (
+    LIMIT_HEADERS,
+    admitted_headers,
+    refused_headers,
+)
+from services.gateway.admission.limits import LimitExceeded, plan, worst_case_tokens
 from services.gateway.admission.principals import Principal, credential_from
 from services.gateway.app_keys import (
     CHANNEL_CACHE,
@@ -160,7 +167,7 @@ async def _relay(request: web.Request, api: Api, meter: Meter) -> web.StreamResp
     if not candidates:
         raise NotFound(f"the model {inspected.model} does not exist or is not available")
     if api not in FREE_APIS:
-        await _reserve(request, api, model, inspected, meter)
+        await _reserve(request, api, model, inspected, meter, principal)
     try:
         return await _open_and_relay(request, api, inspected, model, candidates, meter)
     except asyncio.CancelledError:
@@ -208,9 +215,15 @@ async def _open_and_relay(
 
 
 async def _reserve(
-    request: web.Request, api: Api, model: str, inspected: Inspected, meter: Meter
+    request: web.Request,
+    api: Api,
+    model: str,
+    inspected: Inspected,
+    meter: Meter,
+    principal: Principal,
 ) -> None:
-    """Hold the worst-case cost; a model with no price is not served at all."""
+    """Hold the worst-case cost, taking the principal's limits with it in the same
+    command (DESIGN 13); a model with no price is not served at all."""
     price = await request.app[PRICES].current(model)
     if price is None:
         raise BadRequest(f"the model {model} has no price configured; it cannot be used")
@@ -223,6 +236,21 @@ async def _reserve(
         multiplier=meter.price_multiplier,
     )
     assert meter.user_id is not None
-    await request.app[HOLD_GATE].reserve(meter.user_id, meter.request_id, amount)
-    meter.hold_id, meter.hold_amount = meter.request_id, amount
+    worst_tokens = worst_case_tokens(
+        prompt_tokens=tokens_for(inspected.prompt_bytes),
+        max_output_tokens=output_cap,
+        model_max_output=price.max_output_tokens,
+        choices=inspected.choices,
+    )
+    applied = plan(principal, worst_tokens)
+    try:
+        standings = await request.app[HOLD_GATE].reserve(
+            meter.user_id, meter.request_id, amount, applied
+        )
+    except LimitExceeded as refused:
+        request[LIMIT_HEADERS] = refused_headers(api.family, refused.refusal, datetime.now(UTC))
+        raise
+    meter.hold_id, meter.hold_amount, meter.limits = meter.request_id, amount, applied
     request.app[RELAY_METRICS].holds_open.inc()
+    if applied:
+        request[LIMIT_HEADERS] = admitted_headers(api.family, standings, datetime.now(UTC))

@@ -1,0 +1,119 @@
+"""Test helpers for limits (DESIGN 13): a funded key with limits set, where they
+stand in Redis, and real gateway processes sharing the test's stores.
+
+Limits are set in auth's tables by the contract's column names (auth.api_keys
+and auth.users rpm, tpm, concurrency) before the key is first used, so no
+gateway has the key's principal cached yet.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from shared.limits import Kind, key_for
+from tests.accounts import Account, create_key, sign_up
+from tests.conftest import INTERNAL_TOKEN, SECRET_KEYS, Stack
+from tests.ports import free_ports
+from tests.processes import ServiceProcess
+from tests.relay import add_mock_channels, add_prices, credit
+
+CHAT = {
+    "model": "gpt-4o-mini",
+    "messages": [{"role": "user", "content": "Say hello"}],
+    "max_tokens": 50,
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class LimitedKey:
+    account: Account
+    key: str
+    key_id: uuid.UUID
+
+    @property
+    def user_id(self) -> uuid.UUID:
+        return uuid.UUID(self.account.id)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}"}
+
+    def redis_key(self, kind: Kind, *, of_key: bool = True) -> str:
+        return key_for(self.user_id, self.key_id if of_key else None, kind)
+
+
+async def limited_key(
+    stack: Stack,
+    db: Any,
+    *,
+    funds: Decimal = Decimal(10),
+    key_limits: dict[str, int] | None = None,
+    user_limits: dict[str, int] | None = None,
+) -> LimitedKey:
+    """Mock channels with prices; a funded account and a key, with limits set."""
+    await add_mock_channels(stack)
+    await add_prices(stack)
+    account = await sign_up(stack.gateway)
+    if funds:
+        await credit(stack, account.id, funds)
+    created = await create_key(stack.gateway, account)
+    key_id = uuid.UUID(created["id"])
+    for table, row_id, limits in (
+        ("auth.api_keys", key_id, key_limits),
+        ("auth.users", uuid.UUID(account.id), user_limits),
+    ):
+        for column, value in (limits or {}).items():
+            assert column in ("rpm", "tpm", "concurrency")
+            await db.execute(f"UPDATE {table} SET {column} = $1 WHERE id = $2", value, row_id)
+    return LimitedKey(account=account, key=created["key"], key_id=key_id)
+
+
+def gateway_environment(stack: Stack, port: int, data_dir: Path, **extra: str) -> dict[str, str]:
+    """A gateway process's environment, as an operator gives it, sharing the stack's stores."""
+    settings = stack.gateway_settings
+    return {
+        **os.environ,
+        "TOLLGATE_ENV": "production",
+        "TOLLGATE_DATA_DIR": str(data_dir),
+        "DATABASE_URL": settings.common.database_url,
+        "REDIS_URL": settings.common.redis_url,
+        "TOLLGATE_INTERNAL_TOKEN": INTERNAL_TOKEN,
+        "TOLLGATE_SECRET_KEYS": ",".join(SECRET_KEYS),
+        "TOLLGATE_JWT_ISSUER": settings.jwt_issuer,
+        "AUTH_URL": settings.auth_url,
+        "BILLING_URL": settings.billing_url,
+        "USAGE_URL": settings.usage_url,
+        "GATEWAY_PORT": str(port),
+        "GATEWAY_METRICS_PORT": "0",  # not scraped; two gateways would share the default
+        "GATEWAY_SPOOL_DIR": str(data_dir / f"spool-{port}"),
+        "LOG_LEVEL": "WARNING",
+        **extra,
+    }
+
+
+@asynccontextmanager
+async def gateway_processes(
+    stack: Stack, data_dir: Path, count: int, **extra_env: str
+) -> AsyncIterator[list[ServiceProcess]]:
+    """`count` real gateway processes (`python -m services.gateway`), started; killed after."""
+    async with AsyncExitStack() as exits:
+        started = []
+        for port in free_ports(count):
+            process = ServiceProcess(
+                "gateway",
+                port,
+                env=gateway_environment(stack, port, data_dir, **extra_env),
+                log=data_dir / f"gateway-{port}.log",
+            )
+            exits.push_async_callback(process.kill)
+            started.append(process)
+        for process in started:
+            await process.start()
+        yield started
