@@ -82,8 +82,10 @@ async def test_the_statement_lists_entries_newest_first_in_pages(
         "balance_after",
         "event_id",
         "reason",
+        "price_multiplier",
         "created_at",
     }
+    assert rest["data"][0]["price_multiplier"] is None  # a top-up has none
 
 
 async def test_bad_page_parameters_are_refused(billing: Billing) -> None:
