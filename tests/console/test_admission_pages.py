@@ -318,3 +318,26 @@ async def test_a_person_who_is_not_an_admin_finds_no_admission_page(
         "/admin/groups/default",
     ):
         await _page(browser, path, status=404)
+
+
+async def test_a_person_resumes_a_key_the_spend_check_suspended(
+    console_stack: ConsoleStack, browser: aiohttp.ClientSession, db: Any
+) -> None:
+    _, csrf = await _sign_in(console_stack, browser, db)
+    async with browser.post(
+        "/api/keys", json={"name": "ci"}, headers={"X-CSRF-Token": csrf}
+    ) as response:
+        key_id = (await response.json())["id"]
+    await db.execute(
+        "UPDATE auth.api_keys SET suspended_at = now(), suspended_reason = $2 WHERE id = $1",
+        uuid.UUID(key_id),
+        "spent 40.00 USD in an hour",
+    )
+    cards = await _page(browser, "/keys")
+    assert "Suspended after unusual spending" in cards and "spent 40.00 USD in an hour" in cards
+    status, _, _ = await _post(browser, f"/keys/{key_id}/resume", {"csrf_token": ""})
+    assert status == 403
+    status, location, _ = await _post(browser, f"/keys/{key_id}/resume", {"csrf_token": csrf})
+    assert (status, location) == (303, f"/keys?resumed=1#key-{key_id}")
+    cards = await _page(browser, "/keys?resumed=1")
+    assert "The key works again." in cards and "Suspended after unusual spending" not in cards

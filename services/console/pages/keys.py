@@ -110,6 +110,9 @@ def _shown(key: dict[str, Any], now: datetime, zone: ZoneInfo = _UTC) -> dict[st
             else None
         ),
         "ip_allowlist": [str(n) for n in allowlist] if isinstance(allowlist, list) else None,
+        # Stopped by billing's spend anomaly check until its owner resumes it (`keys_policy`).
+        "suspended": isinstance(key.get("suspended_at"), str),
+        "suspended_reason": str(key.get("suspended_reason") or ""),
     }
 
 
@@ -149,6 +152,7 @@ async def keys_page(request: web.Request) -> web.StreamResponse:
         "keys": await _keys(request, zone_of(request, visitor)),
         "revoked": request.query.get("revoked") == "1",
         "saved": request.query.get("saved") == "1",
+        "resumed": request.query.get("resumed") == "1",
     }
     return render(request, "keys.html", context)
 

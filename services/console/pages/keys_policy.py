@@ -16,6 +16,8 @@ each refusal next to the field it is about (`field_problems`). Rules kept:
   blank lines are dropped.
 - Saving goes back to `/keys` (post, redirect, get), where the card shows the
   key's policy as the API now returns it.
+- A key that billing's spend anomaly check suspended says so on its card,
+  with the reason and a button that resumes it (`POST /api/keys/{id}/resume`).
 """
 
 from __future__ import annotations
@@ -209,6 +211,25 @@ async def save(request: web.Request) -> web.StreamResponse:
     raise redirect(f"/keys?saved=1#key-{key_id}")
 
 
+async def resume(request: web.Request) -> web.StreamResponse:
+    """A key the spend anomaly check suspended works again (`POST /api/keys/{id}/resume`):
+    a plain button on its card, undone by nothing (the owner knows the spending was theirs)."""
+    await signed_in(request)
+    form = await form_of(request)
+    key_id = key_id_of(request)
+    answer = await call(
+        request, "POST", f"/api/keys/{key_id}/resume", csrf_token=field(form, "csrf_token")
+    )
+    if answer.status == 404:
+        raise web.HTTPNotFound()
+    if answer.status == 403 and key_problem(answer)["kind"] == "csrf":
+        raise web.HTTPForbidden()
+    if not answer.ok:
+        raise web.HTTPBadGateway(text="The key cannot be resumed right now.")
+    raise redirect(f"/keys?resumed=1#key-{key_id}")
+
+
 def add_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/keys/{key_id}/edit", edit_page)
     router.add_post("/keys/{key_id}/edit", save)
+    router.add_post("/keys/{key_id}/resume", resume)
