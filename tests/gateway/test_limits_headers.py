@@ -24,6 +24,7 @@ LIMITS = {"rpm": 2, "tpm": 100_000}
 async def _call(
     http: aiohttp.ClientSession, stack: Stack, limited: LimitedKey, family: str
 ) -> tuple[int, dict[str, str], dict[str, Any]]:
+    body: Any
     if family == "openai":
         path, body, headers = "/v1/chat/completions", CHAT, limited.headers
     elif family == "anthropic":

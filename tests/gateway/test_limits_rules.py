@@ -27,8 +27,15 @@ KEY = uuid.UUID("22222222-2222-2222-2222-222222222222")
 NOW = datetime(2026, 12, 5, 12, 0, 0, tzinfo=UTC)
 
 
-def _principal(**fields: Limits) -> Principal:
-    return Principal(user_id=USER, role="user", via="api_key", key_id=KEY, **fields)
+def _principal(*, key_limits: Limits = NO_LIMITS, user_limits: Limits = NO_LIMITS) -> Principal:
+    return Principal(
+        user_id=USER,
+        role="user",
+        via="api_key",
+        key_id=KEY,
+        key_limits=key_limits,
+        user_limits=user_limits,
+    )
 
 
 def test_no_limit_set_is_an_empty_plan() -> None:
