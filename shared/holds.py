@@ -19,6 +19,17 @@ checks `bal - held - amount >= floor` in one step; settling removes the hold
 and installs the new balance in one step, so the available amount never
 counts a charge twice or not at all.
 
+Limits (DESIGN 13, `shared/limits.py`) ride in the same scripts, never in
+a command of their own: `place_limited_command` runs the limits' check, then
+this module's place script unchanged, then takes the limits only if the hold
+was placed (a refusal, by a limit or by the balance, takes nothing); its
+limit keys are under the same hash tag, so it stays one cluster slot.
+`finish_command` runs the shrink script (or leaves the hold, while events
+are spooled) and, in the same step, releases the request's concurrency
+slots and settles its tokens-per-minute reserve to the real count. A
+request with no limit sends `place_command` and `shrink_command` exactly as
+before limits existed.
+
 When a hold expires (DESIGN.md section 5, invariant 5): a hold is settled by
 billing once its request's event is charged; one never settled (its gateway
 died, or its event never came) expires a TTL after it was placed or last
