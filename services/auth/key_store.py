@@ -15,6 +15,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from services.auth import key_suspension
+
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
@@ -36,6 +38,10 @@ class ApiKey:
     rpm: int | None = None
     tpm: int | None = None
     concurrency: int | None = None
+    # Suspended on its own (billing's spend anomaly; `key_suspension`): refused
+    # with 403 key_suspended until its owner resumes it.
+    suspended_at: datetime | None = None
+    suspended_reason: str | None = None
 
     def budget(self) -> dict[str, str] | None:
         if self.budget_usd is None or self.budget_period is None:
@@ -63,6 +69,8 @@ class ApiKey:
             "ip_allowlist": self.allowlist(),
             "budget": self.budget(),
             "limits": self.limits(),
+            "suspended_at": iso(self.suspended_at),
+            "suspended_reason": self.suspended_reason,
         }
 
 
@@ -90,7 +98,8 @@ def decimal_text(value: Decimal) -> str:
 
 _COLUMNS = (
     "id, user_id, name, prefix, models, expires_at, created_at, last_used_at, revoked_at, "
-    "ip_allowlist, budget_usd, budget_period, rpm, tpm, concurrency"
+    "ip_allowlist, budget_usd, budget_period, rpm, tpm, concurrency, "
+    "suspended_at, suspended_reason"
 )
 MAX_KEYS_PER_USER = 200
 # A user's effective limit: their own, else their group's default (per field).
@@ -164,10 +173,12 @@ async def revoke(db: Any, user_id: uuid.UUID, key_id: uuid.UUID) -> bool:
 
 async def verify(db: Any, key_hash: bytes) -> VerifiedKey | None:
     """The live key with this digest, its owner's role, group, limits and
-    suspension, and a fresh last-used time."""
+    suspension, and a fresh last-used time; a suspended key (not its owner:
+    that is the caller's check) raises `key_suspension.KeySuspended`."""
     row = await db.fetchrow(
         "SELECT k.key_hash, u.role, u.email_verified_at IS NOT NULL AS email_verified, "
-        "u.group_name, g.price_multiplier, u.suspended_at, u.suspended_reason, "
+        "u.group_name, g.price_multiplier, "
+        "u.suspended_at AS owner_suspended_at, u.suspended_reason AS owner_suspended_reason, "
         f"{USER_LIMITS_SQL}, "
         f"{', '.join('k.' + c for c in _COLUMNS.split(', '))} "
         "FROM auth.api_keys k JOIN auth.users u ON u.id = k.user_id "
@@ -178,6 +189,7 @@ async def verify(db: Any, key_hash: bytes) -> VerifiedKey | None:
     )
     if row is None or not hmac.compare_digest(bytes(row["key_hash"]), key_hash):
         return None
+    key_suspension.refuse(row["suspended_at"], row["suspended_reason"])  # the key's own
     # At most one write a minute per key: the gateway caches, so this is rare anyway.
     await db.execute(
         "UPDATE auth.api_keys SET last_used_at = now() WHERE id = $1 "
@@ -191,8 +203,8 @@ async def verify(db: Any, key_hash: bytes) -> VerifiedKey | None:
         group=row["group_name"],
         price_multiplier=row["price_multiplier"],
         user_limits=user_limits(row),
-        suspended=row["suspended_at"] is not None,
-        suspended_reason=row["suspended_reason"],
+        suspended=row["owner_suspended_at"] is not None,
+        suspended_reason=row["owner_suspended_reason"],
     )
 
 

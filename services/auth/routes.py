@@ -9,6 +9,7 @@ from services.auth import (
     email_change,
     handlers,
     key_handlers,
+    key_suspension,
     oauth_handlers,
     oauth_link,
     password_change,
@@ -41,6 +42,10 @@ def setup_routes(app: web.Application) -> None:
     router.add_get("/api/keys", key_handlers.list_keys)
     router.add_delete("/api/keys/{key_id}", key_handlers.revoke_key)
     router.add_post("/api/keys/{key_id}/rotate", key_handlers.rotate_key)
+    router.add_post("/api/keys/{key_id}/resume", key_suspension.resume)
+    router.add_get("/internal/keys/{key_id}", key_suspension.get_key)
+    router.add_post("/internal/keys/{key_id}/suspend", key_suspension.suspend)
+    router.add_get("/internal/admins/contacts", user_lookup.get_admin_contacts)
     router.add_post("/internal/keys/verify", key_handlers.verify_key)
     router.add_get("/internal/users/{user_id}", user_lookup.get_user)
     router.add_get("/internal/users/{user_id}/contact", user_lookup.get_contact)

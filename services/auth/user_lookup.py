@@ -89,3 +89,34 @@ async def get_policy(request: web.Request) -> web.Response:
             "suspended_reason": row["suspended_reason"],
         }
     )
+
+
+ADMIN_CONTACTS_MAX = 100
+
+
+async def get_admin_contacts(request: web.Request) -> web.Response:
+    """`GET /internal/admins/contacts`: where to mail the operators.
+
+    Tollgate has no separate operator address: its administrators are the
+    operators. Billing's spend anomaly mails each of them (services/billing/
+    anomaly_alerts.py), in their own language; a suspended administrator is
+    left out. Internal only, like `get_user`; at most 100, oldest first."""
+    db: Any = request.app[DB]
+    rows = await db.fetch(
+        "SELECT id, email, username, display_name, language FROM auth.users "
+        "WHERE role = 'admin' AND suspended_at IS NULL ORDER BY created_at, id LIMIT $1",
+        ADMIN_CONTACTS_MAX,
+    )
+    return web.json_response(
+        {
+            "data": [
+                {
+                    "id": str(row["id"]),
+                    "email": row["email"],
+                    "name": row["display_name"] or row["username"],
+                    "language": row["language"],
+                }
+                for row in rows
+            ]
+        }
+    )

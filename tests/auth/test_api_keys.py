@@ -38,6 +38,8 @@ async def test_the_secret_is_shown_once_and_never_listed(stack: Stack) -> None:
         "ip_allowlist",
         "budget",
         "limits",
+        "suspended_at",
+        "suspended_reason",
     }
     assert listed["id"] == created["id"] and listed["name"] == "laptop"
 
