@@ -104,6 +104,8 @@ _USER_TABLES = (
     "billing.order_postings",
     "billing.orders",
     "billing.low_balance_alerts",
+    "billing.spend_buckets",
+    "billing.spend_anomalies",
     "billing.outbox",
     "usage.records",
     "usage.daily",

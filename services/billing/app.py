@@ -17,10 +17,12 @@ from aiohttp import web
 from cryptography.fernet import Fernet, MultiFernet
 
 from services.billing import (
+    anomaly_alerts,
     low_balance,
     progress,
     reconcile_admin,
     redeem_handlers,
+    spend_anomaly,
     user_directory,
 )
 from services.billing.consumer import BillingConsumer, ChargeMetrics
@@ -53,6 +55,7 @@ def create_app(settings: Settings) -> web.Application:
                 settings.payments.reconcile_seconds, settings.payments.reconcile_after_seconds
             )
         )
+        app.cleanup_ctx.append(spend_anomaly.detecting(settings.anomaly))
     app[redeem_handlers.LIMITS] = settings.redeem_limits
     _mail(app, settings)
     setup_routes(app)
@@ -66,14 +69,22 @@ _PROCESS_KEY = Fernet.generate_key().decode()
 
 
 def _mail(app: web.Application, settings: Settings) -> None:
-    """Billing's outbox (the low-balance alert), its mailer and, with SMTP
-    configured, its sender; else mails wait in billing.outbox."""
+    """Billing's outbox (the low-balance alert, spend anomalies), their mailers
+    and, with SMTP configured, its sender; else mails wait in billing.outbox."""
     if settings.secret_keys is None and settings.mail is not None:
         _log.warning("TOLLGATE_SECRET_KEYS unset: mails queued now are lost if billing restarts")
     keys = settings.secret_keys or (_PROCESS_KEY,)
     app[low_balance.OUTBOX] = Outbox("billing.outbox", MultiFernet([Fernet(k) for k in keys]))
     app[low_balance.PUBLIC_URL] = settings.public_url
     app.cleanup_ctx.append(low_balance.mailing(settings.alert_poll_seconds))
+    app.cleanup_ctx.append(
+        anomaly_alerts.working(
+            settings.auth_url,
+            settings.common.internal_token,
+            settings.alert_poll_seconds,
+            settings.anomaly.quiet_hours,
+        )
+    )
     if settings.mail is not None:
         app.cleanup_ctx.append(sender_context(app[low_balance.OUTBOX], settings.mail))
 

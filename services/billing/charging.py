@@ -25,6 +25,9 @@ it is dead-lettered); the consumer acknowledges them only after this returns
   includes. System accounts move once per batch, last (lock order).
 - Low-balance alerts: accounts the batch took below their threshold are
   marked and their alert queued in this same transaction (`low_balance`).
+- Spend anomalies: what each event cost is added to its account's and key's
+  five-minute bucket, one statement per batch (`spend_anomaly`, whose
+  detector reads them outside this transaction).
 - Set-based SQL: a fixed number of statements per batch, whatever its size.
 - Deadlocks and claim races are retried a few times with a fresh transaction.
   Any other PostgreSQL error propagates with nothing committed; the stream
@@ -42,7 +45,7 @@ from typing import Any
 
 import asyncpg
 
-from services.billing import ledger, low_balance, price_store
+from services.billing import ledger, low_balance, price_store, spend_anomaly
 from services.billing.charge_plan import BatchPlan, PlannedCharge, plan_batch
 from services.billing.usage_events import UsageCharge, charge_of
 from shared.usage_event import UsageEvent
@@ -160,6 +163,7 @@ async def _charge(connection: Any, events: list[UsageCharge]) -> ChargeBatchResu
     await low_balance.mark_crossings(
         connection, [user for user, delta in plan.user_deltas.items() if delta]
     )
+    await spend_anomaly.record_spend(connection, plan.charges)
     return ChargeBatchResult(
         charged=[_charged(charge) for charge in plan.charges],
         duplicates=duplicates,

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from services.billing.payments.payment_settings import PaymentSettings
 from services.billing.redeem_throttle import RedeemLimits
+from services.billing.spend_anomaly import AnomalySettings
 from shared import settings as read
 from shared.mail import settings as mail_settings
 from shared.mail.settings import MailSettings
@@ -38,6 +39,9 @@ class Settings:
     secret_keys: tuple[str, ...] | None = None
     # How often the alert mailer looks for queued alerts (tests: less).
     alert_poll_seconds: float = 1.0
+    # Spend anomalies (services/billing/spend_anomaly.py): ANOMALY_MULTIPLE,
+    # ANOMALY_FLOOR_USD, ANOMALY_QUIET_HOURS, ANOMALY_SUSPEND_KEY, ANOMALY_CHECK_SECONDS.
+    anomaly: AnomalySettings = field(default_factory=AnomalySettings)
 
     @classmethod
     def from_env(cls, env: Environ) -> Settings:
@@ -53,6 +57,7 @@ class Settings:
             mail=mail_settings.from_env(env, dev=mode.dev),
             public_url=mail_settings.public_url(env),
             secret_keys=_secret_keys(env, mode),
+            anomaly=AnomalySettings.from_env(env),
             redeem_limits=RedeemLimits(
                 per_user=read.integer(env, "REDEEM_FAILURES_PER_USER", 10, low=1, high=10_000),
                 per_ip=read.integer(env, "REDEEM_FAILURES_PER_IP", 30, low=1, high=100_000),

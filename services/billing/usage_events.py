@@ -32,6 +32,7 @@ class UsageCharge:
     ts: datetime
     model: str | None
     hold_id: str | None
+    key_id: uuid.UUID | None = None
     input_tokens: int = 0
     output_tokens: int = 0
     cache_read_tokens: int = 0
@@ -51,6 +52,7 @@ def charge_of(event: UsageEvent) -> UsageCharge:
         ts=event.ts,
         model=event.model,
         hold_id=event.hold_id,
+        key_id=event.key_id,
         input_tokens=event.input_tokens,
         output_tokens=event.output_tokens,
         cache_read_tokens=event.cache_read_tokens,

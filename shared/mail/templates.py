@@ -41,6 +41,10 @@ TEMPLATES = (
     "sign_in_link",
     # Billing's low-balance alert (issue 18, point 7; services/billing/low_balance.py).
     "low_balance",
+    # Spend anomalies, to the user and to the operators (issue 19, point 5;
+    # services/billing/anomaly_alerts.py).
+    "spend_anomaly",
+    "spend_anomaly_operator",
 )
 
 _DIR = Path(__file__).with_name("templates")

@@ -43,9 +43,9 @@ def test_an_api_only_replica_has_no_consumer_context() -> None:
     consuming = BillingSettings.from_env(PRODUCTION)
     api_only = BillingSettings.from_env({**PRODUCTION, "TOLLGATE_CONSUMER": "false"})
     # billing's consumer, the publisher of its progress (the watermark holds
-    # expire by) and the payment reconciler
+    # expire by), the payment reconciler and the spend anomaly detector
     assert (
-        len(create_billing(api_only).cleanup_ctx) == len(create_billing(consuming).cleanup_ctx) - 3
+        len(create_billing(api_only).cleanup_ctx) == len(create_billing(consuming).cleanup_ctx) - 4
     )
     consuming_usage = UsageSettings.from_env(PRODUCTION)
     api_only_usage = UsageSettings.from_env({**PRODUCTION, "TOLLGATE_CONSUMER": "off"})
