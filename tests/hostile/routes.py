@@ -247,6 +247,8 @@ SPECS: dict[str, Spec] = {
     "GET /api/keys": Spec(),
     "DELETE /api/keys/{key_id}": Spec(params={"key_id": lambda known: known.key_ids}),
     "POST /api/keys/{key_id}/rotate": Spec(params={"key_id": lambda known: known.key_ids}),
+    # Lifting a key's suspension by a spend anomaly (services/auth/key_suspension.py).
+    "POST /api/keys/{key_id}/resume": Spec(params={"key_id": lambda known: known.key_ids}),
     # billing
     "GET /api/billing/balance": Spec(),
     "GET /api/billing/ledger": Spec(query={"limit": ["10"], "before": ["1"]}),
