@@ -84,7 +84,7 @@ def test_a_refusal_names_the_limit_and_says_when_to_retry() -> None:
 def test_a_request_bigger_than_its_limit_is_told_waiting_cannot_help() -> None:
     refused = LimitExceeded(Refusal(_limit(Kind.TPM, limit=1000, cost=4000), None))
     assert "up to 4000 tokens" in refused.message
-    assert refused.headers() == {}
+    assert refused.headers() == {"x-should-retry": "false"}
 
 
 @pytest.mark.parametrize(

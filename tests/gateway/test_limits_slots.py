@@ -93,3 +93,14 @@ async def test_an_upstream_failure_frees_its_slot(
             await response.read()  # the upstream broke mid-stream: the stream ends
         held, _ = await _slots_after(redis, slots, 1.0)
         assert held == 0
+
+
+async def test_one_call_after_another_never_waits_for_a_slot(stack: Stack, db: Any) -> None:
+    # The slot is free before the client's next request is read (keep-alive included).
+    limited = await limited_key(stack, db, key_limits={"concurrency": 1})
+    async with aiohttp.ClientSession() as http:
+        for index in range(30):
+            body = CHAT | {"stream": index % 2 == 1}
+            async with http.post(_url(stack), json=body, headers=limited.headers) as response:
+                await response.read()
+                assert response.status == 200, (index, await response.text())

@@ -53,6 +53,7 @@ async def test_a_request_bigger_than_the_limit_is_refused_before_any_upstream_ca
     assert message.startswith(f"rate limit: {TPM} tokens per minute for this key")
     assert f"up to {worst} tokens" in message
     assert "Retry-After" not in headers  # waiting cannot help it
+    assert headers["x-should-retry"] == "false"
     assert headers["x-ratelimit-limit-tokens"] == str(TPM)
 
 

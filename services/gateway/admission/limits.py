@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import uuid
 
-from services.gateway.admission.principals import Limits, Principal
+from services.gateway.admission.principals import NO_LIMITS, Limits, Principal
 from shared.errors import TooManyRequests
 from shared.limits import Kind, Limit, Refusal, Scope, key_for, retry_after_seconds
 
@@ -54,7 +54,8 @@ class LimitExceeded(TooManyRequests):
         self.final = retry_after is None
 
     def headers(self) -> dict[str, str]:
-        return {} if self.final else super().headers()
+        # Waiting cannot help: the SDKs, which retry a 429, are told not to.
+        return {"x-should-retry": "false"} if self.final else super().headers()
 
 
 def worst_case_tokens(
@@ -69,8 +70,8 @@ def worst_case_tokens(
 
 def plan(principal: Principal, worst_tokens: int) -> tuple[Limit, ...]:
     """Every limit set for this principal, the key's first; empty when none is."""
-    if principal.key_limits == _NONE and principal.user_limits == _NONE:
-        return ()
+    if principal.key_limits is NO_LIMITS and principal.user_limits is NO_LIMITS:
+        return ()  # the common case, by identity (auth's fields read as NO_LIMITS)
     applied: list[Limit] = []
     scopes: list[tuple[Scope, uuid.UUID | None, Limits]] = [
         (Scope.USER, None, principal.user_limits)
@@ -96,9 +97,6 @@ def plan(principal: Principal, worst_tokens: int) -> tuple[Limit, ...]:
 def used_tokens(input_tokens: int, cache_read: int, cache_write: int, output_tokens: int) -> int:
     """What a finished request counts against tokens per minute."""
     return input_tokens + cache_read + cache_write + output_tokens
-
-
-_NONE = Limits()
 
 
 def _value(limits: Limits, kind: Kind) -> int | None:

@@ -103,7 +103,15 @@ class UsagePublisher:
         answer's handler ends: counting, logging and packing the event then
         (about 0.1 ms) delayed that request. Done while the loop waits for a
         Redis reply (the next request's hold, most often), it delays nothing.
+
+        A request admitted against limits is recorded at once, its finish
+        written at the next loop turn: its slots must be free before the
+        client's next request is read, or a client calling one request after
+        another would be refused by a concurrency limit of 1.
         """
+        if result.limits:
+            self.record(result)
+            return
         self._batch.after_write(functools.partial(self.record, result))
 
     def record(self, result: UsageResult) -> None:
@@ -154,7 +162,7 @@ class UsagePublisher:
         else:
             assert keep is not None
             command = self._holds.shrink_command(result.user_id, result.hold_id, keep)
-        shrunk = self._batch.execute(*command, linger=True)
+        shrunk = self._batch.execute(*command, linger=not result.limits)
         self._follow(shrunk, functools.partial(self._shrunk, result, keep))
 
     def _limit_refused(self, result: UsageResult) -> None:
