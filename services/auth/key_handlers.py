@@ -1,4 +1,4 @@
-"""API keys over HTTP: create, list, revoke, rotate, and the gateway's verify.
+"""API keys over HTTP: create, list, change, revoke, rotate, and the gateway's verify.
 
 The secret appears once, in the answer to create or rotate. Every id in a
 path is checked against the caller's own keys; another user's key is a 404.
@@ -8,10 +8,19 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 from aiohttp import web
 
-from services.auth import api_keys, key_store, notices, store, suspension, verification
+from services.auth import (
+    api_keys,
+    key_policy,
+    key_store,
+    notices,
+    store,
+    suspension,
+    verification,
+)
 from services.auth.keys import KEY_HASHER, SETTINGS
 from shared import api_key_format
 from shared.bodies import Fields, read_object
@@ -89,6 +98,59 @@ async def list_keys(request: web.Request) -> web.Response:
     user_id = caller(request).require_user()
     keys = await key_store.list_active(request.app[DB], user_id)
     return web.json_response({"data": [key.public() for key in keys]})
+
+
+async def update_key(request: web.Request) -> web.Response:
+    """`PATCH /api/keys/{id}`: the name, models, expiry and admission policy
+    (`key_policy`). Fields left out are unchanged; `null` clears one. One
+    statement writes them all, so concurrent changes never mix; then every
+    gateway drops the key (the revocation notice) and re-verifies it."""
+    who, key_id = caller(request), _key_id(request)
+    user_id = who.require_user()
+    body = await read_object(request)
+    fields = Fields(body)
+    fields.refuse_unknown(_PATCHABLE, "cannot be changed here")
+    changes: dict[str, Any] = {}
+    if fields.has("name"):
+        name = fields.string("name", max_length=100, controls="none")
+        if name is not None and not name.strip():
+            fields.problems.append("name: must not be blank")
+        elif name is not None:
+            changes["name"] = name.strip()
+    if fields.has("models"):
+        models = fields.string_list("models", max_length=MODEL_NAME_MAX)
+        if models is not None and (not models or any(not m.strip() for m in models)):
+            fields.problems.append("models: when given, a non-empty list of model names")
+        changes["models"] = models
+    if fields.has("expires_at"):
+        expires_at = fields.timestamp("expires_at")
+        if expires_at is not None and expires_at <= datetime.now(UTC):
+            fields.problems.append("expires_at: must be in the future")
+        changes["expires_at"] = expires_at
+    if fields.has("ip_allowlist"):
+        changes["ip_allowlist"] = key_policy.allowlist(fields, body["ip_allowlist"])
+    if fields.has("budget"):
+        budget = key_policy.budget(fields, body["budget"])
+        changes["budget_usd"], changes["budget_period"] = budget or (None, None)
+    if fields.has("limits"):
+        changes.update(key_policy.limits(fields, body["limits"]))
+    fields.check()
+    key = await key_store.update(request.app[DB], user_id, key_id, changes)
+    if key is None:
+        raise NotFound("API key not found")
+    await api_keys.announce_revoked(request.app[REDIS], key_id)  # gateways re-verify it
+    await store.record_event(
+        request.app[DB],
+        "key_updated",
+        user_id=user_id,
+        ip=who.client_ip,
+        user_agent=who.user_agent,
+        detail={"key_id": str(key_id), "fields": sorted(name for name in body)},
+    )
+    return web.json_response(key.public())
+
+
+_PATCHABLE = frozenset({"name", "models", "expires_at", "ip_allowlist", "budget", "limits"})
 
 
 async def revoke_key(request: web.Request) -> web.Response:

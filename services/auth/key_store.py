@@ -161,6 +161,41 @@ async def list_active(db: Any, user_id: uuid.UUID) -> list[ApiKey]:
     return [_key(row) for row in rows]
 
 
+# The columns `update` may write; the handler's fixed set, never the client's names.
+UPDATABLE = frozenset(
+    {
+        "name",
+        "models",
+        "expires_at",
+        "ip_allowlist",
+        "budget_usd",
+        "budget_period",
+        "rpm",
+        "tpm",
+        "concurrency",
+    }
+)
+
+
+async def update(
+    db: Any, user_id: uuid.UUID, key_id: uuid.UUID, changes: dict[str, Any]
+) -> ApiKey | None:
+    """Write `changes` (columns of `UPDATABLE`) to the user's live key in one
+    statement; the key as it now is, or None when it is not theirs or not live."""
+    assert set(changes) <= UPDATABLE
+    columns = sorted(changes)
+    assignments = "".join(f", {name} = ${i}" for i, name in enumerate(columns, start=3))
+    row = await db.fetchrow(
+        f"UPDATE auth.api_keys SET id = id{assignments} "
+        "WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL "
+        f"RETURNING {_COLUMNS}",
+        key_id,
+        user_id,
+        *(changes[name] for name in columns),
+    )
+    return None if row is None else _key(row)
+
+
 async def revoke(db: Any, user_id: uuid.UUID, key_id: uuid.UUID) -> bool:
     status: str = await db.execute(
         "UPDATE auth.api_keys SET revoked_at = now() "

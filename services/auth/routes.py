@@ -40,6 +40,7 @@ def setup_routes(app: web.Application) -> None:
     router.add_post("/api/me/totp/recovery-codes", totp_handlers.new_recovery_codes)
     router.add_post("/api/keys", key_handlers.create_key)
     router.add_get("/api/keys", key_handlers.list_keys)
+    router.add_patch("/api/keys/{key_id}", key_handlers.update_key)
     router.add_delete("/api/keys/{key_id}", key_handlers.revoke_key)
     router.add_post("/api/keys/{key_id}/rotate", key_handlers.rotate_key)
     router.add_post("/api/keys/{key_id}/resume", key_suspension.resume)
