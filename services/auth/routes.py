@@ -6,7 +6,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from services.auth import (
+    admin_users,
     email_change,
+    group_admin,
     handlers,
     key_handlers,
     key_suspension,
@@ -68,3 +70,10 @@ def setup_routes(app: web.Application) -> None:
     router.add_get("/api/auth/oauth/{provider}/start", oauth_handlers.start)
     router.add_get("/api/auth/oauth/{provider}/callback", oauth_handlers.callback)
     router.add_post("/api/auth/oauth/link", oauth_link.link)
+    router.add_get("/api/admin/groups", group_admin.list_groups)
+    router.add_get("/api/admin/groups/{name}", group_admin.get_group)
+    router.add_put("/api/admin/groups/{name}", group_admin.put_group)
+    router.add_delete("/api/admin/groups/{name}", group_admin.delete_group)
+    router.add_get("/api/admin/users", admin_users.list_users)
+    router.add_get("/api/admin/users/{user_id}", admin_users.get_user)
+    router.add_patch("/api/admin/users/{user_id}", admin_users.update_user)

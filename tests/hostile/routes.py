@@ -247,6 +247,33 @@ SPECS: dict[str, Spec] = {
     "GET /api/keys": Spec(),
     "DELETE /api/keys/{key_id}": Spec(params={"key_id": lambda known: known.key_ids}),
     "POST /api/keys/{key_id}/rotate": Spec(params={"key_id": lambda known: known.key_ids}),
+    # A key's name and admission policy (services/auth/key_policy.py): the decoy key only.
+    "PATCH /api/keys/{key_id}": Spec(
+        body=_const(
+            {
+                "name": "decoy",
+                "ip_allowlist": ["10.0.0.0/8", "2001:db8::/32"],
+                "budget": {"usd": "1.00", "period": "day"},
+                "limits": {"rpm": 10, "tpm": 1000, "concurrency": 2},
+            }
+        ),
+        params={"key_id": lambda known: known.key_ids},
+    ),
+    # Groups and accounts for admins (issue 19). Never the suite's own user nor the
+    # default group: a suspension or a limit there would stop the suite's traffic.
+    "GET /api/admin/groups": Spec(),
+    "GET /api/admin/groups/{name}": Spec(params={"name": lambda known: ["default", "hostile"]}),
+    "PUT /api/admin/groups/{name}": Spec(
+        body=_const({"price_multiplier": "1.5", "rpm": 10, "tpm": 1000, "note": "hostile"}),
+        params={"name": lambda known: ["hostile"]},
+    ),
+    "DELETE /api/admin/groups/{name}": Spec(params={"name": lambda known: ["hostile", "default"]}),
+    "GET /api/admin/users": Spec(query={"q": ["hostile"], "limit": ["10"], "cursor": []}),
+    "GET /api/admin/users/{user_id}": Spec(params={"user_id": lambda known: [known.user_id]}),
+    "PATCH /api/admin/users/{user_id}": Spec(
+        body=_const({"group": "default", "rpm": 10, "suspended": {"reason": "hostile"}}),
+        params={"user_id": lambda known: ["00000000-0000-4000-8000-000000000000"]},
+    ),
     # Lifting a key's suspension by a spend anomaly (services/auth/key_suspension.py).
     "POST /api/keys/{key_id}/resume": Spec(params={"key_id": lambda known: known.key_ids}),
     # billing
@@ -406,6 +433,9 @@ _FOCUS: dict[str, tuple[str, ...]] = {
     "POST /api/auth/signup": ("email", "username", "password"),
     "POST /api/auth/login": ("login", "password"),
     "PATCH /api/me": ("display_name", "username"),
+    "PATCH /api/keys/{key_id}": ("name",),
+    "PUT /api/admin/groups/{name}": ("price_multiplier", "note"),
+    "PATCH /api/admin/users/{user_id}": ("group",),
     "POST /api/keys": ("name", "expires_at"),
     "POST /api/admin/credits": ("user_id", "amount", "reason", "idempotency_key"),
     "POST /api/billing/redeem": ("code",),

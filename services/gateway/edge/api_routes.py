@@ -70,6 +70,8 @@ ROUTES = (
     ApiRoute("/api/admin/reconcile", Owner.BILLING, admin=True),
     ApiRoute("/api/admin/orders", Owner.BILLING, admin=True),
     ApiRoute("/api/admin/redemption-codes", Owner.BILLING, admin=True),
+    ApiRoute("/api/admin/groups", Owner.AUTH, admin=True),  # tiers: multiplier, limits
+    ApiRoute("/api/admin/users", Owner.AUTH, admin=True),  # search, group, role, suspension
 )
 
 
