@@ -341,3 +341,39 @@ async def test_a_person_resumes_a_key_the_spend_check_suspended(
     assert (status, location) == (303, f"/keys?resumed=1#key-{key_id}")
     cards = await _page(browser, "/keys?resumed=1")
     assert "The key works again." in cards and "Suspended after unusual spending" not in cards
+
+
+async def test_hostile_input_gets_a_page_that_says_what_is_wrong(
+    console_stack: ConsoleStack, browser: aiohttp.ClientSession, db: Any
+) -> None:
+    """NUL bytes, huge strings and unknown choices: a refusal page, never a failure."""
+    _, csrf = await _sign_in(console_stack, browser, db, admin=True)
+    async with browser.post(
+        "/api/keys", json={"name": "ci"}, headers={"X-CSRF-Token": csrf}
+    ) as response:
+        key_id = (await response.json())["id"]
+    for changes in (
+        {"name": "a\x00b"},
+        {"ip_allowlist": "10.0.0.0/8\x00"},
+        {"ip_allowlist": "\n".join(f"10.0.{i}.0/24" for i in range(300))},
+        {"rpm": "9" * 40},
+        {"budget_usd": "1e999", "budget_period": "decade"},
+        {"expires": "2026-02-30"},
+    ):
+        status, _, page = await _post(browser, f"/keys/{key_id}/edit", _key_form(csrf, **changes))
+        assert status == 422, (changes, page[:500])
+        assert 'role="alert"' in page
+    person = await sign_up(console_stack.stack.gateway)
+    await _page(browser, "/admin/users?q=" + "%00", status=422)
+    await _page(browser, "/admin/users?cursor=nope", status=422)
+    assert "No account matches" in await _page(browser, "/admin/users?q=" + "x" * 5000)
+    await _page(browser, f"/admin/users/{person.id}/role?role=root", status=404)
+    await _page(browser, "/admin/groups/%00", status=404)
+    await _page(browser, "/admin/users/not-a-uuid", status=404)
+    status, _, page = await _post(
+        browser, f"/admin/users/{person.id}/suspend", {"csrf_token": csrf, "reason": "x\x00"}
+    )
+    assert status == 422 and 'id="suspend-reason-problem"' in page, page
+    group = {"csrf_token": csrf, "name": "g" * 41, "price_multiplier": "1"}
+    status, _, page = await _post(browser, "/admin/groups", group)
+    assert status == 422 and "A group’s name is 1 to 40" in page

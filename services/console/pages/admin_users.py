@@ -268,6 +268,8 @@ async def confirm_page(request: web.Request) -> web.StreamResponse:
         return await _user_page(
             request, visitor, user_id, values=values, problem=problem, status=422
         )
+    if action == "role" and values["role"] not in ROLES:
+        raise web.HTTPNotFound()
     if action == "credit" and not values["credit_reason"]:
         problem = {"kind": "no_credit_reason", "message": "", "details": []}
         return await _user_page(
