@@ -1,16 +1,17 @@
 """Test helpers for limits (DESIGN 13): a funded key with limits set, where they
 stand in Redis, and real gateway processes sharing the test's stores.
 
-Limits are set in auth's tables by the contract's column names (auth.api_keys
-and auth.users rpm, tpm, concurrency) before the key is first used, so no
-gateway has the key's principal cached yet.
+A key's limits are set as its owner sets them (`PATCH /api/keys/{id}`); the
+account's own, in auth's table by the contract's column names (auth.users
+rpm, tpm, concurrency: what an admin's PATCH writes), before the key is first
+used, so no gateway has the key's principal cached with older ones.
 """
 
 from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from decimal import Decimal
@@ -65,14 +66,24 @@ async def limited_key(
         await credit(stack, account.id, funds)
     created = await create_key(stack.gateway, account)
     key_id = uuid.UUID(created["id"])
-    for table, row_id, limits in (
-        ("auth.api_keys", key_id, key_limits),
-        ("auth.users", uuid.UUID(account.id), user_limits),
-    ):
-        for column, value in (limits or {}).items():
-            assert column in ("rpm", "tpm", "concurrency")
-            await db.execute(f"UPDATE {table} SET {column} = $1 WHERE id = $2", value, row_id)
+    if key_limits:
+        await set_key_limits(stack, account, key_id, key_limits)
+    for column, value in (user_limits or {}).items():
+        assert column in ("rpm", "tpm", "concurrency")
+        await db.execute(
+            f"UPDATE auth.users SET {column} = $1 WHERE id = $2", value, uuid.UUID(account.id)
+        )
     return LimitedKey(account=account, key=created["key"], key_id=key_id)
+
+
+async def set_key_limits(
+    stack: Stack, account: Account, key_id: uuid.UUID, limits: Mapping[str, int | None]
+) -> None:
+    """`PATCH /api/keys/{id}` with `limits`, as the key's owner."""
+    response = await stack.gateway.patch(
+        f"/api/keys/{key_id}", json={"limits": limits}, headers=account.headers
+    )
+    assert response.status == 200, await response.text()
 
 
 def gateway_environment(stack: Stack, port: int, data_dir: Path, **extra: str) -> dict[str, str]:
