@@ -2,16 +2,15 @@
 
 End to end (DESIGN 13, issue 19): every service on loopback against real
 PostgreSQL and Redis, the billing and usage consumers included. One person
-is in the default group (multiplier 1), another in a group of 1.5, set in
-auth's tables as an operator's group change leaves them; both send the same
-request, whose tokens the mock counts the same way each time.
+is in the default group (multiplier 1), another in a group of 1.5, set up
+through auth's admin API as an operator would; both send the same request,
+whose tokens the mock counts the same way each time.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from decimal import Decimal
 from typing import Any
 
@@ -20,6 +19,7 @@ import orjson
 from services.cli.reconcile import reconcile
 from shared.stream_consumer import EVENT_FIELD, USAGE_STREAM
 from tests.accounts import Account, create_key, sign_up
+from tests.auth.admins import make_admin
 from tests.conftest import Stack
 from tests.relay import credit, relay_for
 
@@ -31,16 +31,20 @@ INPUT, OUTPUT = Decimal("0.15"), Decimal("0.60")
 TIER = Decimal("1.5")
 
 
-async def _in_group(db: Any, account: Account, name: str, multiplier: Decimal) -> None:
-    await db.execute(
-        "INSERT INTO auth.groups (name, price_multiplier) VALUES ($1, $2) "
-        "ON CONFLICT (name) DO NOTHING",
-        name,
-        multiplier,
+async def _in_group(
+    stack: Stack, admin: Account, account: Account, name: str, multiplier: Decimal
+) -> None:
+    """The group, as an operator sets it up (auth's admin API), and the account in it."""
+    group = await stack.gateway.put(
+        f"/api/admin/groups/{name}",
+        json={"price_multiplier": str(multiplier)},
+        headers=admin.headers,
     )
-    await db.execute(
-        "UPDATE auth.users SET group_name = $1 WHERE id = $2", name, uuid.UUID(account.id)
+    assert group.status in (200, 201), await group.text()
+    member = await stack.gateway.patch(
+        f"/api/admin/users/{account.id}", json={"group": name}, headers=admin.headers
     )
+    assert member.status == 200, await member.text()
 
 
 async def _relay(stack: Stack, key: str) -> dict[str, Any]:
@@ -76,8 +80,9 @@ async def _charged(db: Any, count: int) -> None:
 async def test_a_multiplier_of_1_5_shows_in_the_hold_the_charge_and_the_ledger(
     stack: Stack, db: Any, redis: Any
 ) -> None:
+    admin = await make_admin(stack, db)
     gold = await relay_for(stack, funds=Decimal(1))
-    await _in_group(db, gold.account, "gold", TIER)
+    await _in_group(stack, admin, gold.account, "gold", TIER)
     plain = await sign_up(stack.gateway)
     await credit(stack, plain.id, Decimal(1))
     plain_key = (await create_key(stack.gateway, plain))["key"]
@@ -136,8 +141,9 @@ async def test_the_hold_refuses_what_only_the_multiplier_makes_unaffordable(
     """A balance that covers the plain worst case but not 1.5 times it: 402 in the
     tier, so the hold itself carries the multiplier, not only the charge."""
     plain_worst = (-(-len(BODY) // 4) * INPUT + 50 * OUTPUT) / 1_000_000
+    admin = await make_admin(stack, db)
     gold = await relay_for(stack, funds=plain_worst * Decimal("1.2"))
-    await _in_group(db, gold.account, "gold", TIER)
+    await _in_group(stack, admin, gold.account, "gold", TIER)
     response = await stack.gateway.post(
         "/v1/chat/completions",
         data=BODY,
@@ -146,3 +152,41 @@ async def test_the_hold_refuses_what_only_the_multiplier_makes_unaffordable(
     assert response.status == 402, await response.text()
     message = (await response.json())["error"]["message"]
     assert f"up to {(plain_worst * TIER).normalize():f} USD" in message
+
+
+async def _multiplier_of_next_event(stack: Stack, redis: Any, key: str) -> str:
+    """Relay one request; the multiplier its usage event carries."""
+    before = await redis.xlen(USAGE_STREAM)
+    await _relay(stack, key)
+    deadline = time.monotonic() + 5
+    while len(entries := await redis.xrange(USAGE_STREAM)) <= before:
+        assert time.monotonic() < deadline, "no usage event"
+        await asyncio.sleep(0.02)
+    multiplier: str = orjson.loads(entries[-1][1][EVENT_FIELD])["price_multiplier"]
+    return multiplier
+
+
+async def _within_a_second(stack: Stack, redis: Any, key: str, expected: str) -> None:
+    """The gateway had the key's principal cached: the change reaches it by auth's
+    notice, within a second (DESIGN 13), not at the cache's expiry."""
+    started = time.monotonic()
+    while await _multiplier_of_next_event(stack, redis, key) != expected:
+        assert time.monotonic() - started < 1.0, f"still not {expected} after a second"
+        await asyncio.sleep(0.02)
+
+
+async def test_a_group_change_reaches_a_cached_key_within_a_second(
+    stack: Stack, db: Any, redis: Any
+) -> None:
+    admin = await make_admin(stack, db)
+    relay = await relay_for(stack, funds=Decimal(1))
+    assert await _multiplier_of_next_event(stack, redis, relay.key) == "1"  # now cached
+    # Moved into a group (the credentials notice: the user's keys are dropped).
+    await _in_group(stack, admin, relay.account, "gold", TIER)
+    await _within_a_second(stack, redis, relay.key, "1.5")
+    # The group's multiplier changed (the groups notice: every key is dropped).
+    changed = await stack.gateway.put(
+        "/api/admin/groups/gold", json={"price_multiplier": "2"}, headers=admin.headers
+    )
+    assert changed.status == 200, await changed.text()
+    await _within_a_second(stack, redis, relay.key, "2")
