@@ -62,7 +62,18 @@ async def test_a_suspended_key_is_refused_everywhere_within_a_second(stack: Stac
         await asyncio.sleep(0.05)
     else:
         raise AssertionError("the suspended key still worked a second later")
-    assert "this API key is suspended: spend anomaly" in await refused.text()
+    assert (await refused.json())["error"] == {
+        "code": "key_suspended",
+        "message": "this API key is suspended: spend anomaly",
+    }
+    # On a relay path too, in the client's own format, before any upstream call.
+    relayed = await stack.gateway.post(
+        "/v1/chat/completions",
+        json={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]},
+        headers=_bearer(key["key"]),
+    )
+    assert relayed.status == 403
+    assert "key_suspended" in await relayed.text()
     verified = await _verify(stack, key["key"])
     assert verified.status == 403
     assert (await verified.json())["error"] == {
