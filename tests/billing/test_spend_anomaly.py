@@ -11,6 +11,7 @@ that suspends and mails runs in the billing app as in production.
 from __future__ import annotations
 
 import asyncio
+import secrets
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -33,7 +34,7 @@ from shared.internal import TOKEN_HEADER
 from shared.mail.outbox import RetryPolicy
 from shared.mail.settings import MailSettings
 from shared.settings import SettingsError
-from tests.accounts import Account, create_key, sign_up
+from tests.accounts import PASSWORD, Account, create_key, log_in, sign_up
 from tests.auth.account_mail import messages
 from tests.billing.conftest import EPOCH, add_price, fund, make_admin, price, usage_event
 from tests.billing.test_charging import charge
@@ -247,6 +248,30 @@ async def test_the_key_that_spent_it_is_suspended_and_its_owner_resumes_it(
     await settled(pool)
     assert (await stack.gateway.get("/api/me", headers=leaked_headers)).status == 200
     assert len(await mails_to(suspending_sink, user.email, SUBJECT)) == 1
+
+
+async def test_each_mail_is_in_its_readers_language(
+    stack: Stack, sink: TestServer, pool: Any, db: Any
+) -> None:
+    admin = await make_admin(stack, db)
+    username = f"user_{secrets.token_hex(4)}"
+    email = f"{username}@example.com"
+    response = await stack.gateway.post(
+        "/api/auth/signup",
+        json={"email": email, "username": username, "password": PASSWORD, "language": "zh-CN"},
+    )
+    assert response.status == 201, await response.text()
+    token = await log_in(stack.gateway, username)
+    me = await stack.gateway.get("/api/me", headers={"Authorization": f"Bearer {token}"})
+    user = Account(id=(await me.json())["id"], email=email, username=username, token=token)
+    await fund(pool, uuid.UUID(user.id), "100.00")
+    await burst(user, None, 7, pool)  # signed in, no key: the account is told, nothing suspended
+    assert await run_once(pool, SUSPENDING) == 1
+    await settled(pool)
+    (mail,) = await mails_to(sink, email, "Tollgate：您的账户出现异常消费")
+    assert "7.00 USD" in mail["subject"] and "产生这些消费的密钥" not in mail["text"]
+    (operator,) = await mails_to(sink, admin.email, OPERATOR_SUBJECT)
+    assert email in operator["subject"]
 
 
 async def test_old_buckets_are_deleted_and_old_events_never_bucketed(
