@@ -185,7 +185,7 @@ async def test_a_model_without_a_price_is_refused(stack: Stack, db: Any) -> None
     assert "no price" in (await response.json())["error"]["message"]
 
 
-async def test_events_carry_schema_version_1_without_content(
+async def test_events_carry_schema_version_2_without_content(
     stack: Stack, db: Any, redis: Any
 ) -> None:
     relay = await relay_for(stack)
@@ -195,6 +195,7 @@ async def test_events_carry_schema_version_1_without_content(
     await _settled(stack, db, 1)
     ((_, fields),) = await redis.xrange(USAGE_STREAM)
     event = orjson.loads(fields[EVENT_FIELD])
-    assert event["v"] == 1 and event["user_id"] == relay.account.id
+    assert event["v"] == 2 and event["user_id"] == relay.account.id
+    assert event["price_multiplier"] == "1"  # the default group
     assert event["hold_id"] == event["event_id"] and Decimal(event["hold_amount"]) > 0
     assert "Say hello" not in fields[EVENT_FIELD].decode()
