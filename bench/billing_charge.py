@@ -50,7 +50,8 @@ def make_events(count: int, user_ids: list[uuid.UUID]) -> list[UsageEvent]:
     for n in range(count):
         events.append(
             {
-                "v": 1,
+                "v": 2,
+                "price_multiplier": "1",
                 "event_id": f"req_{n:08d}_{secrets.token_hex(6)}",
                 "ts": (START + timedelta(seconds=n)).isoformat(),
                 "user_id": str(rng.choice(user_ids)),

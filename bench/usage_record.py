@@ -41,7 +41,8 @@ def make_events(count: int, users: int = 200) -> list[UsageEvent]:
         ok = rng.random() > 0.05
         events.append(
             {
-                "v": 1,
+                "v": 2,
+                "price_multiplier": "1",
                 "event_id": f"req_{n:08d}_{secrets.token_hex(6)}",
                 "ts": (start + timedelta(seconds=n * 7)).isoformat().replace("+00:00", "Z"),
                 "user_id": user,
