@@ -20,11 +20,11 @@ And for redemption codes (`redemption.RECONCILE`): every redeemed code has
 exactly one 'top_up' of its batch's amount to its redeemer, and every credit
 keyed by a code belongs to that code.
 
-And for top-up orders (`payments.orders.RECONCILE`): every paid (or later
+And for top-up orders (`payments.order_checks.RECONCILE`): every paid (or later
 refunded or disputed) order has exactly one credit, a 'top_up' of its credit
 to its user; no other order has one; no top-up names an order it is not the
 credit of; what refunds and disputes took back is the credit's share of what
-was refunded (`payments.orders.REVERSALS`), each reversal moving its amount.
+was refunded (`payments.order_checks.REVERSALS`), each reversal moving its amount.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from typing import Any
 
 from services.billing import redemption
 from services.billing.money_fields import money
-from services.billing.payments import orders
+from services.billing.payments import order_checks
 
 LIMIT = 100
 
@@ -171,6 +171,6 @@ async def check_ledger(connection: Any) -> list[str]:
         ),
     )
     problems += await _found(connection, redemption.RECONCILE, redemption.describe_problem)
-    problems += await _found(connection, orders.RECONCILE, orders.describe_problem)
-    problems += await _found(connection, orders.REVERSALS, orders.describe_reversal)
+    problems += await _found(connection, order_checks.RECONCILE, order_checks.describe_problem)
+    problems += await _found(connection, order_checks.REVERSALS, order_checks.describe_reversal)
     return problems

@@ -43,7 +43,7 @@ from typing import Any
 from aiohttp import web
 
 from services.billing.money_fields import money
-from services.billing.payments import orders
+from services.billing.payments import orders, reversals
 from services.billing.payments.orders import Status
 from services.billing.payments.payment_settings import minor_exponent, parse_amount
 from services.billing.payments.provider import (
@@ -224,10 +224,10 @@ async def refund(request: web.Request) -> web.Response:
             target = before + minor
             fresh = target - locked.refunded_minor
             if fresh > 0:
-                await orders.post_reversal(
+                await reversals.post_reversal(
                     connection,
                     locked,
-                    amount=orders.credit_for(locked, fresh),
+                    amount=reversals.credit_for(locked, fresh),
                     kind="refund",
                     reason=f"refund: order {order.id} by an administrator ({answer.refund_id}): "
                     f"{reason}"[:500],
@@ -237,7 +237,7 @@ async def refund(request: web.Request) -> web.Response:
                 )
                 if locked.status is Status.DISPUTED:
                     status = Status.DISPUTED
-                await orders.set_refund_state(
+                await reversals.set_refund_state(
                     connection, order.id, status=status, refunded_minor=target
                 )
         if fresh > 0:

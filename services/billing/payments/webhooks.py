@@ -31,7 +31,7 @@ An operator reads the alert; the reconciler (later) asks the provider.
 Any failure while processing (the database down, a bug) answers 500, the
 transaction rolls back (the event is not recorded), so the provider retries.
 
-Refunds and disputes the provider reports post reversals (orders.post_reversal:
+Refunds and disputes the provider reports post reversals (reversals.post_reversal:
 the balance may go below zero, a debt the holds then refuse to spend past):
 
 - refunded (the event carries the total refunded so far): the part not yet
@@ -61,7 +61,7 @@ from aiohttp import web
 from redis.exceptions import RedisError
 
 from services.billing import snapshots
-from services.billing.payments import orders
+from services.billing.payments import orders, reversals
 from services.billing.payments.orders import Order, Status
 from services.billing.payments.provider import (
     DisputeOutcome,
@@ -225,8 +225,8 @@ async def _refund(connection: Any, order: Order, event: WebhookEvent) -> Outcome
     fresh = total - order.refunded_minor
     if fresh <= 0:
         return Outcome("no_change", order=order, detail=f"{total} already reversed")
-    amount = orders.credit_for(order, fresh)
-    transaction_id = await orders.post_reversal(
+    amount = reversals.credit_for(order, fresh)
+    transaction_id = await reversals.post_reversal(
         connection,
         order,
         amount=amount,
@@ -241,7 +241,7 @@ async def _refund(connection: Any, order: Order, event: WebhookEvent) -> Outcome
         status = Status.PARTIALLY_REFUNDED
     if status is not order.status:
         orders.check_move(order.status, status)
-    await orders.set_refund_state(connection, order.id, status=status, refunded_minor=total)
+    await reversals.set_refund_state(connection, order.id, status=status, refunded_minor=total)
     return Outcome(status.value, order=order, moved=True, detail=f"ledger {transaction_id}")
 
 
@@ -252,8 +252,8 @@ async def _dispute_opened(connection: Any, order: Order, event: WebhookEvent) ->
         return Outcome("no_change", order=order, detail=f"order is {order.status}")
     open_minor = order.amount_minor - order.refunded_minor
     disputed = min(event.dispute_amount_minor or open_minor, open_minor)
-    amount = orders.credit_for(order, disputed)
-    transaction_id = await orders.post_reversal(
+    amount = reversals.credit_for(order, disputed)
+    transaction_id = await reversals.post_reversal(
         connection,
         order,
         amount=amount,
@@ -261,7 +261,7 @@ async def _dispute_opened(connection: Any, order: Order, event: WebhookEvent) ->
         reason=f"dispute: order {order.id} ({event.dispute_id or 'no id'})",
     )
     orders.check_move(order.status, Status.DISPUTED)
-    await orders.set_refund_state(
+    await reversals.set_refund_state(
         connection, order.id, status=Status.DISPUTED, refunded_minor=order.refunded_minor
     )
     return Outcome("disputed", order=order, moved=True, detail=f"ledger {transaction_id}")
@@ -270,16 +270,16 @@ async def _dispute_opened(connection: Any, order: Order, event: WebhookEvent) ->
 async def _dispute_closed(connection: Any, order: Order, event: WebhookEvent) -> Outcome:
     if order.status is not Status.DISPUTED:
         if order.status in (Status.PAID, Status.PARTIALLY_REFUNDED, Status.REFUNDED) and (
-            await orders.disputed_credit(connection, order.id) == 0
+            await reversals.disputed_credit(connection, order.id) == 0
             and not await _dispute_seen(connection, order.id)
         ):
             raise _not_yet(order)  # its opening has not been processed yet
         return Outcome("no_change", order=order, detail=f"order is {order.status}")
-    held = await orders.disputed_credit(connection, order.id)
+    held = await reversals.disputed_credit(connection, order.id)
     if event.dispute_outcome is DisputeOutcome.WON:
         moved = False
         if held > 0:
-            await orders.restore_credit(
+            await reversals.restore_credit(
                 connection,
                 order,
                 amount=held,
@@ -287,9 +287,9 @@ async def _dispute_closed(connection: Any, order: Order, event: WebhookEvent) ->
             )
             moved = True
         if not moved:
-            await orders.touch_account(connection, order.user_id)
+            await reversals.touch_account(connection, order.user_id)
         status = Status.PARTIALLY_REFUNDED if order.refunded_minor > 0 else Status.PAID
-        await orders.set_refund_state(
+        await reversals.set_refund_state(
             connection, order.id, status=status, refunded_minor=order.refunded_minor
         )
         return Outcome("dispute_won", order=order, moved=True)
@@ -299,10 +299,10 @@ async def _dispute_closed(connection: Any, order: Order, event: WebhookEvent) ->
             lost_minor = min(lost_minor, int(held * order.amount_minor / order.credit))
     refunded = order.refunded_minor + lost_minor
     status = Status.REFUNDED if refunded >= order.amount_minor else Status.PARTIALLY_REFUNDED
-    await orders.set_refund_state(connection, order.id, status=status, refunded_minor=refunded)
+    await reversals.set_refund_state(connection, order.id, status=status, refunded_minor=refunded)
     # No balance moves, but the account is no longer suspended: a new version,
     # so the gateways' snapshot is replaced.
-    await orders.touch_account(connection, order.user_id)
+    await reversals.touch_account(connection, order.user_id)
     return Outcome("dispute_lost", order=order, moved=True)
 
 
