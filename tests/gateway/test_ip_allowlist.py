@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import uuid
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -19,8 +20,9 @@ import redis.asyncio as aioredis
 
 from services.gateway.admission.ip_allowlist import AddressNotAllowed, admits, check
 from services.gateway.admission.principals import Network
+from services.gateway.app import create_app as create_gateway
 from shared.stream_consumer import USAGE_STREAM
-from tests.conftest import Stack
+from tests.conftest import AiohttpClient, Stack
 from tests.relay import Relay, relay_for
 
 CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 20}
@@ -165,3 +167,36 @@ async def test_a_client_inside_the_allowlist_is_relayed(stack: Stack, db: Any) -
         "/v1/chat/completions", json=CHAT, headers={"Authorization": f"Bearer {relay.key}"}
     )
     assert response.status == 200, await response.text()
+
+
+async def test_behind_a_trusted_proxy_the_forwarded_address_is_checked(
+    stack: Stack, db: Any, aiohttp_client: AiohttpClient
+) -> None:
+    """With GATEWAY_TRUST_FORWARDED_FOR, the first X-Forwarded-For hop is the client,
+    as the usage record says; a forwarded value that is not an address is refused."""
+    relay = await relay_for(stack)
+    await _allow(db, relay, "198.51.100.0/24", "2001:db8::/32")
+    behind_proxy = await aiohttp_client(
+        create_gateway(
+            replace(
+                stack.gateway_settings,
+                trust_forwarded_for=True,
+                spool_dir=stack.common.data_dir / "spool-behind-proxy",
+            )
+        )
+    )
+    bearer = {"Authorization": f"Bearer {relay.key}"}
+    for forwarded, status in [
+        ("198.51.100.9, 10.0.0.1", 200),
+        ("2001:db8::7", 200),
+        ("::ffff:198.51.100.9", 200),
+        ("203.0.113.9, 198.51.100.9", 403),  # only the first hop is the client
+        ("not-an-address", 403),
+        ("1" * 4_000, 403),
+    ]:
+        response = await behind_proxy.post(
+            "/v1/chat/completions", json=CHAT, headers={**bearer, "X-Forwarded-For": forwarded}
+        )
+        assert response.status == status, (forwarded[:40], await response.text())
+        if status == 403:
+            assert (await response.json())["error"]["code"] == "ip_not_allowed"
