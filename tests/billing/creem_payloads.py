@@ -9,7 +9,7 @@ import json
 import uuid
 from typing import Any
 
-from services.billing.payments.creem_provider import sign
+from services.billing.payments.creem_wire import sign
 
 SECRET = "whsec_creem_test_secret"
 

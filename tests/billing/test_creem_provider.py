@@ -15,7 +15,8 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from services.billing.payments.creem_provider import CreemProvider, sign
+from services.billing.payments.creem_provider import CreemProvider
+from services.billing.payments.creem_wire import sign
 from services.billing.payments.payment_settings import CreemSettings, PaymentSettings
 from services.billing.payments.provider import (
     CheckoutRequest,

@@ -23,45 +23,26 @@ get-checkout, refund-payment, code/webhooks, learn/webhooks/event-types):
   amount of a payment; Creem's API has no partial refund. A partial refund is
   refused here (nothing is sent); an operator makes it in Creem's dashboard
   and it arrives as `refund.created` like any refund.
-- Webhooks: a JSON body `{"id": "evt_...", "eventType": ..., "created_at": ms,
-  "object": {...}}`, signed in the `creem-signature` header with the hex
-  HMAC-SHA256 of the raw body under the webhook secret. No timestamp is signed,
-  so there is no tolerance window: a replayed event is stopped by billing's
-  store of event ids. Events used: `checkout.completed` (object: the checkout,
-  with `request_id`, `order`), `refund.created` (object: the refund, with
-  `refund_amount`, `refund_currency`, `status`, `transaction`, and maybe
-  `checkout`/`order`), `dispute.created` (object: the dispute, with `amount`,
-  `currency`, `transaction`). Creem sends no event when a dispute closes.
-  Every other event type is acknowledged and ignored.
-
-Amounts: Creem's are integers in the currency's minor units (cents), like
-`amount_minor`. What Creem calls the amount paid may include tax it adds on
-top (a product whose `tax_mode` is `exclusive`); Tollgate sells packs at the
-product's price, so the amount reported for a payment is what was paid for
-the product: the amount paid minus that added tax. Refunds and disputes are
-reported in the same terms, scaled by the transaction's `amount` over its
-`amount_paid` (a full refund of 12.10 EUR paid for a 10.00 EUR pack is 10.00).
+- Webhooks and amounts: `creem_wire`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import json
 import logging
-import uuid
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
 import aiohttp
 
+from services.billing.payments import creem_wire
+from services.billing.payments.creem_wire import NAME
 from services.billing.payments.payment_settings import CreemSettings
 from services.billing.payments.provider import (
     Checkout,
     CheckoutRequest,
-    EventKind,
     PaymentState,
     PaymentStatus,
     ProviderRefused,
@@ -70,125 +51,18 @@ from services.billing.payments.provider import (
     RefundRequest,
     RefundStatus,
     WebhookEvent,
-    WebhookRefused,
 )
 
 _log = logging.getLogger(__name__)
 
-NAME = "creem"
-SIGNATURE_HEADER = "creem-signature"
 DEFAULT_API_BASE = "https://api.creem.io"
 TEST_API_BASE = "https://test-api.creem.io"
 _TIMEOUT = aiohttp.ClientTimeout(total=15, sock_connect=5)
 _REMEMBERED = 1024  # checkouts and refunds answered from memory on a repeat
 
 
-def sign(body: bytes, secret: str) -> str:
-    """Creem's signature of a webhook body: hex HMAC-SHA256 under the secret."""
-    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-
-
-def verify_signature(body: bytes, signature: str | None, secret: str | None) -> None:
-    """Raise `WebhookRefused` unless `signature` is the body's, in constant time."""
-    if not secret:
-        raise WebhookRefused("no CREEM_WEBHOOK_SECRET is set: Creem webhooks are refused")
-    if not signature:
-        raise WebhookRefused(f"no {SIGNATURE_HEADER} header")
-    candidate = signature.strip().lower()
-    if len(candidate) != 64 or any(c not in "0123456789abcdef" for c in candidate):
-        raise WebhookRefused(f"malformed {SIGNATURE_HEADER} header")
-    if not hmac.compare_digest(sign(body, secret), candidate):
-        raise WebhookRefused(f"{SIGNATURE_HEADER} does not match the body")
-
-
 def _amount_text(amount: Decimal) -> str:
     return f"{amount:f}"
-
-
-def _cents(value: object) -> int | None:
-    """A Creem amount (a JSON number of minor units) as an int, or None."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return None
-
-
-def _text(value: object) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-def _obj(value: object) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _ref(value: object) -> str | None:
-    """An id Creem sends either bare or inside an expanded object."""
-    if isinstance(value, dict):
-        return _text(value.get("id"))
-    return _text(value)
-
-
-def _uuid(value: object) -> uuid.UUID | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        return None
-
-
-def _currency(value: object) -> str | None:
-    text = _text(value)
-    return text.upper() if text else None
-
-
-def _order_of(checkout: Mapping[str, Any]) -> uuid.UUID | None:
-    """Our order id: the checkout's `request_id`, else its metadata's `order_id`."""
-    return _uuid(checkout.get("request_id")) or _uuid(
-        _obj(checkout.get("metadata")).get("order_id")
-    )
-
-
-def _paid_for_product(order: Mapping[str, Any], product: object) -> int | None:
-    """What a Creem order paid for the product: the amount paid, less the tax
-    Creem added on top when the product's tax mode is not `inclusive`."""
-    paid = _cents(order.get("amount_paid"))
-    if paid is None:
-        paid = _cents(order.get("amount_due"))
-    if paid is None:
-        paid = _cents(order.get("amount"))
-    if paid is None:
-        return None
-    tax = _cents(order.get("tax_amount")) or 0
-    if _obj(product).get("tax_mode") == "inclusive":
-        return paid
-    return paid - tax
-
-
-def _in_pack_terms(cents: int | None, transaction: Mapping[str, Any]) -> int | None:
-    """A refund or dispute amount (in what the buyer paid, tax included) in
-    the terms of the pack's price: scaled by the transaction's amount over
-    its amount paid, never above the amount."""
-    if cents is None:
-        return None
-    amount = _cents(transaction.get("amount"))
-    paid = _cents(transaction.get("amount_paid"))
-    if amount is None or paid is None or paid <= 0 or paid == amount:
-        return cents
-    return min(amount, (cents * amount + paid // 2) // paid)
-
-
-def _payment_status(checkout: Mapping[str, Any]) -> PaymentStatus:
-    status = checkout.get("status")
-    order = _obj(checkout.get("order"))
-    if status == "completed" and order.get("status") == "paid":
-        return PaymentStatus.PAID
-    if status == "expired":
-        return PaymentStatus.EXPIRED
-    return PaymentStatus.PENDING
 
 
 class CreemProvider:
@@ -247,8 +121,8 @@ class CreemProvider:
                     },
                 },
             )
-            checkout_id = _text(answer.get("id"))
-            url = _text(answer.get("checkout_url"))
+            checkout_id = creem_wire.text_of(answer.get("id"))
+            url = creem_wire.text_of(answer.get("checkout_url"))
             if checkout_id is None or url is None:
                 raise ProviderUnavailable("Creem's checkout answer had no id or checkout_url")
             self._check_price(answer.get("product"), product, request)
@@ -263,14 +137,16 @@ class CreemProvider:
             what=f"checkout {provider_payment_id}",
             params={"checkout_id": provider_payment_id},
         )
-        order = _obj(answer.get("order"))
+        order = creem_wire.object_of(answer.get("order"))
         return PaymentState(
-            provider_payment_id=_text(answer.get("id")) or provider_payment_id,
-            status=_payment_status(answer),
-            amount_minor=_paid_for_product(order, answer.get("product")) if order else None,
-            currency=_currency(order.get("currency")),
-            order_id=_order_of(answer),
-            payment_reference=_ref(order.get("transaction")),
+            provider_payment_id=creem_wire.text_of(answer.get("id")) or provider_payment_id,
+            status=creem_wire.payment_status(answer),
+            amount_minor=creem_wire.paid_for_product(order, answer.get("product"))
+            if order
+            else None,
+            currency=creem_wire.currency_of(order.get("currency")),
+            order_id=creem_wire.order_of(answer),
+            payment_reference=creem_wire.ref_of(order.get("transaction")),
         )
 
     async def refund(self, request: RefundRequest) -> Refund:
@@ -304,7 +180,7 @@ class CreemProvider:
             )
             status = answer.get("status")
             refund = Refund(
-                refund_id=_text(answer.get("id")) or f"{transaction}:refund",
+                refund_id=creem_wire.text_of(answer.get("id")) or f"{transaction}:refund",
                 status=(
                     RefundStatus.SUCCEEDED
                     if status == "succeeded"
@@ -319,109 +195,20 @@ class CreemProvider:
     def parse_webhook(self, body: bytes, headers: Mapping[str, str], now: float) -> WebhookEvent:
         """Verify `creem-signature` over the raw body, then normalize. `now` is
         unused: Creem signs no timestamp."""
-        verify_signature(body, headers.get(SIGNATURE_HEADER), self._settings.webhook_secret)
-        try:
-            event = json.loads(body)
-        except ValueError:
-            raise WebhookRefused("the signed body is not JSON") from None
-        if not isinstance(event, dict):
-            raise WebhookRefused("the signed body is not a Creem event")
-        event_id = _text(event.get("id"))
-        event_type = _text(event.get("eventType"))
-        obj = event.get("object")
-        if event_id is None or event_type is None or not isinstance(obj, dict):
-            raise WebhookRefused("the signed body is not a Creem event (id, eventType, object)")
-        if event_type == "checkout.completed":
-            return self._checkout_completed(event_id, event_type, obj)
-        if event_type == "refund.created":
-            return self._refund_created(event_id, event_type, obj)
-        if event_type == "dispute.created":
-            return self._dispute_created(event_id, event_type, obj)
-        return WebhookEvent(
-            provider=NAME, event_id=event_id, kind=EventKind.IGNORED, event_type=event_type
-        )
+        return creem_wire.parse_event(body, headers, self._settings.webhook_secret)
 
     async def close(self) -> None:
         if self._own_session and self._session is not None:
             await self._session.close()
             self._session = None
 
-    # -- events --------------------------------------------------------------
-
-    def _checkout_completed(
-        self, event_id: str, event_type: str, checkout: dict[str, Any]
-    ) -> WebhookEvent:
-        order = _obj(checkout.get("order"))
-        paid = _payment_status(checkout) is PaymentStatus.PAID
-        return WebhookEvent(
-            provider=NAME,
-            event_id=event_id,
-            # A completed checkout whose order is not paid moves nothing; the
-            # reconciler asks Creem about the order later.
-            kind=EventKind.PAID if paid else EventKind.IGNORED,
-            event_type=event_type,
-            order_id=_order_of(checkout),
-            provider_payment_id=_text(checkout.get("id")),
-            payment_reference=_ref(order.get("transaction")),
-            amount_minor=_paid_for_product(order, checkout.get("product")) if order else None,
-            currency=_currency(order.get("currency")),
-        )
-
-    def _refund_created(
-        self, event_id: str, event_type: str, refund: dict[str, Any]
-    ) -> WebhookEvent:
-        transaction = _obj(refund.get("transaction"))
-        checkout = refund.get("checkout")
-        if refund.get("status") in ("failed", "canceled"):
-            kind = EventKind.IGNORED
-        else:  # succeeded, or pending: the credit goes back now, not later
-            kind = EventKind.REFUNDED
-        this_refund = _cents(refund.get("refund_amount"))
-        so_far = _cents(transaction.get("refunded_amount"))
-        if so_far is None and transaction.get("status") == "refunded":
-            so_far = _cents(transaction.get("amount_paid"))
-        if so_far is None or (this_refund is not None and this_refund > so_far):
-            so_far = this_refund
-        return WebhookEvent(
-            provider=NAME,
-            event_id=event_id,
-            kind=kind,
-            event_type=event_type,
-            order_id=_order_of(checkout) if isinstance(checkout, dict) else None,
-            provider_payment_id=_ref(checkout),
-            payment_reference=_ref(refund.get("transaction")),
-            amount_minor=_cents(transaction.get("amount")),
-            currency=_currency(refund.get("refund_currency"))
-            or _currency(transaction.get("currency")),
-            refund_amount_minor=_in_pack_terms(so_far, transaction),
-        )
-
-    def _dispute_created(
-        self, event_id: str, event_type: str, dispute: dict[str, Any]
-    ) -> WebhookEvent:
-        transaction = _obj(dispute.get("transaction"))
-        checkout = dispute.get("checkout")
-        return WebhookEvent(
-            provider=NAME,
-            event_id=event_id,
-            kind=EventKind.DISPUTE_OPENED,
-            event_type=event_type,
-            order_id=_order_of(checkout) if isinstance(checkout, dict) else None,
-            provider_payment_id=_ref(checkout),
-            payment_reference=_ref(dispute.get("transaction")),
-            amount_minor=_cents(transaction.get("amount")),
-            currency=_currency(dispute.get("currency")) or _currency(transaction.get("currency")),
-            dispute_id=_text(dispute.get("id")),
-            dispute_amount_minor=_in_pack_terms(_cents(dispute.get("amount")), transaction),
-        )
-
     # -- plumbing ------------------------------------------------------------
 
     def _check_price(self, product: object, product_id: str, request: CheckoutRequest) -> None:
         """When Creem's answer shows the product, its price must be the pack's."""
-        shown = _obj(product)
-        price = _cents(shown.get("price"))
-        currency = _currency(shown.get("currency"))
+        shown = creem_wire.object_of(product)
+        price = creem_wire.cents_of(shown.get("price"))
+        currency = creem_wire.currency_of(shown.get("currency"))
         if price is None or currency is None:
             return
         if price != request.amount_minor or currency != request.currency:
@@ -490,7 +277,7 @@ class CreemProvider:
             _log.warning("creem failed", extra={"path": path, "status": status})
             raise ProviderUnavailable(f"Creem answered {status} for {what}")
         if status >= 400:
-            message = _obj(answer).get("message") if answer is not None else None
+            message = creem_wire.object_of(answer).get("message") if answer is not None else None
             if isinstance(message, list):
                 message = "; ".join(str(m) for m in message)
             detail = f": {str(message)[:200]}" if message else ""
