@@ -18,6 +18,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from services.gateway.admission.principals import NO_LIMITS, Budget, Limits, Network
+from shared.usage_event import MAX_MULTIPLIER, MULTIPLIER_PLACES
 
 _PERIODS = ("day", "month", "total")
 
@@ -58,9 +59,13 @@ def multiplier_from(raw: Any) -> Decimal:
     if raw is None:
         return Decimal(1)
     multiplier = decimal_from(raw, "price_multiplier")
-    if multiplier <= 0:
-        raise ValueError("a price multiplier is positive")
-    return multiplier
+    if not multiplier.is_finite() or not 0 < multiplier <= MAX_MULTIPLIER:
+        raise ValueError(f"a price multiplier is above 0 and at most {MAX_MULTIPLIER}")
+    exponent = multiplier.normalize().as_tuple().exponent
+    if not isinstance(exponent, int) or exponent < -MULTIPLIER_PLACES:
+        # The usage event (and the ledger) would refuse it: refuse the request instead.
+        raise ValueError(f"a price multiplier has at most {MULTIPLIER_PLACES} places")
+    return multiplier.normalize()
 
 
 def group_from(raw: Any) -> str:
@@ -72,7 +77,7 @@ def group_from(raw: Any) -> str:
 
 
 def decimal_from(raw: Any, name: str) -> Decimal:
-    if not isinstance(raw, str | int):
+    if isinstance(raw, bool) or not isinstance(raw, str | int) or len(str(raw)) > 64:
         raise ValueError(f"{name} must be a decimal string")
     try:
         value = Decimal(raw)
