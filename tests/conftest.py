@@ -120,6 +120,13 @@ async def db(database_url: str) -> AsyncIterator[Any]:
         yield connection
     finally:
         await connection.execute(f"TRUNCATE {', '.join(_USER_TABLES)} CASCADE")
+        # Groups are the operator's, not users' data: back to the one a fresh
+        # install has ('default', multiplier 1, no limits).
+        await connection.execute("DELETE FROM auth.groups WHERE name <> 'default'")
+        await connection.execute(
+            "UPDATE auth.groups SET price_multiplier = 1, rpm = NULL, tpm = NULL, "
+            "concurrency = NULL, note = 'every account starts here' WHERE name = 'default'"
+        )
         await connection.close()
 
 
