@@ -6,7 +6,9 @@ upstream port (`bench-json`, `bench-sse`), prices both models cheaply, and
 credits a user who signed up like anyone else and made an API key. The
 credit (1,000,000 USD) and the prices (0.01 USD per million tokens) are
 chosen so that holds never run out, whatever the run's length: every
-measured request is a paid, metered one.
+measured request is a paid, metered one. The key has limits on requests,
+tokens and concurrency (`BENCH_LIMITS`), high enough never to refuse, so
+the limit path is measured, not skipped.
 
 A channel to a loopback address needs `allow_private_network: true` once
 the upstream URL guard is in; a gateway that does not know the field yet
@@ -30,6 +32,7 @@ SSE_MODEL = "bench-sse"
 CREDIT_USD = "1000000"
 RATE_USD_PER_MILLION = "0.01"
 _PRIVATE_FIELD = "allow_private_network"
+BENCH_LIMITS = {"rpm": 1_000_000, "tpm": 1_000_000_000, "concurrency": 10_000}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -129,4 +132,10 @@ async def seed(tollgate: Tollgate, upstream: Upstream) -> Seeded:
             admin,
         )
         key = await _expect(session, "POST", f"{gateway}/api/keys", {"name": "bench"}, token)
+        # Limits on (issue 19): every measured request takes the limit path (GCRA for
+        # requests and tokens, a concurrency slot) in the hold's own command, set
+        # high enough never to refuse one.
+        await _expect(
+            session, "PATCH", f"{gateway}/api/keys/{key['id']}", {"limits": BENCH_LIMITS}, token
+        )
     return Seeded(api_key=str(key["key"]), user_id=str(user["id"]), private_network_field=taken)
