@@ -7,7 +7,8 @@ its input) and returns the columns to write. The rules:
 
 - `ip_allowlist`: a list of at most 50 CIDR networks, IPv4 or IPv6 (a bare
   address is one host); host bits are dropped (`10.1.2.3/8` is stored as
-  `10.0.0.0/8`), duplicates once. `null` (or an empty list) allows any address.
+  `10.0.0.0/8`), duplicates once; a zone index (`fe80::1%eth0`) is refused.
+  `null` (or an empty list) allows any address.
 - `budget`: `{"usd": "<decimal string>", "period": "day"|"month"|"total"}`,
   at least 0 (0 stops all spending) with at most 9 decimal places; `null`
   removes it. A string, never a JSON number: a float cannot say 0.1 exactly.
@@ -51,7 +52,7 @@ def allowlist(fields: Fields, value: Any) -> list[Network] | None:
     networks: list[Network] = []
     for index, item in enumerate(value):
         try:
-            if len(item) > 64:  # the longest IPv6 CIDR is 43 characters
+            if len(item) > 64 or "%" in item:  # the longest CIDR is 43; no zone index
                 raise ValueError
             network = ipaddress.ip_network(item.strip(), strict=False)
         except ValueError:

@@ -92,8 +92,7 @@ class VerifiedKey:
 
 def decimal_text(value: Decimal) -> str:
     """A decimal as plain text without trailing zeros: '1.5', '0.01', '2'."""
-    text = format(value.normalize(), "f")
-    return text
+    return format(value.normalize(), "f")
 
 
 _COLUMNS = (

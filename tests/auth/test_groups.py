@@ -19,6 +19,10 @@ from tests.auth.admins import make_admin
 from tests.auth.test_key_verify_policy import _verify
 from tests.conftest import Stack
 
+# The tests of a session share one database: names of their own.
+_TAG = uuid.uuid4().hex[:6]
+GOLD, SILVER, BUSY, RACE = (f"{name}-{_TAG}" for name in ("gold", "silver", "busy", "race"))
+
 
 async def _put(stack: Stack, admin: Account, name: str, body: Any) -> tuple[int, Any]:
     answer = await stack.gateway.put(f"/api/admin/groups/{name}", json=body, headers=admin.headers)
@@ -30,22 +34,22 @@ async def test_put_creates_then_replaces_and_verify_follows(stack: Stack, db: An
     status, created = await _put(
         stack,
         admin,
-        "gold",
+        GOLD,
         {"price_multiplier": "1.50", "rpm": 100, "tpm": 50000, "concurrency": 4, "note": "tier"},
     )
     assert status == 201, created
-    assert created["name"] == "gold" and created["price_multiplier"] == "1.5"
+    assert created["name"] == GOLD and created["price_multiplier"] == "1.5"
     assert (created["rpm"], created["tpm"], created["concurrency"]) == (100, 50000, 4)
     assert created["note"] == "tier" and created["members"] == 0
     member = await sign_up(stack.gateway)
     key = await create_key(stack.gateway, member)
     await db.execute(
-        "UPDATE auth.users SET group_name = 'gold' WHERE id = $1", uuid.UUID(member.id)
+        "UPDATE auth.users SET group_name = $2 WHERE id = $1", uuid.UUID(member.id), GOLD
     )
     verified = (await _verify(stack, key["key"]))[1]
     assert verified["price_multiplier"] == "1.5"
     assert verified["limits"]["user"] == {"rpm": 100, "tpm": 50000, "concurrency": 4}
-    status, replaced = await _put(stack, admin, "gold", {"price_multiplier": "2"})
+    status, replaced = await _put(stack, admin, GOLD, {"price_multiplier": "2"})
     assert status == 200, replaced
     assert replaced["rpm"] is None and replaced["note"] is None and replaced["members"] == 1
     verified = (await _verify(stack, key["key"]))[1]
@@ -53,8 +57,8 @@ async def test_put_creates_then_replaces_and_verify_follows(stack: Stack, db: An
     assert verified["limits"]["user"] == {"rpm": None, "tpm": None, "concurrency": None}
     listing = await stack.gateway.get("/api/admin/groups", headers=admin.headers)
     names = [g["name"] for g in (await listing.json())["data"]]
-    assert names == sorted(names) and {"default", "gold"} <= set(names)
-    one = await stack.gateway.get("/api/admin/groups/gold", headers=admin.headers)
+    assert names == sorted(names) and {"default", GOLD} <= set(names)
+    one = await stack.gateway.get(f"/api/admin/groups/{GOLD}", headers=admin.headers)
     assert (await one.json())["price_multiplier"] == "2"
 
 
@@ -66,13 +70,13 @@ async def test_a_change_is_announced_to_every_gateway(
     await pubsub.subscribe(invalidation.GROUPS_CHANGED)
     try:
         await pubsub.get_message(timeout=1)  # the subscription's own confirmation
-        assert (await _put(stack, admin, "silver", {"price_multiplier": "1.1"}))[0] == 201
+        assert (await _put(stack, admin, SILVER, {"price_multiplier": "1.1"}))[0] == 201
         message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=2)
-        assert message is not None and message["data"] in ("silver", b"silver")
-        deleted = await stack.gateway.delete("/api/admin/groups/silver", headers=admin.headers)
+        assert message is not None and message["data"] in (SILVER, SILVER.encode())
+        deleted = await stack.gateway.delete(f"/api/admin/groups/{SILVER}", headers=admin.headers)
         assert deleted.status == 204
         message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=2)
-        assert message is not None and message["data"] in ("silver", b"silver")
+        assert message is not None and message["data"] in (SILVER, SILVER.encode())
     finally:
         await pubsub.aclose()
 
@@ -81,11 +85,15 @@ async def test_default_and_groups_with_members_are_not_deleted(stack: Stack, db:
     admin = await make_admin(stack, db)
     refused = await stack.gateway.delete("/api/admin/groups/default", headers=admin.headers)
     assert refused.status == 409
-    assert (await _put(stack, admin, "busy", {}))[0] == 201
-    await db.execute("UPDATE auth.users SET group_name = 'busy' WHERE id = $1", uuid.UUID(admin.id))
-    refused = await stack.gateway.delete("/api/admin/groups/busy", headers=admin.headers)
+    assert (await _put(stack, admin, BUSY, {}))[0] == 201
+    await db.execute(
+        "UPDATE auth.users SET group_name = $2 WHERE id = $1", uuid.UUID(admin.id), BUSY
+    )
+    refused = await stack.gateway.delete(f"/api/admin/groups/{BUSY}", headers=admin.headers)
     assert refused.status == 409 and "members" in (await refused.json())["error"]["message"]
-    assert (await stack.gateway.get("/api/admin/groups/busy", headers=admin.headers)).status == 200
+    assert (
+        await stack.gateway.get(f"/api/admin/groups/{BUSY}", headers=admin.headers)
+    ).status == 200
     missing = await stack.gateway.delete("/api/admin/groups/nowhere", headers=admin.headers)
     assert missing.status == 404
     default = await stack.gateway.get("/api/admin/groups/default", headers=admin.headers)
@@ -145,10 +153,12 @@ async def test_concurrent_puts_leave_one_whole_version(stack: Stack, db: Any) ->
     admin = await make_admin(stack, db)
     answers = await asyncio.gather(
         *(
-            _put(stack, admin, "race", {"price_multiplier": str(n), "rpm": n, "tpm": n})
+            _put(stack, admin, RACE, {"price_multiplier": str(n), "rpm": n, "tpm": n})
             for n in range(1, 21)
         )
     )
     assert sorted(status for status, _ in answers) == [200] * 19 + [201]
-    final = await (await stack.gateway.get("/api/admin/groups/race", headers=admin.headers)).json()
+    final = await (
+        await stack.gateway.get(f"/api/admin/groups/{RACE}", headers=admin.headers)
+    ).json()
     assert final["price_multiplier"] == str(final["rpm"]) == str(final["tpm"])

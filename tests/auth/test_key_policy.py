@@ -120,6 +120,8 @@ async def test_bad_networks_and_limits_are_422_and_change_nothing(stack: Stack) 
         ({"ip_allowlist": ["10.0.0.0/33"]}, "ip_allowlist"),
         ({"ip_allowlist": ["not an ip"]}, "ip_allowlist"),
         ({"ip_allowlist": ["::1/129"]}, "ip_allowlist"),
+        ({"ip_allowlist": ["fe80::1%eth0"]}, "ip_allowlist"),
+        ({"ip_allowlist": ["10.0.0.0/8", ""]}, "ip_allowlist"),
         ({"ip_allowlist": ["10.0.0.0/8" + "0" * 100_000]}, "ip_allowlist"),
         ({"ip_allowlist": [f"10.0.{i}.0/24" for i in range(51)]}, "ip_allowlist"),
         ({"ip_allowlist": "10.0.0.0/8"}, "ip_allowlist"),

@@ -59,11 +59,15 @@ async def test_the_user_limits_are_their_own_else_the_groups_per_field(
 ) -> None:
     account, created = await _key(stack)
     user_id = uuid.UUID(account.id)
+    group = f"tier-{uuid.uuid4().hex[:8]}"  # the tests of a session share one database
     await db.execute(
         "INSERT INTO auth.groups (name, price_multiplier, rpm, tpm, concurrency) "
-        "VALUES ('gold', 1.5, 100, 50000, 8)"
+        "VALUES ($1, 1.5, 100, 50000, 8)",
+        group,
     )
-    await db.execute("UPDATE auth.users SET group_name = 'gold', tpm = 1234 WHERE id = $1", user_id)
+    await db.execute(
+        "UPDATE auth.users SET group_name = $2, tpm = 1234 WHERE id = $1", user_id, group
+    )
     await db.execute(
         "UPDATE auth.api_keys SET ip_allowlist = ARRAY['10.0.0.0/8', '2001:db8::/32']::cidr[], "
         "budget_usd = 0.01, budget_period = 'day', rpm = 5 WHERE id = $1",
@@ -71,7 +75,7 @@ async def test_the_user_limits_are_their_own_else_the_groups_per_field(
     )
     status, body = await _verify(stack, created["key"])
     assert status == 200, body
-    assert body["group"] == "gold" and body["price_multiplier"] == "1.5"
+    assert body["group"] == group and body["price_multiplier"] == "1.5"
     assert body["limits"] == {
         "user": {"rpm": 100, "tpm": 1234, "concurrency": 8},
         "key": {"rpm": 5, "tpm": None, "concurrency": None},
@@ -81,7 +85,7 @@ async def test_the_user_limits_are_their_own_else_the_groups_per_field(
     status, policy = await _policy(stack, account.id)
     assert status == 200
     assert policy == {
-        "group": "gold",
+        "group": group,
         "price_multiplier": "1.5",
         "limits": {"user": {"rpm": 100, "tpm": 1234, "concurrency": 8}},
         "suspended": False,

@@ -14,9 +14,11 @@ from typing import Any
 
 import aiohttp
 
+from shared import session_cookie
 from shared.internal import TOKEN_HEADER
 from tests.accounts import PASSWORD, Account, create_key, sign_up
 from tests.auth.admins import make_admin
+from tests.auth.oauth_stack import GOOGLE_PERSON, Browser, OAuthStack
 from tests.auth.test_key_verify_policy import _policy, _verify
 from tests.conftest import INTERNAL_TOKEN, Stack
 
@@ -135,3 +137,31 @@ async def test_suspending_twice_keeps_the_first_time_and_bumps_once(stack: Stack
     assert generation == await db.fetchval(
         "SELECT token_generation FROM auth.users WHERE id = $1", uuid.UUID(user.id)
     )
+
+
+async def test_a_suspended_account_cannot_sign_in_with_a_provider(
+    oauth: OAuthStack, db: Any
+) -> None:
+    browser = Browser(oauth)
+    try:
+        landed = await browser.sign_in("google", GOOGLE_PERSON)  # makes the account
+        assert str(landed) == f"{oauth.public_url}/"
+        await db.execute(
+            "UPDATE auth.users SET suspended_at = now(), suspended_reason = 'chargebacks' "
+            "WHERE email = $1",
+            GOOGLE_PERSON["email"],
+        )
+        again = Browser(oauth)
+        try:
+            page = await again.start("google")
+            callback = await again.consent(page, GOOGLE_PERSON)
+            async with again.session.get(callback, allow_redirects=False) as answer:
+                assert answer.status == 403
+                error = (await answer.json())["error"]
+            assert error["code"] == "account_suspended" and "chargebacks" in error["message"]
+            cookies = " ".join(answer.headers.getall("Set-Cookie", []))
+            assert session_cookie.cookie_name(False) not in cookies  # no session handed out
+        finally:
+            await again.close()
+    finally:
+        await browser.close()
