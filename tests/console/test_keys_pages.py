@@ -250,3 +250,13 @@ def test_a_key_is_shown_in_the_visitors_zone_and_expires_at_its_midnight() -> No
     assert shown["created"] == "2026-12-05 19:30 Asia/Shanghai"
     end = keys.expiry_end("2026-12-31", shanghai)
     assert end.astimezone(UTC) == datetime(2026, 12, 31, 15, 59, 59, tzinfo=UTC)
+
+
+def test_dollars_read_with_cents_and_no_trailing_zeros() -> None:
+    """A budget and what a key spent, as the API writes them (9 places from usage)."""
+    assert keys.usd("5") == "5.00"
+    assert keys.usd("500") == "500.00"
+    assert keys.usd("0.000000000") == "0.00"
+    assert keys.usd("1.230000000") == "1.23"
+    assert keys.usd("0.123456789") == "0.123456789"
+    assert keys.usd("not money") == "not money"

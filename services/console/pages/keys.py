@@ -67,15 +67,20 @@ def _when(value: Any, zone: ZoneInfo = _UTC) -> str | None:
 
 
 def usd(text: object) -> str:
-    """A dollar amount as the API writes it ('5', '0.125') with at least cents: '5.00', '0.125'."""
+    """A dollar amount as the API writes it ('5', '0.125', '1.230000000') with at
+    least cents and no trailing zeros past them: '5.00', '0.125', '1.23' (never
+    '0E-9', as `str` writes a zero of 9 places)."""
     try:
         amount = Decimal(str(text))
     except InvalidOperation:
         return str(text)
+    if not amount.is_finite():
+        return str(text)
+    amount = amount.normalize()
     exponent = amount.as_tuple().exponent
-    if amount.is_finite() and isinstance(exponent, int) and exponent > -2:
+    if isinstance(exponent, int) and exponent > -2:
         return f"{amount:.2f}"
-    return str(amount)
+    return f"{amount:f}"
 
 
 def _shown(key: dict[str, Any], now: datetime, zone: ZoneInfo = _UTC) -> dict[str, Any]:
