@@ -260,3 +260,18 @@ def test_dollars_read_with_cents_and_no_trailing_zeros() -> None:
     assert keys.usd("1.230000000") == "1.23"
     assert keys.usd("0.123456789") == "0.123456789"
     assert keys.usd("not money") == "not money"
+
+
+async def test_a_model_no_longer_offered_keeps_its_box_on_the_key_settings(
+    console_stack: ConsoleStack, browser: aiohttp.ClientSession
+) -> None:
+    """Unticked unseen, the key would allow every model: its box stays, ticked."""
+    csrf = await _sign_in(browser)
+    async with browser.post(
+        "/api/keys", json={"name": "one", "models": ["gpt-4o-mini"]}, headers={"X-CSRF-Token": csrf}
+    ) as response:
+        assert response.status == 201, await response.text()
+        key_id = (await response.json())["id"]
+    form = await _page(browser, f"/keys/{key_id}/edit")  # the catalog offers nothing here
+    assert "No longer offered" in form
+    assert 'name="models" value="gpt-4o-mini" checked' in form

@@ -161,6 +161,7 @@ async def _page(
     status: int = 200,
 ) -> web.Response:
     zone = zone_of(request, visitor)
+    catalog = await model_catalog(request)
     problems = sort_problems(problem["details"] if problem else [], FIELDS)
     networks = _lines(values["ip_allowlist"])
     problems.by_field["ip_allowlist"] = [
@@ -171,7 +172,10 @@ async def _page(
     context = {
         **visitor.context(),
         "key": {"id": str(key.get("id", "")), "name": str(key.get("name", ""))},
-        "families": by_family(await model_catalog(request)),
+        "families": by_family(catalog),
+        # A model the key allows that the catalog no longer offers keeps its box:
+        # dropping it unseen would leave no box ticked, which allows every model.
+        "unlisted": [m for m in values["models"] if m not in {model for model, _ in catalog}],
         "values": values,
         "periods": PERIODS,
         "problem": problem,
