@@ -26,7 +26,8 @@ was placed (a refusal, by a limit or by the balance, takes nothing); its
 limit keys are under the same hash tag, so it stays one cluster slot.
 `finish_command` runs the shrink script (or leaves the hold, while events
 are spooled) and, in the same step, releases the request's concurrency
-slots and settles its tokens-per-minute reserve to the real count. A
+slots, settles its tokens-per-minute reserve to the real count and moves
+its key budget's held part to spent (`shared/key_budgets.py`). A
 request with no limit sends `place_command` and `shrink_command` exactly as
 before limits existed.
 
@@ -66,7 +67,7 @@ from typing import Any
 
 from redis.asyncio.client import Pipeline
 
-from shared import limits
+from shared import key_budgets, limits
 from shared.redis_conn import Redis
 
 NANO = Decimal("0.000000001")
@@ -210,6 +211,7 @@ class Holds:
         # With limits (shared/limits.py): the same scripts inside, the limits around them.
         self._place_limited = redis.register_script(limits.place_limited_script(_PLACE))
         self._finish = redis.register_script(limits.finish_script(_SHRINK))
+        self._seed_budget = redis.register_script(key_budgets.SEED)
 
     async def place(
         self, user_id: uuid.UUID, hold_id: str, amount: Decimal, now_ms: int, *, purge_ms: int = 0
@@ -296,11 +298,15 @@ class Holds:
         applied: tuple[limits.Limit, ...],
         used_tokens: int,
         now_ms: int,
+        spent: Decimal = Decimal(0),
     ) -> tuple[Any, ...]:
         """`shrink` (None: leave the hold as it is), with the request's limits
         finished in the same script: its concurrency slots released, its TPM
-        reserves settled to `used_tokens`. One raw command; on NOSCRIPT, `finish`."""
-        finish_keys, args = self._finish_parts(user_id, hold_id, keep, applied, used_tokens, now_ms)
+        reserves settled to `used_tokens`, its key budget's held part turned into
+        `spent` (its real cost). One raw command; on NOSCRIPT, `finish`."""
+        finish_keys, args = self._finish_parts(
+            user_id, hold_id, keep, applied, used_tokens, now_ms, spent
+        )
         return ("EVALSHA", self._finish.sha, len(finish_keys), *finish_keys, *args)
 
     async def finish(
@@ -311,8 +317,11 @@ class Holds:
         applied: tuple[limits.Limit, ...],
         used_tokens: int,
         now_ms: int,
+        spent: Decimal = Decimal(0),
     ) -> None:
-        finish_keys, args = self._finish_parts(user_id, hold_id, keep, applied, used_tokens, now_ms)
+        finish_keys, args = self._finish_parts(
+            user_id, hold_id, keep, applied, used_tokens, now_ms, spent
+        )
         await self._finish(keys=finish_keys, args=args)
 
     def _finish_parts(
@@ -323,10 +332,19 @@ class Holds:
         applied: tuple[limits.Limit, ...],
         used_tokens: int,
         now_ms: int,
+        spent: Decimal = Decimal(0),
     ) -> tuple[list[str], list[int | str]]:
-        limit_keys, tail = limits.finish_tail(applied, hold_id, now_ms, used_tokens)
+        limit_keys, tail = limits.finish_tail(
+            applied, hold_id, now_ms, used_tokens, to_nano_up(spent)
+        )
         shrink_args: list[int | str] = [hold_id, "" if keep is None else to_nano_up(keep)]
         return [*keys(user_id), *limit_keys], [*shrink_args, *tail]
+
+    async def seed_budget(self, counter: str, spent: Decimal, expire_at_ms: int) -> bool:
+        """Install a key budget's counter (`shared/key_budgets.py`) with what the key
+        spent in the period, unless one is there already."""
+        result = await self._seed_budget(keys=[counter], args=[to_nano_up(spent), expire_at_ms])
+        return bool(result)
 
     def renew_command(self, user_id: uuid.UUID, hold_id: str, expires_ms: int) -> tuple[Any, ...]:
         """Push an open hold's expiry to `expires_ms`: never earlier, and a hold

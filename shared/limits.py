@@ -32,6 +32,11 @@ refuses, or the hold is refused, nothing is taken (no slot, no quota, no
 hold). Only when the hold is placed are the limits taken, in the same
 script. The limit keys and arguments come after the hold's own (the last
 argument is how many limits), so the hold's script runs unchanged inside.
+
+A key's spend budget is one more kind (`Kind.BUDGET`, `shared/key_budgets.py`):
+checked with the others, taken once the hold is placed (the hold's amount
+held against the budget), finished with them (the held part becomes spent
+at the request's real cost).
 """
 
 from __future__ import annotations
@@ -43,6 +48,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from shared import key_budgets
+
 PERIOD_MS = 60_000
 SLOT_TTL_MS = 60_000
 
@@ -51,6 +58,7 @@ class Kind(StrEnum):
     RPM = "rpm"
     TPM = "tpm"
     CONCURRENCY = "cc"
+    BUDGET = "b"  # a key's spend budget (`shared/key_budgets.py`): nano-USD, not a count
 
 
 class Scope(StrEnum):
@@ -100,8 +108,11 @@ def step_ms(limit: Limit) -> float:
 
 # The check: KEYS and ARGV end with the limits' (see `place_tail`); returns
 # nil when every limit admits, else {'limit', index, retry ms} or {'never', index}
-# (the request alone is more than the limit).
-_CHECK = """
+# (the request alone is more than the limit); a budget: {'budget', index, nano-USD
+# left} or {'seed', index} (no counter: the gateway seeds it and tries again).
+_CHECK = (
+    key_budgets.CHECK
+    + """
 local n = tonumber(ARGV[#ARGV])
 local a0 = #ARGV - 1 - 3 * n
 local k0 = #KEYS - n
@@ -117,6 +128,11 @@ local function check()
       local used = redis.call('ZCARD', key)
       if used >= limit then return {'limit', i, 1000} end
       taken[i] = limit - used - 1
+    elseif kind == 'b' then
+      if redis.call('EXISTS', key) == 0 then return {'seed', i} end
+      local left = budget_left(key, limit, cost)
+      if cost > left then return {'budget', i, left} end
+      taken[i] = left - cost
     else
       if cost > limit then return {'never', i} end
       local step = 60000 / limit
@@ -131,6 +147,7 @@ local function check()
   return nil
 end
 """
+)
 
 # After the hold is placed: take every limit checked; {1, remaining, reset ms, ...}.
 _TAKE = """
@@ -140,9 +157,15 @@ local function take()
   for i = 1, n do
     local key = KEYS[k0 + i]
     local kind, limit = ARGV[a0 + 3*i - 2], tonumber(ARGV[a0 + 3*i - 1])
+    local cost = ARGV[a0 + 3*i]
     if kind == 'cc' then
       redis.call('ZADD', key, slot_expiry, member)
       redis.call('PEXPIRE', key, slot_expiry - now)
+      out[#out + 1] = taken[i]
+      out[#out + 1] = 0
+    elseif kind == 'b' then
+      redis.call('HINCRBY', key, 'held', cost)
+      redis.call('HSET', key, 'h:' .. member, cost)
       out[#out + 1] = taken[i]
       out[#out + 1] = 0
     else
@@ -188,7 +211,9 @@ def place_tail(
 
 
 # The hold's finish: shrink (unless its keep argument is empty), then per
-# limit: 'cc' releases the slot, 't' moves a TPM's TAT by ARGV's delta (ms).
+# limit: 'cc' releases the slot, 't' moves a TPM's TAT by ARGV's delta (ms),
+# 'b' moves the hold's amount out of a budget's held and adds ARGV's cost
+# (nano-USD) to its spent (a counter gone is left to its seed).
 _FINISH_TAIL = """
 local n = tonumber(ARGV[#ARGV])
 local a0 = #ARGV - 1 - 2 * n
@@ -199,6 +224,15 @@ for i = 1, n do
   local kind = ARGV[a0 + 2*i - 1]
   if kind == 'cc' then
     redis.call('ZREM', key, member)
+  elseif kind == 'b' then
+    if redis.call('EXISTS', key) == 1 then
+      local held = redis.call('HGET', key, 'h:' .. member)
+      if held then
+        redis.call('HDEL', key, 'h:' .. member)
+        redis.call('HINCRBY', key, 'held', -tonumber(held))
+      end
+      redis.call('HINCRBY', key, 'spent', ARGV[a0 + 2*i])
+    end
   else
     local tat = redis.call('GET', key)
     if tat then
@@ -232,10 +266,11 @@ def settled_tokens(limit: Limit, used_tokens: int) -> str:
 
 
 def finish_tail(
-    limits: tuple[Limit, ...], member: str, now_ms: int, used_tokens: int
+    limits: tuple[Limit, ...], member: str, now_ms: int, used_tokens: int, cost_nano: int = 0
 ) -> tuple[list[str], list[int | str]]:
     """The keys and arguments that follow the hold's own in the finish script:
-    a concurrency slot to release, a TPM reserve to settle (RPM: nothing)."""
+    a concurrency slot to release, a TPM reserve to settle, a budget's held part
+    turned into spent at the request's real cost (`cost_nano`); RPM: nothing."""
     keys: list[str] = []
     args: list[int | str] = [member, now_ms]
     for limit in limits:
@@ -245,18 +280,32 @@ def finish_tail(
         elif limit.kind is Kind.TPM and used_tokens != limit.cost:
             keys.append(limit.key)
             args += ["t", settled_tokens(limit, used_tokens)]
+        elif limit.kind is Kind.BUDGET:
+            keys.append(limit.key)
+            args += ["b", cost_nano]
     args.append(len(keys))
     return keys, args
 
 
 @dataclass(frozen=True, slots=True)
+class BudgetRefusal:
+    """A key's budget refused: what is left of it (nano-USD, at least 0)."""
+
+    limit: Limit
+    left_nano: int
+
+
+@dataclass(frozen=True, slots=True)
 class LimitedPlace:
     """The limited place script's answer: the hold's `Placed` value (None when a
-    limit refused first), the limits' standing once taken, or the refusal."""
+    limit refused first), the limits' standing once taken, or the refusal;
+    `unseeded`: a budget with no counter for its period (nothing was taken)."""
 
     placed: int | None
     standings: tuple[Standing, ...] = ()
     refusal: Refusal | None = None
+    budget_refusal: BudgetRefusal | None = None
+    unseeded: Limit | None = None
 
 
 def parse_place_reply(reply: Any, limits: tuple[Limit, ...]) -> LimitedPlace:
@@ -266,6 +315,10 @@ def parse_place_reply(reply: Any, limits: tuple[Limit, ...]) -> LimitedPlace:
     if isinstance(head, bytes | str):
         tag = head.decode() if isinstance(head, bytes) else head
         limit = limits[int(reply[1]) - 1]
+        if tag == "seed":
+            return LimitedPlace(None, unseeded=limit)
+        if tag == "budget":
+            return LimitedPlace(None, budget_refusal=BudgetRefusal(limit, max(0, int(reply[2]))))
         return LimitedPlace(None, refusal=Refusal(limit, int(reply[2]) if tag == "limit" else None))
     if int(head) != 1:
         return LimitedPlace(int(head))

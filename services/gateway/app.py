@@ -177,6 +177,7 @@ async def _metering(app: web.Application) -> AsyncIterator[None]:
         app[INTERNAL_SESSION],
         settings.billing_url,
         settings.common.internal_token,
+        settings.usage_url,
     )
     spool = Spool(settings.spool_dir, f"gateway-{socket.gethostname()}-{os.getpid()}")
     spool.open()

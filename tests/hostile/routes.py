@@ -354,6 +354,10 @@ SPECS: dict[str, Spec] = {
         }
     ),
     "GET /api/usage/export": Spec(query={**_WINDOW, "format": ["csv", "json"]}),
+    "GET /api/usage/keys/{key_id}/spend": Spec(
+        query={"period": ["day", "month", "total"]},
+        params={"key_id": lambda known: known.key_ids},
+    ),
     # gateway admin
     "GET /api/admin/channels": Spec(),
     "POST /api/admin/channels": Spec(body=_const(_CHANNEL)),

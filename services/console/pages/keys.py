@@ -1,9 +1,10 @@
 """The keys page: a person's API keys; creating, rotating and revoking one.
 
 Everything comes from the API: `GET /api/keys` (a key's display prefix, never
-its secret), `GET /api/models` (the catalog a key may be limited to, with each
-model's family), `POST /api/keys`, `POST /api/keys/{id}/rotate` and
-`DELETE /api/keys/{id}`. Rules kept here:
+its secret), `GET /api/usage/keys/{id}/spend` (what a key with a budget spent
+in its period: shown with what is left), `GET /api/models` (the catalog a key
+may be limited to, with each model's family), `POST /api/keys`,
+`POST /api/keys/{id}/rotate` and `DELETE /api/keys/{id}`. Rules kept here:
 
 - A secret is in one answer only: the page rendered from the create or rotate
   POST itself, never a redirect (which would carry it to a later GET or a
@@ -21,6 +22,7 @@ model's family), `POST /api/keys`, `POST /api/keys/{id}/rotate` and
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, time
@@ -128,7 +130,26 @@ async def _keys(request: web.Request, zone: ZoneInfo) -> list[dict[str, Any]]:
         raise web.HTTPBadGateway(text="The keys cannot be read right now.")
     now = datetime.now(UTC)
     found = [_shown(key, now, zone) for key in answer.body.get("data", []) if isinstance(key, dict)]
+    await asyncio.gather(*(_spend(request, key) for key in found if key["budget"]))
     return found[::-1]
+
+
+async def _spend(request: web.Request, key: dict[str, Any]) -> None:
+    """What a key with a budget spent in its period and what is left, on its card
+    (from its usage records: a request of the last seconds may not be in yet);
+    nothing shown when the usage service does not answer."""
+    budget = key["budget"]
+    answer = await call(
+        request, "GET", f"/api/usage/keys/{key['id']}/spend?period={budget['period']}"
+    )
+    if not answer.ok or not isinstance(answer.body, dict):
+        return
+    try:
+        spent = Decimal(str(answer.body["spent"]))
+        left = max(Decimal(0), Decimal(str(budget["usd"])) - spent)
+    except (KeyError, InvalidOperation):
+        return
+    budget["spent"], budget["left"] = usd(spent), usd(left)
 
 
 async def model_catalog(request: web.Request) -> list[tuple[str, str]]:

@@ -17,6 +17,12 @@ checked, the hold placed, and only then the limits taken; a refusal by a
 limit is a 429 (`admission.limits.LimitExceeded`) that took nothing. A
 request with none sends exactly the command it always did. The request's
 concurrency slots are renewed with its hold while it runs (`hold_keeper`).
+
+A key's spend budget (`admission.key_budget`) is one more limit of that
+script. When its counter for the period is missing (a new period, Redis lost
+it), the script takes nothing and says so; the counter is seeded from the
+usage service (what the key spent in the period, by its usage records) and
+the hold tried again, as a missing balance snapshot is fetched from billing.
 """
 
 from __future__ import annotations
@@ -28,6 +34,8 @@ from decimal import Decimal
 import aiohttp
 from redis.exceptions import NoScriptError, RedisError
 
+from services.gateway.admission import key_budget
+from services.gateway.admission.key_budget import PlannedBudget
 from services.gateway.admission.limits import LimitExceeded
 from services.gateway.metering.billing_progress import BillingProgress
 from services.gateway.metering.hold_keeper import HoldKeeper
@@ -48,6 +56,7 @@ class HoldGate:
         session: aiohttp.ClientSession,
         billing_url: str,
         token: str,
+        usage_url: str,
     ) -> None:
         self._holds = holds
         self._batch = batch
@@ -56,6 +65,7 @@ class HoldGate:
         self._session = session
         self._billing_url = billing_url
         self._token = token
+        self._usage_url = usage_url
 
     async def reserve(
         self,
@@ -63,10 +73,12 @@ class HoldGate:
         hold_id: str,
         amount: Decimal,
         applied: tuple[Limit, ...] = (),
+        budget: PlannedBudget | None = None,
     ) -> tuple[Standing, ...]:
-        """Hold `amount` (and take the `applied` limits with it); where the limits stand."""
+        """Hold `amount` (and take the `applied` limits with it, `budget`'s among
+        them when the key has one); where the limits stand."""
         if applied:
-            return await self._reserve_limited(user_id, hold_id, amount, applied)
+            return await self._reserve_limited(user_id, hold_id, amount, applied, budget)
         try:
             placed = await self._place(user_id, hold_id, amount)
             if placed is Placed.NO_SNAPSHOT:
@@ -83,17 +95,31 @@ class HoldGate:
         return ()
 
     async def _reserve_limited(
-        self, user_id: uuid.UUID, hold_id: str, amount: Decimal, applied: tuple[Limit, ...]
+        self,
+        user_id: uuid.UUID,
+        hold_id: str,
+        amount: Decimal,
+        applied: tuple[Limit, ...],
+        budget: PlannedBudget | None,
     ) -> tuple[Standing, ...]:
         try:
             outcome = await self._place_limited(user_id, hold_id, amount, applied)
-            if outcome.placed == Placed.NO_SNAPSHOT.value:
-                await self._holds.install(user_id, await self._snapshot(user_id))
+            for _ in range(2):  # a budget's counter, a balance snapshot: each at most once
+                if outcome.unseeded is not None and budget is not None:
+                    await self._seed(budget)
+                elif outcome.placed == Placed.NO_SNAPSHOT.value:
+                    await self._holds.install(user_id, await self._snapshot(user_id))
+                else:
+                    break
                 outcome = await self._place_limited(user_id, hold_id, amount, applied, batch=False)
         except (RedisError, OSError) as exc:
             raise ServiceUnavailable("metering is unavailable; try again shortly") from exc
         if outcome.refusal is not None:
             raise LimitExceeded(outcome.refusal)
+        if outcome.budget_refusal is not None and budget is not None:
+            raise key_budget.refused(budget, outcome.budget_refusal.left_nano, amount)
+        if outcome.unseeded is not None:  # seeded twice and gone again: Redis is not keeping it
+            raise ServiceUnavailable("metering is unavailable; try again shortly")
         if outcome.placed != Placed.PLACED.value:
             raise _refused(amount)
         slots = tuple(limit.key for limit in applied if limit.kind is Kind.CONCURRENCY)
@@ -139,6 +165,26 @@ class HoldGate:
         except NoScriptError:  # loads it
             return await self._holds.place(user_id, hold_id, amount, now_ms, purge_ms=purge_ms)
         return Placed(int(reply))
+
+    async def _seed(self, budget: PlannedBudget) -> None:
+        """Install the budget's counter with what the key spent in the period so far
+        (the usage service's records: events still in the stream are not counted)."""
+        url = f"{self._usage_url}/internal/keys/{budget.key_id}/spend"
+        query = {"user_id": str(budget.user_id)}
+        if budget.since is not None:
+            query["since"] = budget.since.isoformat()
+        try:
+            async with self._session.get(
+                url,
+                params=query,
+                headers={TOKEN_HEADER: self._token},
+                timeout=aiohttp.ClientTimeout(total=5),
+            ) as response:
+                response.raise_for_status()
+                spent = Decimal((await response.json())["spent"])
+        except (aiohttp.ClientError, TimeoutError, KeyError, ValueError, ArithmeticError) as exc:
+            raise ServiceUnavailable("usage is unavailable; try again shortly") from exc
+        await self._holds.seed_budget(budget.limit.key, spent, budget.expire_at_ms)
 
     async def _snapshot(self, user_id: uuid.UUID) -> Snapshot:
         url = f"{self._billing_url}/internal/balances/{user_id}"

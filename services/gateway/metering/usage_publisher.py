@@ -26,6 +26,7 @@ from typing import Any
 import orjson
 from redis.exceptions import NoScriptError, RedisError
 
+from services.gateway.admission.key_budget import BudgetExceeded
 from services.gateway.admission.limits import LimitExceeded, used_tokens
 from services.gateway.metering.price_cache import PriceCache
 from services.gateway.metering.spool import Spool
@@ -39,6 +40,8 @@ from shared.redis_conn import Redis
 from shared.stream_consumer import EVENT_FIELD, USAGE_STREAM
 from shared.tasks import sleep_unless
 
+# Refusals that publish no event: by a limit, by a key's budget (DESIGN 13).
+_TAKES_NOTHING = frozenset({LimitExceeded.code, BudgetExceeded.code})
 SCHEMA_VERSION = 2  # version 2 added price_multiplier
 REPLAY_BATCH = 500
 _log = logging.getLogger("tollgate.relay")
@@ -122,7 +125,7 @@ class UsagePublisher:
         in flight at shutdown.
         """
         self._metrics.observe(result)
-        if result.status is Outcome.REJECTED and result.error_code == LimitExceeded.code:
+        if result.status is Outcome.REJECTED and result.error_code in _TAKES_NOTHING:
             self._limit_refused(result)
             return
         fields = result.as_dict()
@@ -136,7 +139,7 @@ class UsagePublisher:
             self._spool.append(data)  # behind the spooled ones, to keep the order
             self._metrics.spool_depth.set(self._spool.pending)
             if result.limits:  # the hold waits for billing; the slots go now
-                self._shrink(result, None)
+                self._shrink(result, None, request_cost)
             return
         keep = Decimal(0) if request_cost is None else request_cost
         # Queued together, so they go in the same pipeline (with other requests').
@@ -144,11 +147,12 @@ class UsagePublisher:
         published = self._batch.execute("XADD", USAGE_STREAM, "*", EVENT_FIELD, data, linger=True)
         self._follow(published, functools.partial(self._published, data, result.request_id))
         if result.hold_id is not None:
-            self._shrink(result, keep)
+            self._shrink(result, keep, request_cost)
 
-    def _shrink(self, result: UsageResult, keep: Decimal | None) -> None:
+    def _shrink(self, result: UsageResult, keep: Decimal | None, spent: Decimal | None) -> None:
         """Shrink the hold to `keep` (None: leave it); with limits, in the same
-        script, release the request's slots and settle its TPM reserves."""
+        script, release the request's slots, settle its TPM reserves and move its
+        key budget's held part to `spent` (the request's cost)."""
         assert result.user_id is not None and result.hold_id is not None
         if result.limits:
             command = self._holds.finish_command(
@@ -158,12 +162,13 @@ class UsagePublisher:
                 result.limits,
                 _tokens_used(result),
                 int(time.time() * 1000),
+                spent or Decimal(0),
             )
         else:
             assert keep is not None
             command = self._holds.shrink_command(result.user_id, result.hold_id, keep)
         shrunk = self._batch.execute(*command, linger=not result.limits)
-        self._follow(shrunk, functools.partial(self._shrunk, result, keep))
+        self._follow(shrunk, functools.partial(self._shrunk, result, keep, spent))
 
     def _limit_refused(self, result: UsageResult) -> None:
         """A limit's refusal took nothing and publishes no event (DESIGN 13: a flood of
@@ -211,7 +216,11 @@ class UsagePublisher:
         self._metrics.spool_depth.set(self._spool.pending)
 
     def _shrunk(
-        self, result: UsageResult, keep: Decimal | None, reply: asyncio.Future[Any]
+        self,
+        result: UsageResult,
+        keep: Decimal | None,
+        spent: Decimal | None,
+        reply: asyncio.Future[Any],
     ) -> None:
         """The hold did not shrink: if Redis lost the script, load it and try again.
 
@@ -222,11 +231,13 @@ class UsagePublisher:
         if failure is None:
             return
         if isinstance(failure, NoScriptError):
-            self._track(tasks.spawn(self._shrink_again(result, keep), name="hold-shrink"))
+            self._track(tasks.spawn(self._shrink_again(result, keep, spent), name="hold-shrink"))
             return
         _log.warning("hold not shrunk", extra={"hold_id": result.hold_id, "reason": str(failure)})
 
-    async def _shrink_again(self, result: UsageResult, keep: Decimal | None) -> None:
+    async def _shrink_again(
+        self, result: UsageResult, keep: Decimal | None, spent: Decimal | None
+    ) -> None:
         assert result.user_id is not None and result.hold_id is not None
         try:
             if result.limits:
@@ -237,6 +248,7 @@ class UsagePublisher:
                     result.limits,
                     _tokens_used(result),
                     int(time.time() * 1000),
+                    spent or Decimal(0),
                 )
             elif keep is not None:
                 await self._holds.shrink(result.user_id, result.hold_id, keep)

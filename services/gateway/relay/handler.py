@@ -30,6 +30,7 @@ import aiohttp
 from aiohttp import web
 
 from services.gateway.admission import ip_allowlist
+from services.gateway.admission.key_budget import plan_budget
 from services.gateway.admission.limit_headers import (
     LIMIT_HEADERS,
     admitted_headers,
@@ -222,8 +223,8 @@ async def _reserve(
     meter: Meter,
     principal: Principal,
 ) -> None:
-    """Hold the worst-case cost, taking the principal's limits with it in the same
-    command (DESIGN 13); a model with no price is not served at all."""
+    """Hold the worst-case cost, taking the principal's limits and its key's budget
+    with it in the same command (DESIGN 13); a model with no price is not served."""
     price = await request.app[PRICES].current(model)
     if price is None:
         raise BadRequest(f"the model {model} has no price configured; it cannot be used")
@@ -243,9 +244,12 @@ async def _reserve(
         choices=inspected.choices,
     )
     applied = plan(principal, worst_tokens)
+    budget = plan_budget(principal, amount, datetime.now(UTC))
+    if budget is not None:
+        applied += (budget.limit,)
     try:
         standings = await request.app[HOLD_GATE].reserve(
-            meter.user_id, meter.request_id, amount, applied
+            meter.user_id, meter.request_id, amount, applied, budget
         )
     except LimitExceeded as refused:
         request[LIMIT_HEADERS] = refused_headers(api.family, refused.refusal, datetime.now(UTC))
