@@ -31,9 +31,7 @@ from pathlib import Path
 
 import aiohttp
 
-from services.cli import child_output, children, local_stores, seed
-from services.mockoidc import settings as mockoidc
-from services.mockpayments import settings as mockpayments
+from services.cli import child_output, children, dev_environment, local_stores, seed
 from shared import migrations, tasks
 from shared import settings as read
 
@@ -48,24 +46,8 @@ COLOURS = {
     "mockpayments": "93",
     "console": "96",
 }
-# The mail sink first: auth's sender finds it up when the first mail is queued.
-PORTS = {
-    "mailsink": 8026,
-    "mockoidc": 8091,
-    "mockpayments": 8092,
-    "gateway": 8080,
-    "auth": 8081,
-    "billing": 8082,
-    "usage": 8083,
-    "console": 8084,
-    "mockprovider": 8090,
-}
-MAILSINK_SMTP_PORT = 8025
 # Probed at /healthz (no stores behind them); the services at /readyz.
 _DOUBLES = ("mockprovider", "mailsink", "mockoidc", "mockpayments")
-# Each service but the mock serves /metrics on a port of its own (shared.settings.common).
-METRICS_PORTS = {"gateway": 9180, "auth": 9181, "billing": 9182, "usage": 9183, "console": 9184}
-_PORT_VARIABLE = {"mockprovider": "MOCK_PROVIDER_PORT"}
 ROOT = Path(__file__).resolve().parents[2]
 COPY_END_SECONDS = 2.0  # after the children are gone, for the copies to reach their end
 
@@ -109,120 +91,6 @@ def run() -> int:
         terminal.close()
 
 
-def _environment(database_url: str, redis_url: str, data_dir: Path) -> dict[str, str]:
-    env = dict(read.environ())
-    env.update(
-        TOLLGATE_ENV="dev",
-        TOLLGATE_DATA_DIR=str(data_dir),
-        DATABASE_URL=database_url,
-        REDIS_URL=redis_url,
-        PYTHONUNBUFFERED="1",
-    )
-    for name, port in PORTS.items():
-        variable = _PORT_VARIABLE.get(name, f"{name.upper()}_PORT")
-        env.setdefault(variable, str(port))
-        env.setdefault(f"{name.upper()}_URL", f"http://127.0.0.1:{env[variable]}")
-    for name, port in METRICS_PORTS.items():
-        env.setdefault(f"{name.upper()}_METRICS_PORT", str(port))
-    # Mail goes to the sink unless a real server is configured; links in mails
-    # point at the gateway, the public edge.
-    env.setdefault("MAILSINK_SMTP_PORT", str(MAILSINK_SMTP_PORT))
-    if not env.get("SMTP_HOST"):
-        env.update(SMTP_HOST="127.0.0.1", SMTP_PORT=env["MAILSINK_SMTP_PORT"], SMTP_TLS="none")
-        env.pop("SMTP_USERNAME", None)
-        env.pop("SMTP_PASSWORD", None)
-    env.setdefault("TOLLGATE_PUBLIC_URL", env["GATEWAY_URL"])
-    _sign_in_providers(env)
-    _payment_providers(env)
-    return env
-
-
-def _sign_in_providers(env: dict[str, str]) -> None:
-    """Sign in with Google and GitHub go to the mock OpenID provider, each
-    unless that provider's own client is configured (then the real one)."""
-    mock = env["MOCKOIDC_URL"]
-    if not env.get("GOOGLE_CLIENT_ID"):
-        env.update(
-            GOOGLE_CLIENT_ID=mockoidc.DEV_GOOGLE_CLIENT_ID,
-            GOOGLE_CLIENT_SECRET=mockoidc.DEV_GOOGLE_CLIENT_SECRET,
-            GOOGLE_ISSUER=f"{mock}/google",
-        )
-    if not env.get("GITHUB_CLIENT_ID"):
-        env.update(
-            GITHUB_CLIENT_ID=mockoidc.DEV_GITHUB_CLIENT_ID,
-            GITHUB_CLIENT_SECRET=mockoidc.DEV_GITHUB_CLIENT_SECRET,
-            GITHUB_AUTHORIZE_URL=f"{mock}/github/login/oauth/authorize",
-            GITHUB_TOKEN_URL=f"{mock}/github/login/oauth/access_token",
-            GITHUB_API_URL=f"{mock}/github/api",
-        )
-
-
-def _payment_providers(env: dict[str, str]) -> None:
-    """Top-ups pay at the mock payment provider: Stripe and Creem each unless
-    that provider's own key is configured (then the real one). The mock posts
-    its webhooks to the gateway, the public edge, as the real providers do."""
-    mock, gateway = env["MOCKPAYMENTS_URL"], env["GATEWAY_URL"]
-    env.setdefault("MOCKPAYMENTS_PUBLIC_URL", mock)
-    if not env.get("STRIPE_SECRET_KEY"):
-        env.update(
-            STRIPE_API_BASE=f"{mock}/stripe",
-            STRIPE_SECRET_KEY=env.setdefault(
-                "MOCKPAYMENTS_STRIPE_SECRET_KEY", mockpayments.DEV_STRIPE_SECRET_KEY
-            ),
-            STRIPE_WEBHOOK_SECRET=env.setdefault(
-                "MOCKPAYMENTS_STRIPE_WEBHOOK_SECRET", mockpayments.DEV_STRIPE_WEBHOOK_SECRET
-            ),
-        )
-        env.setdefault("MOCKPAYMENTS_STRIPE_WEBHOOK_URL", f"{gateway}/api/billing/webhooks/stripe")
-    if not env.get("CREEM_API_KEY"):
-        products, mock_products = mockpayments.dev_creem_products(
-            env.get("TOPUP_PRESETS") or mockpayments.DEV_PRESETS,
-            env.get("PAYMENT_CURRENCY") or "USD",
-        )
-        env.update(
-            CREEM_API_BASE=f"{mock}/creem",
-            CREEM_API_KEY=env.setdefault(
-                "MOCKPAYMENTS_CREEM_API_KEY", mockpayments.DEV_CREEM_API_KEY
-            ),
-            CREEM_WEBHOOK_SECRET=env.setdefault(
-                "MOCKPAYMENTS_CREEM_WEBHOOK_SECRET", mockpayments.DEV_CREEM_WEBHOOK_SECRET
-            ),
-        )
-        env.setdefault("CREEM_PRODUCTS", products)
-        env.setdefault("MOCKPAYMENTS_CREEM_PRODUCTS", mock_products)
-        env.setdefault("MOCKPAYMENTS_CREEM_WEBHOOK_URL", f"{gateway}/api/billing/webhooks/creem")
-    env.setdefault("PAYMENT_PROVIDERS", "stripe,creem")
-
-
-def _payments_line(env: dict[str, str]) -> str:
-    mock = env["MOCKPAYMENTS_URL"]
-    mocked = [
-        name
-        for name, variable in (("Stripe", "STRIPE_API_BASE"), ("Creem", "CREEM_API_BASE"))
-        if env.get(variable, "").startswith(mock)
-    ]
-    if not mocked:
-        return f"  payments {mock}   (the mock payment provider, unused)"
-    return (
-        f"  payments {mock}   (the mock payment provider: top-ups with "
-        f"{' and '.join(mocked)} pay there, nothing is charged)"
-    )
-
-
-def _sign_in_line(env: dict[str, str]) -> str:
-    mocked = [
-        name
-        for name, variable in (("Google", "GOOGLE_ISSUER"), ("GitHub", "GITHUB_API_URL"))
-        if env.get(variable, "").startswith(env["MOCKOIDC_URL"])
-    ]
-    if not mocked:
-        return f"  sign-in  {env['MOCKOIDC_URL']}   (the mock OpenID provider, unused)"
-    return (
-        f"  sign-in  {env['MOCKOIDC_URL']}   (the mock OpenID provider: "
-        f"sign in with {' and '.join(mocked)} as anyone you type)"
-    )
-
-
 async def _main(env: read.Environ, data_dir: Path, terminal: child_output.Terminal) -> int:
     task = asyncio.current_task()
     assert task is not None
@@ -251,7 +119,7 @@ async def _run(
         await migrations.ensure_database(postgres.url)
         applied = await migrations.apply(postgres.url)
         _say(terminal, f"database {postgres.url} migrated ({len(applied)} new migration(s))")
-        child_env = _environment(postgres.url, redis_store.url, data_dir)
+        child_env = dev_environment.environment(postgres.url, redis_store.url, data_dir)
         demo_key = await _seed(child_env, terminal)
         return await _supervise(child_env, demo_key, terminal, shutdown)
     except migrations.MigrationError as exc:
@@ -300,7 +168,7 @@ async def _supervise(
     running: list[children.Child] = []
     copies: list[asyncio.Task[None]] = []
     try:
-        for name in PORTS:
+        for name in dev_environment.PORTS:
             child = _start(name, env)
             running.append(child)
             # Read every child's output from the start: a pipe nobody reads
@@ -355,7 +223,7 @@ async def _ready(
 ) -> bool:
     """Wait until every service answers its probe; False after `seconds` or when one exited."""
     deadline = time.monotonic() + seconds
-    pending = set(PORTS)
+    pending = set(dev_environment.PORTS)
     probe_timeout = aiohttp.ClientTimeout(total=2)
     async with aiohttp.ClientSession(timeout=probe_timeout) as session:
         while pending and time.monotonic() < deadline:
@@ -380,7 +248,7 @@ def _say(terminal: child_output.Terminal, message: str) -> None:
 
 
 def _metrics_urls(env: dict[str, str]) -> str:
-    ports = [env[f"{name.upper()}_METRICS_PORT"] for name in METRICS_PORTS]
+    ports = [env[f"{name.upper()}_METRICS_PORT"] for name in dev_environment.METRICS_PORTS]
     return "   ".join(f"http://127.0.0.1:{port}/metrics" for port in ports if port != "0")
 
 
@@ -412,8 +280,8 @@ def _print_next_steps(
   auth     {env["AUTH_URL"]}   billing {env["BILLING_URL"]}   usage {env["USAGE_URL"]}   (internal)
   mock     {env["MOCKPROVIDER_URL"]}   (the mock provider: the default channels' upstream)
   mail     {env["MAILSINK_URL"]}   (the mail sink: every mail sent, links clickable)
-{_sign_in_line(env)}
-{_payments_line(env)}
+{dev_environment.sign_in_line(env)}
+{dev_environment.payments_line(env)}
   metrics  {_metrics_urls(env)}   (Prometheus's, not on the public edge)
 
 try it (the demo account's key, {seed.DEMO_CREDIT} USD of credit):

@@ -21,7 +21,7 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import make_mocked_request
 
-from services.cli import dev
+from services.cli import dev_environment
 from services.console.app_keys import SETTINGS
 from services.console.pages import billing_topup
 from services.console.pages.billing_topup import checkout_allowed
@@ -248,7 +248,7 @@ def test_tollgate_dev_lets_the_console_send_browsers_to_the_mock(
         monkeypatch.delenv(name, raising=False)
     for name in ("GATEWAY_URL", "TOLLGATE_PUBLIC_URL", "PAYMENT_PROVIDERS"):
         monkeypatch.delenv(name, raising=False)
-    env = dev._environment("postgresql://x/y", "redis://127.0.0.1:6379/2", tmp_path)
+    env = dev_environment.environment("postgresql://x/y", "redis://127.0.0.1:6379/2", tmp_path)
     console = ConsoleSettings.from_env(env)
     assert console.mock_payments_url == env["MOCKPAYMENTS_URL"] == "http://127.0.0.1:8092"
     assert env["STRIPE_API_BASE"].startswith(console.mock_payments_url)

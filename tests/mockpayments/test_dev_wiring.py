@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from services.cli import dev
+from services.cli import dev_environment
 from services.mockpayments.settings import Settings
 
 NAMES = (
@@ -39,7 +39,7 @@ def clean(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def environment(tmp_path: Path) -> dict[str, str]:
-    return dev._environment("postgresql://x/y", "redis://127.0.0.1:6379/2", tmp_path)
+    return dev_environment.environment("postgresql://x/y", "redis://127.0.0.1:6379/2", tmp_path)
 
 
 def test_billing_and_the_mock_agree_on_everything(tmp_path: Path) -> None:
@@ -90,4 +90,6 @@ def test_a_real_stripe_key_is_left_alone(tmp_path: Path, monkeypatch: pytest.Mon
     assert "MOCKPAYMENTS_STRIPE_WEBHOOK_URL" not in env
     assert env["PAYMENT_PROVIDERS"] == "stripe"
     assert env["CREEM_API_BASE"] == "http://127.0.0.1:8092/creem"
-    assert dev._payments_line(env).endswith("top-ups with Creem pay there, nothing is charged)")
+    assert dev_environment.payments_line(env).endswith(
+        "top-ups with Creem pay there, nothing is charged)"
+    )
