@@ -55,6 +55,7 @@ async def test_a_person_sets_a_keys_limits_budget_and_allowlist(
         "20000 tokens a minute",
         "4 requests at once",
         "5.00 USD a month",
+        "0.00 USD spent, 5.00 USD left this period",
         "203.0.113.0/24",
         "2001:db8::/32",
     ):
