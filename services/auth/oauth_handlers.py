@@ -11,7 +11,9 @@ Outcomes at the callback (the identity is the provider's subject, never the emai
 - an account with TOTP on is sent to the second step (`?mfa_token=`), never
   signed in by the provider alone;
 - an identity without a verified email is refused (it could not be told
-  apart from someone claiming another person's address).
+  apart from someone claiming another person's address);
+- a suspended account is signed in by nobody: back to the sign-in page with
+  `?error=account_suspended`.
 
 Every failure at the callback (a wrong, used or foreign state, a provider
 error, a refused code, an ID token that fails a check) is a redirect to the
@@ -44,7 +46,12 @@ from shared.service import DB
 
 _log = logging.getLogger(__name__)
 # What the console is told; every other reason is `oauth_failed`.
-_SHOWN_REASONS = {"oauth_cancelled", "oauth_unavailable", "oauth_email_unverified"}
+_SHOWN_REASONS = {
+    "oauth_cancelled",
+    "oauth_unavailable",
+    "oauth_email_unverified",
+    "account_suspended",
+}
 
 
 def _cookie_name(providers: SignInProviders) -> str:
@@ -216,6 +223,10 @@ async def _signed_in(
     """Sign the browser in; with TOTP on, to the console's second step instead
     (`POST /api/auth/login/mfa {mfa_token, code}` finishes it, as after a password)."""
     app = request.app
+    if user.suspended_at is not None:
+        # Before the second step: the console's sign-in page says so (the
+        # reason is the password sign-in's and the operator's to tell).
+        raise OAuthFailed("account_suspended", "the account is suspended")
     if await totp_store.enabled(app[DB], user.id):
         mfa_token = await app[SECOND_FACTOR].open_challenge(user.id, session=True)
         who = caller(request)

@@ -12,7 +12,13 @@ from services.console.api_client import call
 from services.console.render import FIELD_LIMIT, field, form_of, problem_of, redirect, render
 
 # What `/login?error=` may say (auth's OAuth callback); anything else is `oauth_failed`.
-OAUTH_ERRORS = ("oauth_failed", "oauth_cancelled", "oauth_unavailable", "oauth_email_unverified")
+OAUTH_ERRORS = (
+    "oauth_failed",
+    "oauth_cancelled",
+    "oauth_unavailable",
+    "oauth_email_unverified",
+    "account_suspended",
+)
 
 
 async def logout(request: web.Request) -> web.StreamResponse:
