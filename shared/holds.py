@@ -15,7 +15,10 @@ on a cold start, and a snapshot with an older account version than the one
 stored is ignored, so the balance here never moves backwards.
 
 Each operation is one atomic script: placing a hold purges expired holds and
-checks `bal - held - amount >= floor` in one step; settling removes the hold
+checks `bal - held - amount >= floor` in one step (and answers what is then
+left above the floor: the gateway's last-known available balance, by which
+it decides whether a request's hold may go with its upstream request:
+`services/gateway/relay/optimistic_hold.py`); settling removes the hold
 and installs the new balance in one step, so the available amount never
 counts a charge twice or not at all.
 
@@ -103,7 +106,7 @@ if tonumber(bal) - held - amount < floor then return 0 end
 redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
 redis.call('ZADD', KEYS[3], ARGV[4], ARGV[2])
 redis.call('HINCRBY', KEYS[1], 'held', amount)
-return 1
+return {1, tonumber(bal) - held - amount - floor}
 """
 )
 
@@ -147,6 +150,14 @@ class Placed(Enum):
     PLACED = 1
     REFUSED = 0
     NO_SNAPSHOT = -1
+
+
+def parse_placed(reply: Any) -> tuple[Placed, int | None]:
+    """The place script's answer: placed (with what is then available above the
+    floor, nano-USD: the gateway's last-known available), refused, or no snapshot."""
+    if isinstance(reply, list):
+        return Placed(int(reply[0])), int(reply[1])
+    return Placed(int(reply)), None
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,10 +229,16 @@ class Holds:
     ) -> Placed:
         """Place a hold expiring a TTL from `now_ms`, first letting go of the user's
         holds whose expiry is below `purge_ms` (`purge_before`; 0: none)."""
+        return (await self.place_seeing(user_id, hold_id, amount, now_ms, purge_ms=purge_ms))[0]
+
+    async def place_seeing(
+        self, user_id: uuid.UUID, hold_id: str, amount: Decimal, now_ms: int, *, purge_ms: int = 0
+    ) -> tuple[Placed, int | None]:
+        """`place`, and what is available above the floor once it is (`parse_placed`)."""
         result = await self._place(
             keys=keys(user_id), args=self._place_args(hold_id, amount, now_ms, purge_ms)
         )
-        return Placed(int(result))
+        return parse_placed(result)
 
     def place_command(
         self, user_id: uuid.UUID, hold_id: str, amount: Decimal, now_ms: int, *, purge_ms: int = 0

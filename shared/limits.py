@@ -149,7 +149,8 @@ end
 """
 )
 
-# After the hold is placed: take every limit checked; {1, remaining, reset ms, ...}.
+# After the hold is placed: take every limit checked; {1, remaining, reset ms, ...},
+# then what is available above the balance's floor (nano-USD), the hold's answer.
 _TAKE = """
 local function take()
   local member, slot_expiry = ARGV[a0 - 2], tonumber(ARGV[a0])
@@ -193,8 +194,10 @@ def place_limited_script(place: str) -> str:
 local refused = check()
 if refused then return refused end
 local placed = place()
-if placed ~= 1 then return {placed} end
-return take()
+if type(placed) ~= 'table' then return {placed} end
+local out = take()
+out[#out + 1] = placed[2]
+return out
 """
     )
 
@@ -306,6 +309,7 @@ class LimitedPlace:
     refusal: Refusal | None = None
     budget_refusal: BudgetRefusal | None = None
     unseeded: Limit | None = None
+    available_nano: int | None = None  # above the floor once the hold is placed
 
 
 def parse_place_reply(reply: Any, limits: tuple[Limit, ...]) -> LimitedPlace:
@@ -326,7 +330,8 @@ def parse_place_reply(reply: Any, limits: tuple[Limit, ...]) -> LimitedPlace:
         Standing(limit, remaining=max(0, int(reply[1 + 2 * i])), reset_ms=int(reply[2 + 2 * i]))
         for i, limit in enumerate(limits)
     )
-    return LimitedPlace(1, standings)
+    available = int(reply[1 + 2 * len(limits)]) if len(reply) > 1 + 2 * len(limits) else None
+    return LimitedPlace(1, standings, available_nano=available)
 
 
 def retry_after_seconds(refusal: Refusal) -> int | None:

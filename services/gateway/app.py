@@ -178,6 +178,7 @@ async def _metering(app: web.Application) -> AsyncIterator[None]:
         settings.billing_url,
         settings.common.internal_token,
         settings.usage_url,
+        settings.optimistic_hold_multiple,
     )
     spool = Spool(settings.spool_dir, f"gateway-{socket.gethostname()}-{os.getpid()}")
     spool.open()

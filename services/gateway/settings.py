@@ -37,6 +37,11 @@ class Settings:
     # How long a concurrency slot outlives its gateway (renewed every third of it
     # while its request runs: shared/limits.py). GATEWAY_SLOT_TTL_SECONDS.
     slot_ttl_ms: int = SLOT_TTL_MS
+    # The hold off the latency path (relay/optimistic_hold.py): a request whose
+    # user's last-known available balance is at least this many times its worst
+    # case sends its hold and its upstream request together; 0: never.
+    # GATEWAY_OPTIMISTIC_HOLD_MULTIPLE.
+    optimistic_hold_multiple: int = 4
     # Browser sessions: the console's origin is that of TOLLGATE_PUBLIC_URL (the
     # only Origin a cookie-authenticated unsafe request may carry); the cookie's
     # name follows SESSION_COOKIE_SECURE as auth reads it; a cached session is
@@ -94,4 +99,7 @@ class Settings:
             console_url=service_url("CONSOLE_URL", 8084),
             slot_ttl_ms=1000
             * read.integer(env, "GATEWAY_SLOT_TTL_SECONDS", SLOT_TTL_MS // 1000, low=3, high=3600),
+            optimistic_hold_multiple=read.integer(
+                env, "GATEWAY_OPTIMISTIC_HOLD_MULTIPLE", 4, low=0, high=1000
+            ),
         )

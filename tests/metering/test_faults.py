@@ -245,11 +245,15 @@ async def test_redis_killed_and_restarted_under_load_loses_no_event(
     assert any(a.started < restarted and a.ended > killed for a in answers)
     assert any(a.started > restarted and a.status == 200 for a in answers)
     # Every answer, refused or not, was one usage event; the relayed ones were
-    # each one upstream call, and nothing reached the upstream unmetered.
+    # each one upstream call, and nothing else reached the upstream but requests
+    # sent with their holds before the gateway saw Redis fail (the hold off the
+    # latency path), each refused, none relayed.
     emitted = await emitted_ids(caplog)
     assert set(emitted) == {warm.request_id} | {a.request_id for a in answers}
     relayed = [a for a in answers if a.status == 200]
-    assert upstream_calls(stack.mock) == len(relayed)
+    assert (
+        len(relayed) <= upstream_calls(stack.mock) <= len(relayed) + _sent_before_failure(answers)
+    )
     await _exactly_once(stack, db, emitted)
     ok = {
         r["event_id"]
@@ -338,7 +342,9 @@ async def test_redis_gone_for_ten_seconds_spools_in_flight_events_and_fails_clos
     emitted = await emitted_ids(caplog)
     assert set(emitted) == {warm.request_id} | {a.request_id for a in answers}
     relayed = [a for a in answers if a.status == 200]
-    assert upstream_calls(stack.mock) == len(relayed)
+    assert (
+        len(relayed) <= upstream_calls(stack.mock) <= len(relayed) + _sent_before_failure(answers)
+    )
     await _exactly_once(stack, db, emitted)
     streamed = await db.fetch(
         "SELECT status, output_tokens FROM usage.records WHERE event_id = ANY($1::text[])",
@@ -346,6 +352,17 @@ async def test_redis_gone_for_ten_seconds_spools_in_flight_events_and_fails_clos
     )
     assert len(streamed) == 4
     assert all(r["status"] == "ok" and r["output_tokens"] > 0 for r in streamed)
+
+
+def _sent_before_failure(answers: list[Answer]) -> int:
+    """Refused requests that began before the first refusal ended: the only ones
+    that may have gone upstream with their hold (relay/optimistic_hold.py), which
+    is cancelled once the hold fails; after it, every hold goes first."""
+    refused = [a for a in answers if a.status == 503]
+    if not refused:
+        return 0
+    first = min(a.ended for a in refused)
+    return sum(1 for a in refused if a.started < first)
 
 
 async def _last_entry(stack: FaultStack) -> bytes:

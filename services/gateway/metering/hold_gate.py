@@ -23,6 +23,12 @@ script. When its counter for the period is missing (a new period, Redis lost
 it), the script takes nothing and says so; the counter is seeded from the
 usage service (what the key spent in the period, by its usage records) and
 the hold tried again, as a missing balance snapshot is fetched from billing.
+
+The place script answers what is left above the floor once the hold is
+placed, and where the limits stand; the gate remembers both per user
+(`headroom`), and `covers` says whether they cover a request several times
+over, for the hold off the latency path (`relay/optimistic_hold.py`). Any
+refusal forgets them.
 """
 
 from __future__ import annotations
@@ -38,9 +44,10 @@ from services.gateway.admission import key_budget
 from services.gateway.admission.key_budget import PlannedBudget
 from services.gateway.admission.limits import LimitExceeded
 from services.gateway.metering.billing_progress import BillingProgress
+from services.gateway.metering.headroom import Headroom
 from services.gateway.metering.hold_keeper import HoldKeeper
 from shared.errors import PaymentRequired, ServiceUnavailable
-from shared.holds import Holds, Placed, Snapshot
+from shared.holds import Holds, Placed, Snapshot, parse_placed, to_nano_up
 from shared.internal import TOKEN_HEADER
 from shared.limits import Kind, Limit, LimitedPlace, Standing, parse_place_reply
 from shared.redis_batch import CommandBatcher
@@ -57,6 +64,7 @@ class HoldGate:
         billing_url: str,
         token: str,
         usage_url: str,
+        optimistic_multiple: int = 0,
     ) -> None:
         self._holds = holds
         self._batch = batch
@@ -66,6 +74,12 @@ class HoldGate:
         self._billing_url = billing_url
         self._token = token
         self._usage_url = usage_url
+        # The last-seen balance and limits, for the hold off the latency path.
+        self.headroom = Headroom(optimistic_multiple)
+
+    def covers(self, user_id: uuid.UUID, amount: Decimal, applied: tuple[Limit, ...]) -> bool:
+        """Whether this request's hold may go with its upstream request (`headroom`)."""
+        return self.headroom.covers(user_id, to_nano_up(amount), applied)
 
     async def reserve(
         self,
@@ -80,17 +94,17 @@ class HoldGate:
         if applied:
             return await self._reserve_limited(user_id, hold_id, amount, applied, budget)
         try:
-            placed = await self._place(user_id, hold_id, amount)
+            placed, available = await self._place(user_id, hold_id, amount)
             if placed is Placed.NO_SNAPSHOT:
                 await self._holds.install(user_id, await self._snapshot(user_id))
-                now_ms = _now_ms()
-                placed = await self._holds.place(
-                    user_id, hold_id, amount, now_ms, purge_ms=self._progress.purge_before(now_ms)
-                )
+                placed, available = await self._place(user_id, hold_id, amount, batch=False)
         except (RedisError, OSError) as exc:
+            self.headroom.clear()  # hold first for everyone until Redis answers again
             raise ServiceUnavailable("metering is unavailable; try again shortly") from exc
         if placed is not Placed.PLACED:
+            self.headroom.forget(user_id)
             raise _refused(amount)
+        self.headroom.saw(user_id, available, ())
         self._keeper.opened(user_id, hold_id, _now_ms())
         return ()
 
@@ -113,7 +127,12 @@ class HoldGate:
                     break
                 outcome = await self._place_limited(user_id, hold_id, amount, applied, batch=False)
         except (RedisError, OSError) as exc:
+            self.headroom.clear()  # hold first for everyone until Redis answers again
             raise ServiceUnavailable("metering is unavailable; try again shortly") from exc
+        if outcome.placed == Placed.PLACED.value:
+            self.headroom.saw(user_id, outcome.available_nano, outcome.standings)
+        else:
+            self.headroom.forget(user_id)
         if outcome.refusal is not None:
             raise LimitExceeded(outcome.refusal)
         if outcome.budget_refusal is not None and budget is not None:
@@ -154,17 +173,19 @@ class HoldGate:
         """The request is over: its hold is no longer renewed (billing settles it)."""
         self._keeper.closed(hold_id)
 
-    async def _place(self, user_id: uuid.UUID, hold_id: str, amount: Decimal) -> Placed:
+    async def _place(
+        self, user_id: uuid.UUID, hold_id: str, amount: Decimal, *, batch: bool = True
+    ) -> tuple[Placed, int | None]:
         """Batched with other requests' Redis commands of this loop turn."""
         now_ms = _now_ms()
         purge_ms = self._progress.purge_before(now_ms)
-        try:
-            reply = await self._batch.execute(
-                *self._holds.place_command(user_id, hold_id, amount, now_ms, purge_ms=purge_ms)
-            )
-        except NoScriptError:  # loads it
-            return await self._holds.place(user_id, hold_id, amount, now_ms, purge_ms=purge_ms)
-        return Placed(int(reply))
+        if batch:
+            command = self._holds.place_command(user_id, hold_id, amount, now_ms, purge_ms=purge_ms)
+            try:
+                return parse_placed(await self._batch.execute(*command))
+            except NoScriptError:  # loads it
+                pass
+        return await self._holds.place_seeing(user_id, hold_id, amount, now_ms, purge_ms=purge_ms)
 
     async def _seed(self, budget: PlannedBudget) -> None:
         """Install the budget's counter with what the key spent in the period so far

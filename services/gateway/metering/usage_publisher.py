@@ -125,6 +125,13 @@ class UsagePublisher:
         in flight at shutdown.
         """
         self._metrics.observe(result)
+        if result.upstream_cancelled:
+            self._metrics.optimistic_refused.labels(result.endpoint).inc()
+            _log.info(
+                "hold refused after its upstream request went; cancelled, nothing relayed",
+                extra={"request_id": result.request_id, "usage": result.as_dict()},
+            )
+            return  # nothing delivered, nothing charged: no event (optimistic_hold)
         if result.status is Outcome.REJECTED and result.error_code in _TAKES_NOTHING:
             self._limit_refused(result)
             return

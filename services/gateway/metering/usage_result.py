@@ -82,6 +82,9 @@ class UsageResult:
     partial: bool = False
     limits: tuple[Limit, ...] = ()  # taken at admission; finished with the event
     price_multiplier: Decimal = Decimal(1)  # the caller's group's (DESIGN 13)
+    # Its hold was refused after its upstream request had gone (relay/optimistic_hold.py):
+    # cancelled, nothing delivered, nothing charged; no usage event.
+    upstream_cancelled: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         """Plain JSON types, for logs and events."""
@@ -148,6 +151,7 @@ class Meter:
     hold_amount: Decimal | None = None
     attempts: int = 0
     price_multiplier: Decimal = Decimal(1)  # set with the principal: the hold and cost carry it
+    upstream_cancelled: bool = False  # by a hold refused after it went (optimistic_hold)
 
     def fail(self, status: Outcome, http_status: int, error_code: str) -> None:
         self.status, self.http_status, self.error_code = status, http_status, error_code
@@ -194,4 +198,5 @@ class Meter:
             partial=partial,
             limits=self.limits,
             price_multiplier=self.price_multiplier,
+            upstream_cancelled=self.upstream_cancelled,
         )

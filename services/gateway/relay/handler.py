@@ -4,7 +4,10 @@ Per request: the API key is resolved to a principal (in-process cache), the
 body is read within its limit and inspected (pure), the model's alias is
 resolved and its channels found in the in-memory routing table (pure), the
 worst-case cost is held, the router tries channels until one answers
-(`failover`), and the answer is relayed (streamed when it is a stream). No
+(`failover`), and the answer is relayed (streamed when it is a stream). When
+the caller's last-known balance covers the worst case several times over, the
+hold and the upstream request go together (`optimistic_hold`); the answer is
+relayed only once the hold is placed. No
 PostgreSQL on this path. Whatever happens, exactly one
 `UsageResult` is made, in a `finally` that also runs when the client
 hangs up (the handler is cancelled then, which closes the upstream request);
@@ -22,15 +25,19 @@ answered in the client's own error format.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
 
 import aiohttp
 from aiohttp import web
 
 from services.gateway.admission import ip_allowlist
-from services.gateway.admission.key_budget import plan_budget
+from services.gateway.admission.key_budget import PlannedBudget, plan_budget
 from services.gateway.admission.limit_headers import (
     LIMIT_HEADERS,
     admitted_headers,
@@ -52,14 +59,15 @@ from services.gateway.channels.choice import Channel
 from services.gateway.edge.api_proxy import client_ip
 from services.gateway.metering.estimate import estimate, tokens_for
 from services.gateway.metering.usage_result import Meter, Outcome
-from services.gateway.relay import wire
+from services.gateway.relay import optimistic_hold, wire
 from services.gateway.relay.apis import Api, Family
-from services.gateway.relay.attempt import UpstreamFailure, WholeAnswer
+from services.gateway.relay.attempt import Answer, UpstreamFailure, WholeAnswer
 from services.gateway.relay.client_errors import error_body
 from services.gateway.relay.stream import relay_stream, relay_whole
 from services.gateway.relay.wire import Inspected, WireError
 from shared.bodies import read_limited
 from shared.errors import ApiError, BadRequest, Forbidden, NotFound, Unauthorized
+from shared.limits import Limit
 from shared.logs import LOGGED_BY_HANDLER
 from shared.pricing import worst_case
 from shared.request_id import HEADER as REQUEST_ID_HEADER
@@ -167,10 +175,11 @@ async def _relay(request: web.Request, api: Api, meter: Meter) -> web.StreamResp
     candidates = table.serving(api.family, model)
     if not candidates:
         raise NotFound(f"the model {inspected.model} does not exist or is not available")
+    hold = None
     if api not in FREE_APIS:
-        await _reserve(request, api, model, inspected, meter, principal)
+        hold = await _plan_hold(request, api, model, inspected, meter, principal)
     try:
-        return await _open_and_relay(request, api, inspected, model, candidates, meter)
+        return await _open_and_relay(request, api, inspected, model, candidates, meter, hold)
     except asyncio.CancelledError:
         if meter.reached_upstream and meter.estimated_usage is None:
             # The client hung up on a request the upstream has, before any answer.
@@ -187,16 +196,32 @@ async def _open_and_relay(
     model: str,
     candidates: Sequence[Channel],
     meter: Meter,
+    hold: _Hold | None,
 ) -> web.StreamResponse:
-    channel, answer = await request.app[ROUTER].open(
-        api,
-        inspected,
-        model,
-        candidates,
-        path=request.path,
-        client_headers=request.headers,
-        meter=meter,
-    )
+    """Hold, then open the upstream; or both at once when the caller's last-known
+    balance covers the worst case several times over (`optimistic_hold`)."""
+
+    def open_upstream() -> Coroutine[Any, Any, tuple[Channel, Answer]]:
+        return request.app[ROUTER].open(
+            api,
+            inspected,
+            model,
+            candidates,
+            path=request.path,
+            client_headers=request.headers,
+            meter=meter,
+        )
+
+    if hold is None:
+        channel, answer = await open_upstream()
+    else:
+        place = functools.partial(_place_hold, request, api, meter, hold)
+        assert meter.user_id is not None
+        if request.app[HOLD_GATE].covers(meter.user_id, hold.amount, hold.applied):
+            channel, answer = await optimistic_hold.together(place, open_upstream, _abandon, meter)
+        else:
+            await place()
+            channel, answer = await open_upstream()
     meter.first_byte = answer.first_byte_at
     if isinstance(answer, WholeAnswer):
         return relay_whole(
@@ -215,16 +240,32 @@ async def _open_and_relay(
         )
 
 
-async def _reserve(
+def _abandon(opened: tuple[Channel, Answer]) -> None:
+    """An answer that will not be relayed: a stream's connection is closed."""
+    answer = opened[1]
+    if not isinstance(answer, WholeAnswer):
+        answer.response.close()
+
+
+@dataclass(frozen=True, slots=True)
+class _Hold:
+    """What a request's hold takes: its worst-case cost, limits and key budget."""
+
+    amount: Decimal
+    applied: tuple[Limit, ...]
+    budget: PlannedBudget | None
+
+
+async def _plan_hold(
     request: web.Request,
     api: Api,
     model: str,
     inspected: Inspected,
     meter: Meter,
     principal: Principal,
-) -> None:
-    """Hold the worst-case cost, taking the principal's limits and its key's budget
-    with it in the same command (DESIGN 13); a model with no price is not served."""
+) -> _Hold:
+    """The worst-case cost, and the principal's limits and its key's budget, all
+    taken in the hold's one command (DESIGN 13); a model with no price is not served."""
     price = await request.app[PRICES].current(model)
     if price is None:
         raise BadRequest(f"the model {model} has no price configured; it cannot be used")
@@ -236,7 +277,6 @@ async def _reserve(
         choices=inspected.choices,
         multiplier=meter.price_multiplier,
     )
-    assert meter.user_id is not None
     worst_tokens = worst_case_tokens(
         prompt_tokens=tokens_for(inspected.prompt_bytes),
         max_output_tokens=output_cap,
@@ -247,14 +287,19 @@ async def _reserve(
     budget = plan_budget(principal, amount, datetime.now(UTC))
     if budget is not None:
         applied += (budget.limit,)
+    return _Hold(amount, applied, budget)
+
+
+async def _place_hold(request: web.Request, api: Api, meter: Meter, hold: _Hold) -> None:
+    assert meter.user_id is not None
     try:
         standings = await request.app[HOLD_GATE].reserve(
-            meter.user_id, meter.request_id, amount, applied, budget
+            meter.user_id, meter.request_id, hold.amount, hold.applied, hold.budget
         )
     except LimitExceeded as refused:
         request[LIMIT_HEADERS] = refused_headers(api.family, refused.refusal, datetime.now(UTC))
         raise
-    meter.hold_id, meter.hold_amount, meter.limits = meter.request_id, amount, applied
+    meter.hold_id, meter.hold_amount, meter.limits = meter.request_id, hold.amount, hold.applied
     request.app[RELAY_METRICS].holds_open.inc()
-    if applied:
+    if hold.applied:
         request[LIMIT_HEADERS] = admitted_headers(api.family, standings, datetime.now(UTC))

@@ -56,6 +56,13 @@ class RelayMetrics:
             "Holds this process placed for requests still in flight.",
             registry=registry,
         )
+        self.optimistic_refused = LoopCounter(
+            "tollgate_optimistic_hold_refused",
+            "Requests whose hold, sent with their upstream request, was refused:"
+            " the upstream request cancelled, nothing relayed or charged.",
+            ["endpoint"],
+            registry=registry,
+        )
         self.spool_depth = Gauge(
             "tollgate_spool_depth",
             "Usage events in this process's spool, waiting for Redis.",
