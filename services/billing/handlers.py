@@ -1,7 +1,12 @@
 """Balances and statements over HTTP.
 
 A user only ever sees their own account: the account is the caller's, never
-named by the request, so there is no id to try someone else's with. Money is
+named by the request, so there is no id to try someone else's with. The one
+exception is the admin role's `GET /api/admin/balances/{user_id}` (the
+gateway checks the role, `require_admin` again here): the same figures for
+the account an admin names, 404 when auth knows no such user (billing would
+otherwise answer zeros for any id, as it does for an account that exists but
+never moved money). Money is
 rendered as decimal strings. Rules for the numbers shown:
 
 - `balance` is PostgreSQL's, the source of truth.
@@ -23,6 +28,7 @@ from redis.exceptions import RedisError
 from services.billing import ledger
 from services.billing.accounts import user_balance
 from services.billing.money_fields import money
+from services.billing.user_directory import USER_DIRECTORY
 from shared import holds
 from shared.errors import NotFound, ServiceUnavailable, Unprocessable
 from shared.internal import caller
@@ -31,6 +37,7 @@ from shared.service import DB, REDIS
 DEFAULT_PAGE = 50
 MAX_PAGE = 200
 _DIGITS = re.compile(r"[0-9]{1,19}")
+UNKNOWN_USER = "no user has this id"
 
 
 async def internal_balance(request: web.Request) -> web.Response:
@@ -52,7 +59,22 @@ async def internal_balance(request: web.Request) -> web.Response:
 
 
 async def balance(request: web.Request) -> web.Response:
-    user_id = caller(request).require_user()
+    return await _balance_of(request, caller(request).require_user())
+
+
+async def admin_balance(request: web.Request) -> web.Response:
+    """`GET /api/admin/balances/{user_id}`: an account's balance for an admin."""
+    caller(request).require_admin()
+    try:
+        user_id = uuid.UUID(request.match_info["user_id"])
+    except ValueError:
+        raise NotFound(UNKNOWN_USER) from None
+    if not await request.app[USER_DIRECTORY].exists(user_id):
+        raise NotFound(UNKNOWN_USER)
+    return await _balance_of(request, user_id)
+
+
+async def _balance_of(request: web.Request, user_id: uuid.UUID) -> web.Response:
     found = await user_balance(request.app[DB], user_id)
     try:
         held = await holds.held_amount(request.app[REDIS], user_id)

@@ -23,6 +23,7 @@ def setup_routes(app: web.Application) -> None:
     router.add_get("/api/billing/alert", low_balance.get_alert)
     router.add_put("/api/billing/alert", low_balance.put_alert)
     router.add_post("/api/admin/credits", credit_admin.post_credit)
+    router.add_get("/api/admin/balances/{user_id}", handlers.admin_balance)
     router.add_get("/api/admin/prices", price_admin.list_prices)
     router.add_get("/api/admin/prices/{model:.+}", price_admin.get_prices)
     router.add_put("/api/admin/prices/{model:.+}", price_admin.put_price)

@@ -4,10 +4,17 @@ Handlers parse, call the store, render. Each one starts with
 `caller(request).require_user()` (401 without a user) and passes that id to
 every query: a user only ever sees their own usage. API keys may read these
 routes (the gateway allows GET with a key).
+
+The one exception is `GET /api/admin/usage?user_id=` (admin role: the gateway
+checks it, and `require_admin` again here): the same page of records for the
+account an admin names, so the console's account page shows its recent calls.
+Unknown ids read as an account without records (usage knows users only by
+their records).
 """
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import orjson
@@ -25,7 +32,20 @@ def _json(body: dict[str, Any]) -> web.Response:
 async def list_records(request: web.Request) -> web.Response:
     """`GET /api/usage`: records newest first, one page at a time."""
     user_id = caller(request).require_user()
-    query = params.page_query(request.query)
+    return await _records(request, user_id, params.page_query(request.query))
+
+
+async def admin_records(request: web.Request) -> web.Response:
+    """`GET /api/admin/usage?user_id=`: an account's records for an admin, as
+    `GET /api/usage` answers them to the account itself."""
+    caller(request).require_admin()
+    user_id, query = params.admin_page_query(request.query)
+    return await _records(request, user_id, query)
+
+
+async def _records(
+    request: web.Request, user_id: uuid.UUID, query: params.PageQuery
+) -> web.Response:
     rows, next_position = await store.page(request.app[DB], user_id, query)
     return _json(
         {

@@ -153,14 +153,14 @@ class QueryParams:
             return options[0]
         return raw
 
-    def identifier(self, name: str) -> uuid.UUID | None:
+    def identifier(self, name: str, *, like: str = "GET /api/keys") -> uuid.UUID | None:
         raw = self.text(name, max_length=64)
         if raw is None:
             return None
         try:
             return uuid.UUID(raw)
         except ValueError:
-            self.problems[name] = "must be an id such as the one GET /api/keys returns"
+            self.problems[name] = f"must be an id such as the one {like} returns"
             return None
 
     def time_zone(self, name: str) -> str:
@@ -198,6 +198,25 @@ class QueryParams:
 
 def page_query(query: MultiMapping[str]) -> PageQuery:
     params = QueryParams(query)
+    page = _page(params)
+    params.check()
+    return page
+
+
+def admin_page_query(query: MultiMapping[str]) -> tuple[uuid.UUID, PageQuery]:
+    """An admin's page of one account's records: `user_id` (required) and the
+    parameters `page_query` reads, every problem in one 422."""
+    params = QueryParams(query)
+    user_id = params.identifier("user_id", like="GET /api/admin/users")
+    if user_id is None and "user_id" not in params.problems:
+        params.problems["user_id"] = "required: the id of the account whose records to list"
+    page = _page(params)
+    params.check()
+    assert user_id is not None
+    return user_id, page
+
+
+def _page(params: QueryParams) -> PageQuery:
     window = params.window()
     limit = params.integer("limit", default=DEFAULT_LIMIT, low=1, high=MAX_LIMIT)
     after = None
@@ -207,7 +226,6 @@ def page_query(query: MultiMapping[str]) -> PageQuery:
             after = cursor.decode(raw_cursor)
         except ValueError:
             params.problems["cursor"] = "not a cursor this API issued; use next_cursor as given"
-    params.check()
     return PageQuery(window=window, limit=limit, after=after)
 
 

@@ -5,7 +5,8 @@ finds them on the key's card and in the form after a reload; a network that
 is not one is named next to the allowlist. An operator adds a group with a
 price multiplier of 1.5, finds a person by email, moves them into it,
 suspends them (asked first, with a reason: their key is refused) and lifts
-the suspension (their key works again).
+the suspension (their key works again). The person's page shows their balance
+and their latest call.
 """
 
 from __future__ import annotations
@@ -13,16 +14,23 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import aiohttp
 from playwright.async_api import Page, expect
 
+from services.usage.recording import record_batch
+from shared.service import DB
+from shared.usage_event import read
 from tests.accounts import create_key, sign_up
 from tests.browser import admin_steps, admission_steps, people
 from tests.browser.conftest import Shoot
 from tests.console.conftest import ConsoleStack
 from tests.console.model_catalog import serve_mock_models
+from tests.relay import credit
+from tests.usage.factory import usage_event
 
 
 async def test_a_person_sets_a_keys_limits_budget_and_allowlist(
@@ -106,6 +114,11 @@ async def test_an_admin_adds_a_group_moves_a_person_into_it_suspends_and_lifts_t
     person = await sign_up(console_stack.stack.gateway)
     key = await create_key(console_stack.stack.gateway, person)
     assert await _status_with(console_stack, key["key"]) == 200
+    await credit(console_stack.stack, person.id, Decimal("4.50"))
+    call = usage_event(
+        person.id, at=datetime(2026, 3, 1, 12, tzinfo=UTC), key_id=key["id"], cost="0.0125"
+    )
+    await record_batch(console_stack.stack.usage.app[DB], [read(call)])
     await people.sign_in(page, admin.username)
 
     await admin_steps.open_admin_page(page, "Groups", "Groups")
@@ -119,6 +132,11 @@ async def test_an_admin_adds_a_group_moves_a_person_into_it_suspends_and_lifts_t
     await admission_steps.find_user(page, person.email)
     await shoot(page, "users-found")
     await admission_steps.open_user(page, person.email, person.username)
+    await expect(page.locator("#user-credit ~ dl.figures")).to_contain_text("4.50 USD")
+    latest = page.get_by_role("region", name="Latest calls").get_by_role("row").nth(1)
+    await expect(latest).to_contain_text("gpt-4o-mini")
+    await expect(latest).to_contain_text(key["id"][:8])
+    await expect(latest).to_contain_text("0.0125")
     await shoot(page, "user")
     await admission_steps.move_to_group(page, "pro")
     await shoot(page, "user-moved")

@@ -290,6 +290,10 @@ SPECS: dict[str, Spec] = {
             "idempotency_key": "hostile-1",
         }
     ),
+    # Another account's balance, for the console's account page (admin role).
+    "GET /api/admin/balances/{user_id}": Spec(
+        params={"user_id": lambda known: [known.user_id, "00000000-0000-4000-8000-000000000000"]}
+    ),
     "GET /api/admin/prices": Spec(),
     "GET /api/admin/prices/{model}": Spec(params={"model": lambda known: _ALL_MODELS}),
     "PUT /api/admin/prices/{model}": Spec(
@@ -354,6 +358,15 @@ SPECS: dict[str, Spec] = {
         }
     ),
     "GET /api/usage/export": Spec(query={**_WINDOW, "format": ["csv", "json"]}),
+    # Another account's records, for the console's account page (admin role).
+    "GET /api/admin/usage": Spec(
+        query={
+            **_WINDOW,
+            "user_id": ["00000000-0000-4000-8000-000000000000"],
+            "limit": ["10"],
+            "cursor": [],
+        }
+    ),
     "GET /api/usage/keys/{key_id}/spend": Spec(
         query={"period": ["day", "month", "total"]},
         params={"key_id": lambda known: known.key_ids},

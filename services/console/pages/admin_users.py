@@ -3,8 +3,11 @@ see it, and act on it: its group and own limits, its role, suspending it
 with a reason and lifting that, and crediting its balance.
 
 From auth's `GET /api/admin/users?q=` (paginated) and `GET|PATCH
-/api/admin/users/{id}`, billing's `POST /api/admin/credits` and
-`GET /api/admin/orders?user_id=` (the account's recent top-ups). Rules kept:
+/api/admin/users/{id}`, billing's `POST /api/admin/credits`,
+`GET /api/admin/balances/{id}` (balance, held, available, as the account reads
+them) and `GET /api/admin/orders?user_id=` (the account's recent top-ups), and
+usage's `GET /api/admin/usage?user_id=` (its latest calls, in the admin's time
+zone; keys by id, as the admin cannot list another account's keys). Rules kept:
 
 - What cannot be taken back lightly asks first on a page of its own, a plain
   form as keys' revoke does: suspending (every key and session of the account
@@ -23,6 +26,7 @@ import secrets
 import uuid
 from typing import Any
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from multidict import MultiDictProxy
@@ -30,11 +34,21 @@ from multidict import MultiDictProxy
 from services.console.api_client import Answer, call
 from services.console.field_problems import sort_problems
 from services.console.pages.admin_shared import admin_visitor, refused, when
-from services.console.render import SignedIn, field, form_of, problem_of, redirect, render
+from services.console.pages.usage import local_time
+from services.console.render import (
+    SignedIn,
+    field,
+    form_of,
+    problem_of,
+    redirect,
+    render,
+    time_zone_of,
+)
 
 PATH = "/admin/users"
 API = "/api/admin/users"
 PAGE = 25
+RECENT_CALLS = 20
 ROLES = ("user", "admin")
 LIMITS = ("rpm", "tpm", "concurrency")
 ASKED = ("suspend", "role", "credit")  # actions that ask first
@@ -148,6 +162,37 @@ async def _top_ups(request: web.Request, user_id: str) -> list[dict[str, Any]] |
     ]
 
 
+async def _balance(request: web.Request, user_id: str) -> dict[str, str] | None:
+    """The account's balance, held and available (billing's admin read); None when unreadable."""
+    answer = await call(request, "GET", f"/api/admin/balances/{user_id}")
+    if not answer.ok or not isinstance(answer.body, dict):
+        return None
+    names = ("balance", "held", "available", "currency")
+    return {n: str(answer.body.get(n, ""))[:40] for n in names}
+
+
+async def _calls(request: web.Request, user_id: str, zone: ZoneInfo) -> list[dict[str, Any]] | None:
+    """The account's latest calls, newest first (usage's admin read); None when unreadable."""
+    query = urlencode({"user_id": user_id, "limit": RECENT_CALLS})
+    answer = await call(request, "GET", f"/api/admin/usage?{query}")
+    if not answer.ok or not isinstance(answer.body, dict):
+        return None
+    return [
+        {
+            "time": local_time(str(r.get("occurred_at", "")), zone),
+            "model": str(r.get("model", "")),
+            "key_id": str(r["key_id"]) if r.get("key_id") else "",
+            "status": str(r.get("status", "")),
+            "http_status": r.get("http_status"),
+            "input_tokens": r.get("input_tokens"),
+            "output_tokens": r.get("output_tokens"),
+            "cost": r.get("cost"),
+        }
+        for r in answer.body.get("data", [])
+        if isinstance(r, dict)
+    ]
+
+
 async def _user_page(
     request: web.Request,
     visitor: SignedIn,
@@ -163,9 +208,14 @@ async def _user_page(
         sorted_ = sort_problems(problem["details"], FIELDS)
         problem, errors = {**problem, "details": sorted_.rest}, sorted_.by_field
     saved = request.query.get("saved", "")
+    zone_name = time_zone_of(request, visitor.me)
     context = {
         **visitor.context(),
         "user": user,
+        "balance_now": await _balance(request, user_id),
+        "calls": await _calls(request, user_id, ZoneInfo(zone_name)),
+        "time_zone": zone_name,
+        "recent_calls": RECENT_CALLS,
         "groups": await _group_names(request),
         "roles": ROLES,
         "top_ups": await _top_ups(request, user_id),

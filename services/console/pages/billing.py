@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
@@ -74,7 +75,23 @@ def _line(entry: Mapping[str, Any], zone: ZoneInfo) -> dict[str, Any]:
         "balance_after": entry.get("balance_after"),
         "event_id": entry.get("event_id"),
         "reason": entry.get("reason"),
+        "multiplier": _multiplier(entry),
     }
+
+
+def _multiplier(entry: Mapping[str, Any]) -> str | None:
+    """A usage charge's price multiplier (the account's group's) when it is not 1;
+    None for 1, for other kinds and for entries from before multipliers."""
+    raw = entry.get("price_multiplier")
+    if entry.get("kind") != "usage_charge" or not isinstance(raw, str):
+        return None
+    try:
+        value = Decimal(raw)
+    except InvalidOperation:
+        return None
+    if not value.is_finite() or value == 1:
+        return None
+    return format(value.normalize(), "f")
 
 
 async def billing(request: web.Request) -> web.StreamResponse:
