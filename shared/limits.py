@@ -5,6 +5,8 @@ touch it: one cluster slot), named by whose limit it is and what it counts:
 
     tg:{u:<id>}:lim:u:rpm | tpm | cc            the user's (own, or the group's defaults)
     tg:{u:<id>}:lim:k:<key id>:rpm | tpm | cc   one API key's
+    tg:{u:<id>}:lim:k:<key id>:m:<model>:rpm | tpm | cc
+                                                the key's for one model name
 
 Requests and tokens per minute are GCRA (the generic cell rate algorithm):
 the key holds the theoretical arrival time (TAT, ms, a double written with
@@ -75,6 +77,7 @@ class Limit:
     scope: Scope
     limit: int
     cost: int  # 1 request, the tokens reserved, or 0 (concurrency: one slot)
+    model: str | None = None  # a key's per-model limit: the model name it is for
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +102,11 @@ def key_for(user_id: uuid.UUID, key_id: uuid.UUID | None, kind: Kind) -> str:
     """A limit's Redis key: the key's when `key_id` is given, else the user's."""
     owner = "u" if key_id is None else f"k:{key_id}"
     return f"tg:{{u:{user_id}}}:lim:{owner}:{kind.value}"
+
+
+def model_key_for(user_id: uuid.UUID, key_id: uuid.UUID, model: str, kind: Kind) -> str:
+    """A key's per-model limit's Redis key (the kind last: no two names collide)."""
+    return f"tg:{{u:{user_id}}}:lim:k:{key_id}:m:{model}:{kind.value}"
 
 
 def step_ms(limit: Limit) -> float:

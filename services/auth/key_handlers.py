@@ -134,6 +134,11 @@ async def update_key(request: web.Request) -> web.Response:
         changes["budget_usd"], changes["budget_period"] = budget or (None, None)
     if fields.has("limits"):
         changes.update(key_policy.limits(fields, body["limits"]))
+        if body["limits"] is None or (
+            isinstance(body["limits"], dict) and "models" in body["limits"]
+        ):
+            raw = None if body["limits"] is None else body["limits"]["models"]
+            changes["model_limits"] = key_policy.model_limits(fields, raw)
     fields.check()
     key = await key_store.update(request.app[DB], user_id, key_id, changes)
     if key is None:
@@ -222,7 +227,11 @@ async def verify_key(request: web.Request) -> web.Response:
             "expires_at": None if found.expires_at is None else found.expires_at.isoformat(),
             "group": verified.group,
             "price_multiplier": key_store.decimal_text(verified.price_multiplier),
-            "limits": {"user": verified.user_limits, "key": found.limits()},
+            "limits": {
+                "user": verified.user_limits,
+                "key": found.limits(),
+                "models": found.model_limits,
+            },
             "ip_allowlist": found.allowlist(),
             "budget": found.budget(),
         }

@@ -14,7 +14,11 @@ its input) and returns the columns to write. The rules:
   removes it. A string, never a JSON number: a float cannot say 0.1 exactly.
 - `limits`: `{"rpm", "tpm", "concurrency"}`, each a positive whole number
   below a sane ceiling or `null` for none at key level; a field left out is
-  unchanged; `"limits": null` clears all three.
+  unchanged; `"limits": null` clears all three and the per-model limits.
+- `limits.models`: per-model limits, an object of at most 20 model names (as
+  the client sends them, an alias or a model) to `{"rpm", "tpm",
+  "concurrency"}` (the same bounds); it replaces the key's whole table, an
+  entry whose values are all null is dropped, `null` (or `{}`) clears it.
 
 The gateway enforces them (docs/admission.md); the user's and group's limits
 apply too, whichever is tighter.
@@ -28,7 +32,7 @@ from typing import Any
 
 from services.auth.key_store import Network
 from shared.bodies import Fields
-from shared.client_input import cap
+from shared.client_input import cap, name_problem
 
 MAX_NETWORKS = 50
 BUDGET_PERIODS = ("day", "month", "total")
@@ -37,6 +41,7 @@ BUDGET_PLACES = 9
 # Ceilings: far above any real use, below what a column or a Redis counter holds.
 LIMIT_MAX = {"rpm": 1_000_000, "tpm": 1_000_000_000, "concurrency": 100_000}
 LIMIT_NAMES = tuple(LIMIT_MAX)
+MAX_MODEL_LIMITS = 20
 
 
 def allowlist(fields: Fields, value: Any) -> list[Network] | None:
@@ -114,13 +119,47 @@ def limits(fields: Fields, value: Any, *, prefix: str = "limits") -> dict[str, i
     if not isinstance(value, dict):
         fields.problems.append(f"{prefix}: must be an object of rpm, tpm, concurrency, or null")
         return {}
-    unknown = sorted(name for name in value if name not in LIMIT_MAX)
+    unknown = sorted(name for name in value if name not in LIMIT_MAX and name != "models")
     fields.problems.extend(f"{prefix}.{cap(name)}: unknown field" for name in unknown)
     return {
         name: limit(fields, f"{prefix}.{name}", value[name])
         for name in LIMIT_NAMES
         if name in value
     }
+
+
+def model_limits(
+    fields: Fields, value: Any, *, prefix: str = "limits.models"
+) -> dict[str, dict[str, int]]:
+    """The key's per-model limits, the whole table: each entry's set values
+    (an entry with none is dropped); `{}` for `null`."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        fields.problems.append(f"{prefix}: must be an object of model names to limits, or null")
+        return {}
+    if len(value) > MAX_MODEL_LIMITS:
+        fields.problems.append(f"{prefix}: at most {MAX_MODEL_LIMITS} models")
+        return {}
+    table: dict[str, dict[str, int]] = {}
+    for model, entry in value.items():
+        problem = name_problem(model)
+        if problem is not None:
+            fields.problems.append(f"{prefix}: the model name {cap(model)!r} {problem}")
+            continue
+        label = f"{prefix}.{model}"
+        if entry is not None and not isinstance(entry, dict):
+            fields.problems.append(f"{label}: must be an object of rpm, tpm, concurrency, or null")
+            continue
+        unknown = sorted(name for name in entry or {} if name not in LIMIT_MAX)
+        fields.problems.extend(f"{label}.{cap(name)}: unknown field" for name in unknown)
+        values = {
+            name: limit(fields, f"{label}.{name}", (entry or {}).get(name)) for name in LIMIT_NAMES
+        }
+        kept = {name: number for name, number in values.items() if number is not None}
+        if kept:
+            table[model] = kept
+    return table
 
 
 def limit(fields: Fields, label: str, value: Any) -> int | None:

@@ -38,6 +38,8 @@ class ApiKey:
     rpm: int | None = None
     tpm: int | None = None
     concurrency: int | None = None
+    # Per-model limits: a model name as the client sends it -> its set limits.
+    model_limits: dict[str, dict[str, int]] = field(default_factory=dict)
     # Suspended on its own (billing's spend anomaly; `key_suspension`): refused
     # with 403 key_suspended until its owner resumes it.
     suspended_at: datetime | None = None
@@ -68,7 +70,7 @@ class ApiKey:
             "expires_at": iso(self.expires_at),
             "ip_allowlist": self.allowlist(),
             "budget": self.budget(),
-            "limits": self.limits(),
+            "limits": {**self.limits(), "models": self.model_limits},
             "suspended_at": iso(self.suspended_at),
             "suspended_reason": self.suspended_reason,
         }
@@ -97,7 +99,7 @@ def decimal_text(value: Decimal) -> str:
 
 _COLUMNS = (
     "id, user_id, name, prefix, models, expires_at, created_at, last_used_at, revoked_at, "
-    "ip_allowlist, budget_usd, budget_period, rpm, tpm, concurrency, "
+    "ip_allowlist, budget_usd, budget_period, rpm, tpm, concurrency, model_limits, "
     "suspended_at, suspended_reason"
 )
 MAX_KEYS_PER_USER = 200
@@ -172,6 +174,7 @@ UPDATABLE = frozenset(
         "rpm",
         "tpm",
         "concurrency",
+        "model_limits",
     }
 )
 
@@ -268,7 +271,8 @@ async def rotate(
         row = await connection.fetchrow(
             "UPDATE auth.api_keys n SET ip_allowlist = o.ip_allowlist, "
             "budget_usd = o.budget_usd, budget_period = o.budget_period, "
-            "rpm = o.rpm, tpm = o.tpm, concurrency = o.concurrency "
+            "rpm = o.rpm, tpm = o.tpm, concurrency = o.concurrency, "
+            "model_limits = o.model_limits "
             f"FROM auth.api_keys o WHERE n.id = $1 AND o.id = $2 "
             f"RETURNING {', '.join('n.' + c for c in _COLUMNS.split(', '))}",
             new.id,

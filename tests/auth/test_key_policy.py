@@ -52,13 +52,14 @@ async def test_a_patch_sets_the_policy_and_the_listing_and_verify_show_it(
     assert body["name"] == "build" and body["models"] == ["gpt-4o-mini"]
     assert body["ip_allowlist"] == ["10.0.0.0/8", "192.0.2.7/32", "2001:db8::/32"]
     assert body["budget"] == {"usd": "0.01", "period": "month"}
-    assert body["limits"] == {"rpm": 10, "tpm": 20000, "concurrency": 2}
+    assert body["limits"] == {"rpm": 10, "tpm": 20000, "concurrency": 2, "models": {}}
     assert await _listed(stack, account, created["id"]) == body
     status, verified = await _verify(stack, created["key"])
     assert status == 200
     assert verified["ip_allowlist"] == body["ip_allowlist"]
     assert verified["budget"] == body["budget"]
-    assert verified["limits"]["key"] == body["limits"]
+    assert verified["limits"]["key"] == {"rpm": 10, "tpm": 20000, "concurrency": 2}
+    assert verified["limits"]["models"] == {}
     assert verified["models"] == ["gpt-4o-mini"]
 
 
@@ -73,7 +74,7 @@ async def test_absent_fields_are_kept_and_null_clears(stack: Stack) -> None:
     assert (await _patch(stack, account, created["id"], full))[0] == 200
     status, body = await _patch(stack, account, created["id"], {"limits": {"tpm": None}})
     assert status == 200, body
-    assert body["limits"] == {"rpm": 3, "tpm": None, "concurrency": 5}
+    assert body["limits"] == {"rpm": 3, "tpm": None, "concurrency": 5, "models": {}}
     assert body["budget"] == {"usd": "5", "period": "total"}
     assert body["ip_allowlist"] == ["203.0.113.0/24"]
     status, body = await _patch(
@@ -81,7 +82,7 @@ async def test_absent_fields_are_kept_and_null_clears(stack: Stack) -> None:
     )
     assert status == 200, body
     assert body["ip_allowlist"] is None and body["budget"] is None
-    assert body["limits"] == {"rpm": None, "tpm": None, "concurrency": None}
+    assert body["limits"] == {"rpm": None, "tpm": None, "concurrency": None, "models": {}}
     assert body["name"] == "test"
 
 
@@ -147,7 +148,76 @@ async def test_bad_networks_and_limits_are_422_and_change_nothing(stack: Stack) 
         assert any(d.startswith(field) for d in body["error"]["details"]), (patch, body)
     listed = await _listed(stack, account, created["id"])
     assert listed["ip_allowlist"] is None and listed["name"] == "test"
-    assert listed["limits"] == {"rpm": None, "tpm": None, "concurrency": None}
+    assert listed["limits"] == {"rpm": None, "tpm": None, "concurrency": None, "models": {}}
+
+
+async def test_per_model_limits_are_set_replaced_shown_and_cleared(stack: Stack) -> None:
+    account = await sign_up(stack.gateway)
+    created = await create_key(stack.gateway, account)
+    models = {
+        "gpt-4o": {"rpm": 10, "tpm": None, "concurrency": 2},
+        "fast": {"tpm": 5000},
+        "gpt-4o-mini": {"rpm": None, "tpm": None, "concurrency": None},  # dropped
+    }
+    status, body = await _patch(stack, account, created["id"], {"limits": {"models": models}})
+    assert status == 200, body
+    assert body["limits"]["models"] == {
+        "gpt-4o": {"rpm": 10, "concurrency": 2},
+        "fast": {"tpm": 5000},
+    }
+    assert body["limits"]["rpm"] is None
+    assert await _listed(stack, account, created["id"]) == body
+    status, verified = await _verify(stack, created["key"])
+    assert status == 200 and verified["limits"]["models"] == body["limits"]["models"]
+    # The key's own limits leave the table alone; a new table replaces it whole.
+    status, body = await _patch(stack, account, created["id"], {"limits": {"rpm": 7}})
+    assert body["limits"]["rpm"] == 7 and "gpt-4o" in body["limits"]["models"]
+    change = {"limits": {"models": {"gpt-4o": {"rpm": 1}}}}
+    status, body = await _patch(stack, account, created["id"], change)
+    assert status == 200 and body["limits"]["models"] == {"gpt-4o": {"rpm": 1}}
+    status, body = await _patch(stack, account, created["id"], {"limits": {"models": None}})
+    assert status == 200 and body["limits"]["models"] == {} and body["limits"]["rpm"] == 7
+    await _patch(stack, account, created["id"], change)
+    status, body = await _patch(stack, account, created["id"], {"limits": None})
+    assert status == 200 and body["limits"]["models"] == {} and body["limits"]["rpm"] is None
+
+
+async def test_bad_per_model_limits_are_422_and_change_nothing(stack: Stack) -> None:
+    account = await sign_up(stack.gateway)
+    created = await create_key(stack.gateway, account)
+    kept = {"limits": {"models": {"gpt-4o": {"rpm": 3}}}}
+    assert (await _patch(stack, account, created["id"], kept))[0] == 200
+    refusals: list[tuple[Any, str]] = [
+        ({"gpt-4o": {"rpm": 0}}, "limits.models.gpt-4o.rpm"),
+        ({"gpt-4o": {"tpm": 10**12}}, "limits.models.gpt-4o.tpm"),
+        ({"gpt-4o": {"concurrency": "2"}}, "limits.models.gpt-4o.concurrency"),
+        ({"gpt-4o": {"rpm": True}}, "limits.models.gpt-4o.rpm"),
+        ({"gpt-4o": {"burst": 1}}, "limits.models.gpt-4o.burst"),
+        ({"gpt-4o": 5}, "limits.models.gpt-4o"),
+        ({"": {"rpm": 1}}, "limits.models"),
+        ({" ": {"rpm": 1}}, "limits.models"),
+        ({"a\nb": {"rpm": 1}}, "limits.models"),
+        ({"x" * 100_000: {"rpm": 1}}, "limits.models"),
+        ({f"model-{i}": {"rpm": 1} for i in range(21)}, "limits.models"),
+        (["gpt-4o"], "limits.models"),
+        ("gpt-4o", "limits.models"),
+    ]
+    for models, field in refusals:
+        status, body = await _patch(stack, account, created["id"], {"limits": {"models": models}})
+        assert status == 422, (models, body)
+        assert any(d.startswith(field) for d in body["error"]["details"]), (models, body)
+        assert all(len(d) < 400 for d in body["error"]["details"]), body
+    status, body = await _patch(
+        stack, account, created["id"], {"limits": {"models": {"a\x00b": {"rpm": 1}}}}
+    )
+    assert status in (400, 422), body
+    twenty = {f"model-{i}": {"rpm": i + 1} for i in range(20)}
+    status, body = await _patch(stack, account, created["id"], {"limits": {"models": twenty}})
+    assert status == 200 and len(body["limits"]["models"]) == 20
+    await _patch(stack, account, created["id"], kept)
+    assert (await _listed(stack, account, created["id"]))["limits"]["models"] == {
+        "gpt-4o": {"rpm": 3}
+    }
 
 
 async def test_nul_bytes_and_wrong_bodies_are_refused(stack: Stack) -> None:
@@ -207,6 +277,7 @@ async def test_concurrent_patches_each_apply_whole(stack: Stack) -> None:
     )
     assert all(status == 200 for status, _ in answers)
     limits = (await _listed(stack, account, created["id"]))["limits"]
+    assert limits.pop("models") == {}
     assert len(set(limits.values())) == 1 and limits["rpm"] in range(1, 21)
 
 

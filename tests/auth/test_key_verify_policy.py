@@ -50,7 +50,7 @@ async def test_a_new_key_answers_the_default_policy(stack: Stack) -> None:
     assert body["user_id"] == account.id and body["key_id"] == created["id"]
     assert body["group"] == "default" and body["price_multiplier"] == "1"
     none = {"rpm": None, "tpm": None, "concurrency": None}
-    assert body["limits"] == {"user": none, "key": none}
+    assert body["limits"] == {"user": none, "key": none, "models": {}}
     assert body["ip_allowlist"] is None and body["budget"] is None
 
 
@@ -79,6 +79,7 @@ async def test_the_user_limits_are_their_own_else_the_groups_per_field(
     assert body["limits"] == {
         "user": {"rpm": 100, "tpm": 1234, "concurrency": 8},
         "key": {"rpm": 5, "tpm": None, "concurrency": None},
+        "models": {},
     }
     assert body["ip_allowlist"] == ["10.0.0.0/8", "2001:db8::/32"]
     assert body["budget"] == {"usd": "0.01", "period": "day"}

@@ -56,6 +56,33 @@ def test_a_plan_has_the_keys_limits_then_the_accounts_under_the_users_hash_tag()
     assert all(limit.key.startswith(f"tg:{{u:{USER}}}:") for limit in applied)
 
 
+def test_a_keys_per_model_limits_apply_to_the_name_sent_and_the_model_resolved() -> None:
+    principal = Principal(
+        user_id=USER,
+        role="user",
+        via="api_key",
+        key_id=KEY,
+        key_limits=Limits(rpm=100),
+        model_limits={"gpt-4o": Limits(rpm=2), "fast": Limits(tpm=900, concurrency=1)},
+    )
+    assert [limit.model for limit in plan(principal, 50, ("other", "other"))] == [None]
+    applied = plan(principal, 50, ("fast", "gpt-4o"))
+    assert [(limit.model, limit.kind, limit.limit, limit.cost) for limit in applied] == [
+        ("fast", Kind.TPM, 900, 50),
+        ("fast", Kind.CONCURRENCY, 1, 0),
+        ("gpt-4o", Kind.RPM, 2, 1),
+        (None, Kind.RPM, 100, 1),
+    ]
+    assert applied[2].key == f"tg:{{u:{USER}}}:lim:k:{KEY}:m:gpt-4o:rpm"
+    assert len({limit.key for limit in applied}) == len(applied)
+    only_models = Principal(
+        user_id=USER, role="user", via="api_key", key_id=KEY, model_limits=principal.model_limits
+    )
+    assert [limit.model for limit in plan(only_models, 50, ("gpt-4o", "gpt-4o"))] == ["gpt-4o"]
+    refused = LimitExceeded(Refusal(applied[2], 30_000))
+    assert refused.message == "rate limit: 2 requests per minute for this key and the model gpt-4o"
+
+
 def test_the_worst_case_is_the_prompt_and_the_output_cap_of_every_answer() -> None:
     assert worst_case_tokens(
         prompt_tokens=10, max_output_tokens=None, model_max_output=8192, choices=1

@@ -12,6 +12,7 @@ from services.gateway.admission.policy_fields import (
     allowlist_from,
     budget_from,
     limits_from,
+    model_limits_from,
     multiplier_from,
 )
 from services.gateway.admission.principals import NO_LIMITS, Budget, Limits
@@ -48,6 +49,32 @@ def test_a_multiplier_the_usage_event_would_refuse_is_refused_here(raw: object) 
 def test_the_largest_multiplier_the_ledger_keeps_is_read() -> None:
     assert multiplier_from("100") == Decimal(100)
     assert multiplier_from("0.0001") == Decimal("0.0001")
+
+
+def test_per_model_limits_are_read_and_empty_entries_left_out() -> None:
+    assert model_limits_from(None) == {}
+    assert model_limits_from({}) == {}
+    assert model_limits_from(
+        {"gpt-4o": {"rpm": 2}, "fast": {"tpm": 100, "concurrency": 1}, "idle": {"rpm": None}}
+    ) == {"gpt-4o": Limits(rpm=2), "fast": Limits(tpm=100, concurrency=1)}
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        [{"rpm": 1}],
+        "gpt-4o",
+        {"gpt-4o": None},
+        {"gpt-4o": 5},
+        {"": {"rpm": 1}},
+        {"gpt-4o": {"rpm": 0}},
+        {"gpt-4o": {"tpm": "10"}},
+        {"gpt-4o": {"concurrency": True}},
+    ],
+)
+def test_malformed_per_model_limits_are_refused(raw: object) -> None:
+    with pytest.raises(ValueError):
+        model_limits_from(raw)
 
 
 @pytest.mark.parametrize(

@@ -97,6 +97,9 @@ def _shown(key: dict[str, Any], now: datetime, zone: ZoneInfo = _UTC) -> dict[st
     limits: dict[str, Any] = key["limits"] if isinstance(key.get("limits"), dict) else {}
     budget = key.get("budget") if isinstance(key.get("budget"), dict) else None
     allowlist = key.get("ip_allowlist")
+    per_model = limits.get("models")
+    if not isinstance(per_model, dict):
+        per_model = {}
     return {
         "id": str(key.get("id", "")),
         "name": str(key.get("name", "")),
@@ -111,6 +114,12 @@ def _shown(key: dict[str, Any], now: datetime, zone: ZoneInfo = _UTC) -> dict[st
             name: limits[name] if isinstance(limits.get(name), int) else None
             for name in ("rpm", "tpm", "concurrency")
         },
+        # Per-model limits: (model, {rpm, tpm, concurrency}), by model name.
+        "model_limits": [
+            (str(model), {name: entry.get(name) for name in ("rpm", "tpm", "concurrency")})
+            for model, entry in sorted(per_model.items())
+            if isinstance(entry, dict)
+        ],
         "budget": (
             {"usd": usd(budget.get("usd", "")), "period": str(budget.get("period", ""))}
             if budget

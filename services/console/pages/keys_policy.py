@@ -1,6 +1,6 @@
 """A key's settings (`/keys/{id}/edit`): its name, models and expiry, and its
-admission policy: limits (requests and tokens per minute, requests at once),
-a spend budget per day, month or in total, and an IP allowlist.
+admission policy: limits (requests and tokens per minute, requests at once;
+the key's own and per model), a spend budget per day, month or in total, and an IP allowlist.
 
 One form, one `PATCH /api/keys/{id}` (auth's `key_handlers`), which checks
 everything: the console only reads the form into the API's shape and shows
@@ -12,6 +12,10 @@ each refusal next to the field it is about (`field_problems`). Rules kept:
   what the page shows after saving is what the key has.
 - A limit that is not a whole number is sent as typed, so the API's own
   words say what is wrong with it (one rule, in one place).
+- Per-model limits are a small table: a model picked from the catalog (an
+  alias or a model) and its three limits a row, the key's rows and a few
+  empty ones (`MODEL_ROWS` in all, at most the API's 20); a row with no model
+  is dropped, and the form sends the whole table (the API replaces it).
 - The allowlist is one CIDR network per line (a bare address is one host);
   blank lines are dropped.
 - Saving goes back to `/keys` (post, redirect, get), where the card shows the
@@ -60,6 +64,8 @@ FIELDS = {
     "limits.concurrency": "concurrency",
 }
 MAX_LINES = 200
+MODEL_ROWS_MAX = 20  # the API's most
+EMPTY_MODEL_ROWS = 3
 _LINES = re.compile(r"[\r\n]+")
 _ITEM = re.compile(r"item (\d+)\b(?: \([^)]*\))?")
 
@@ -84,7 +90,34 @@ def _values_of(key: dict[str, Any], zone: ZoneInfo) -> dict[str, Any]:
         "budget_usd": usd(budget.get("usd", "")) if budget else "",
         "budget_period": str(budget.get("period", "day")) if budget else "day",
         **{name: "" if limits.get(name) is None else str(limits[name]) for name in LIMITS},
+        "model_limits": _model_rows_of(limits.get("models")),
     }
+
+
+def _model_rows_of(table: Any) -> list[dict[str, str]]:
+    """The key's per-model limits as the form's rows (text, "" for none)."""
+    rows: list[dict[str, str]] = []
+    for model, entry in sorted(table.items()) if isinstance(table, dict) else []:
+        if isinstance(entry, dict):
+            rows.append(
+                {"model": str(model)}
+                | {name: "" if entry.get(name) is None else str(entry[name]) for name in LIMITS}
+            )
+    return rows[:MODEL_ROWS_MAX]
+
+
+def _model_rows_from(form: MultiDictProxy[Any]) -> list[dict[str, str]]:
+    """The table's rows as posted (`model_limit_model_0`, `model_limit_rpm_0`, ...);
+    a row with no model is dropped."""
+    rows: list[dict[str, str]] = []
+    for index in range(MODEL_ROWS_MAX):
+        model = field(form, f"model_limit_model_{index}").strip()
+        if model:
+            rows.append(
+                {"model": model}
+                | {name: field(form, f"model_limit_{name}_{index}").strip() for name in LIMITS}
+            )
+    return rows
 
 
 def _values_from(form: MultiDictProxy[Any]) -> dict[str, Any]:
@@ -97,6 +130,7 @@ def _values_from(form: MultiDictProxy[Any]) -> dict[str, Any]:
         "budget_usd": field(form, "budget_usd").strip(),
         "budget_period": period if period in PERIODS else "day",
         **{name: field(form, name).strip() for name in LIMITS},
+        "model_limits": _model_rows_from(form),
     }
 
 
@@ -136,8 +170,20 @@ def body_of(values: dict[str, Any], zone: ZoneInfo) -> dict[str, Any]:
             if values["budget_usd"]
             else None
         ),
-        "limits": {name: _limit(values[name]) for name in LIMITS},
+        "limits": {
+            **{name: _limit(values[name]) for name in LIMITS},
+            "models": {
+                row["model"]: {name: _limit(row[name]) for name in LIMITS}
+                for row in values["model_limits"]
+            },
+        },
     }
+
+
+def _table(rows: list[dict[str, str]]) -> list[dict[str, str]]:
+    empty = dict.fromkeys(("model", *LIMITS), "")
+    room = max(0, min(EMPTY_MODEL_ROWS, MODEL_ROWS_MAX - len(rows)))
+    return rows + [dict(empty) for _ in range(room)]
 
 
 async def _key(request: web.Request, visitor: SignedIn, key_id: str) -> dict[str, Any]:
@@ -162,7 +208,12 @@ async def _page(
 ) -> web.Response:
     zone = zone_of(request, visitor)
     catalog = await model_catalog(request)
-    problems = sort_problems(problem["details"] if problem else [], FIELDS)
+    details = problem["details"] if problem else []
+    # The table's problems are shown whole under it: they name the model.
+    table_problems = [d for d in details if d.startswith("limits.models")]
+    problems = sort_problems([d for d in details if d not in table_problems], FIELDS)
+    if table_problems:
+        problems.by_field["model_limits"] = table_problems
     networks = _lines(values["ip_allowlist"])
     problems.by_field["ip_allowlist"] = [
         _named_entry(detail, networks) for detail in problems.by_field.get("ip_allowlist", [])
@@ -177,6 +228,11 @@ async def _page(
         # dropping it unseen would leave no box ticked, which allows every model.
         "unlisted": [m for m in values["models"] if m not in {model for model, _ in catalog}],
         "values": values,
+        # The table's rows: the key's, then empty ones to add more.
+        "model_rows": _table(values["model_limits"]),
+        "model_choices": sorted(
+            {model for model, _ in catalog} | {row["model"] for row in values["model_limits"]}
+        ),
         "periods": PERIODS,
         "problem": problem,
         "errors": problems.by_field,

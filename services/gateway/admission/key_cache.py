@@ -25,6 +25,7 @@ from services.gateway.admission.policy_fields import (
     budget_from,
     group_from,
     limits_from,
+    model_limits_from,
     multiplier_from,
 )
 from services.gateway.admission.principals import Principal
@@ -139,6 +140,7 @@ def principal_from(body: Any) -> Principal:
         price_multiplier=multiplier_from(body.get("price_multiplier")),
         user_limits=limits_from(limits.get("user")),
         key_limits=limits_from(limits.get("key")),
+        model_limits=model_limits_from(limits.get("models")),
         ip_allowlist=allowlist_from(body.get("ip_allowlist")),
         budget=budget_from(body.get("budget")),
     )

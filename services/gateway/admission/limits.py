@@ -13,9 +13,15 @@ for. When its usage event is published the reserve settles to the real count
 (input, cache reads and writes, output). A request that asks for more than
 a TPM limit on its own is refused, with a message saying to lower its cap.
 
+A key's per-model limits (`limits.models`) apply on top of its own, to a
+request for that model only: the name the client sent (an alias, say) and the
+model it resolves to each bring their entry if they have one, with Redis keys
+of their own under the user's hash tag, taken in the same script.
+
 A refusal is a 429 that names the limit ("rate limit: 10 requests per minute
-for this key"), with `Retry-After` in whole seconds, rounded up; the
-family's own rate-limit headers are `limit_headers`' work.
+for this key", "... for this key and the model gpt-4o"), with `Retry-After`
+in whole seconds, rounded up; the family's own rate-limit headers are
+`limit_headers`' work.
 """
 
 from __future__ import annotations
@@ -23,8 +29,17 @@ from __future__ import annotations
 import uuid
 
 from services.gateway.admission.principals import NO_LIMITS, Limits, Principal
+from shared.client_input import cap
 from shared.errors import TooManyRequests
-from shared.limits import Kind, Limit, Refusal, Scope, key_for, retry_after_seconds
+from shared.limits import (
+    Kind,
+    Limit,
+    Refusal,
+    Scope,
+    key_for,
+    model_key_for,
+    retry_after_seconds,
+)
 
 _KINDS = (Kind.RPM, Kind.TPM, Kind.CONCURRENCY)
 _WHAT = {
@@ -43,6 +58,8 @@ class LimitExceeded(TooManyRequests):
     def __init__(self, refusal: Refusal) -> None:
         limit = refusal.limit
         message = f"rate limit: {limit.limit} {_WHAT[limit.kind]} for {_WHOSE[limit.scope]}"
+        if limit.model is not None:
+            message += f" and the model {cap(limit.model)}"
         retry_after = retry_after_seconds(refusal)
         if retry_after is None:
             message += (
@@ -68,11 +85,15 @@ def worst_case_tokens(
     return prompt_tokens + cap * max(choices, 1)
 
 
-def plan(principal: Principal, worst_tokens: int) -> tuple[Limit, ...]:
-    """Every limit set for this principal, the key's first; empty when none is."""
+def plan(
+    principal: Principal, worst_tokens: int, models: tuple[str, ...] = ()
+) -> tuple[Limit, ...]:
+    """Every limit set for this principal, the key's per-model ones first (for
+    each of `models`, the name the client sent and the model it resolved to,
+    that has an entry), then the key's, then the user's; empty when none is."""
+    applied = _model_limits(principal, worst_tokens, models) if principal.model_limits else []
     if principal.key_limits is NO_LIMITS and principal.user_limits is NO_LIMITS:
-        return ()  # the common case, by identity (auth's fields read as NO_LIMITS)
-    applied: list[Limit] = []
+        return tuple(applied)  # the common case, by identity (auth's fields read as NO_LIMITS)
     scopes: list[tuple[Scope, uuid.UUID | None, Limits]] = [
         (Scope.USER, None, principal.user_limits)
     ]
@@ -92,6 +113,23 @@ def plan(principal: Principal, worst_tokens: int) -> tuple[Limit, ...]:
                     )
                 )
     return tuple(applied)
+
+
+def _model_limits(principal: Principal, worst_tokens: int, models: tuple[str, ...]) -> list[Limit]:
+    applied: list[Limit] = []
+    assert principal.key_id is not None  # only a key has per-model limits
+    for model in dict.fromkeys(models):  # once each, in order
+        limits = principal.model_limits.get(model)
+        if limits is None:
+            continue
+        for kind in _KINDS:
+            value = _value(limits, kind)
+            if value is not None:
+                key = model_key_for(principal.user_id, principal.key_id, model, kind)
+                applied.append(
+                    Limit(key, kind, Scope.KEY, value, _cost(kind, worst_tokens), model=model)
+                )
+    return applied
 
 
 def used_tokens(input_tokens: int, cache_read: int, cache_write: int, output_tokens: int) -> int:

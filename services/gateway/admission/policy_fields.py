@@ -2,7 +2,8 @@
 
 Pure: no IO. Auth's internal answers (`/internal/keys/verify`, and the
 user policy for other callers) carry a group, its price multiplier, limits
-(`{"rpm", "tpm", "concurrency"}`, each a positive integer or null), an IP
+(`{"rpm", "tpm", "concurrency"}`, each a positive integer or null; a key's
+per-model ones under `limits.models`, by model name), an IP
 allowlist (CIDR strings, IPv4 and IPv6) and a key budget
 (`{"usd": "0.01", "period": "day"}`). A field that is missing reads as its
 default (an older auth, or a caller without a key): no limit, any IP, no
@@ -33,6 +34,23 @@ def limits_from(raw: Any) -> Limits:
     if all(value is None for value in values.values()):
         return NO_LIMITS
     return Limits(**values)
+
+
+def model_limits_from(raw: Any) -> dict[str, Limits]:
+    """`{"<model>": {"rpm", "tpm", "concurrency"}}`: a key's per-model limits;
+    an entry with nothing set is left out."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ValueError("limits.models must be an object")
+    table: dict[str, Limits] = {}
+    for model, entry in raw.items():
+        if not model or entry is None:
+            raise ValueError("limits.models: an entry is a model name and its limits")
+        limits = limits_from(entry)
+        if limits is not NO_LIMITS:
+            table[model] = limits
+    return table
 
 
 def allowlist_from(raw: Any) -> tuple[Network, ...] | None:

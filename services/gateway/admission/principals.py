@@ -61,7 +61,7 @@ class Principal:
 
     Admission (DESIGN 13): the user's group and its price multiplier, the
     user's limits (their own, else their group's defaults), and for an API key
-    the key's own limits, IP allowlist and spend budget."""
+    the key's own limits, its per-model limits, IP allowlist and spend budget."""
 
     user_id: uuid.UUID
     role: str
@@ -74,6 +74,8 @@ class Principal:
     price_multiplier: Decimal = field(default=Decimal(1))
     user_limits: Limits = NO_LIMITS
     key_limits: Limits = NO_LIMITS
+    # The key's per-model limits, by the model name as a client sends it.
+    model_limits: Mapping[str, Limits] = field(default_factory=dict)
     ip_allowlist: tuple[Network, ...] | None = None
     budget: Budget | None = None
 

@@ -283,7 +283,7 @@ async def _plan_hold(
         model_max_output=price.max_output_tokens,
         choices=inspected.choices,
     )
-    applied = plan(principal, worst_tokens)
+    applied = plan(principal, worst_tokens, (inspected.model, model))
     budget = plan_budget(principal, amount, datetime.now(UTC))
     if budget is not None:
         applied += (budget.limit,)
