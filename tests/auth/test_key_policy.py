@@ -175,6 +175,10 @@ async def test_per_model_limits_are_set_replaced_shown_and_cleared(stack: Stack)
     change = {"limits": {"models": {"gpt-4o": {"rpm": 1}}}}
     status, body = await _patch(stack, account, created["id"], change)
     assert status == 200 and body["limits"]["models"] == {"gpt-4o": {"rpm": 1}}
+    rotated = await stack.gateway.post(f"/api/keys/{created['id']}/rotate", headers=account.headers)
+    assert rotated.status == 201
+    created = await rotated.json()  # the new key keeps the table
+    assert created["limits"]["models"] == {"gpt-4o": {"rpm": 1}}
     status, body = await _patch(stack, account, created["id"], {"limits": {"models": None}})
     assert status == 200 and body["limits"]["models"] == {} and body["limits"]["rpm"] == 7
     await _patch(stack, account, created["id"], change)
