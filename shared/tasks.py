@@ -39,3 +39,13 @@ async def sleep_unless(stop: asyncio.Event, seconds: float) -> None:
         await asyncio.wait_for(stop.wait(), seconds)
     except TimeoutError:
         pass
+
+
+async def finish_within(task: asyncio.Task[Any], seconds: float) -> None:
+    """Wait up to `seconds` for a task told to stop to end by itself, then cancel it
+    (a background loop's last piece of work gets its grace time, never more)."""
+    try:
+        await asyncio.wait_for(asyncio.shield(task), seconds)
+    except TimeoutError:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)

@@ -45,7 +45,7 @@ from shared.mail import templates
 from shared.mail.sender import MAIL_SENDER
 from shared.mail.templates import Link
 from shared.service import DB
-from shared.tasks import spawn
+from shared.tasks import finish_within, spawn
 
 _log = logging.getLogger(__name__)
 KEYS_PAGE = "/keys"
@@ -287,10 +287,6 @@ def working(
             task = spawn(worker.run(), name="spend-anomaly-worker")
             yield
             worker.stop()
-            try:
-                await asyncio.wait_for(asyncio.shield(task), 5.0)
-            except TimeoutError:
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
+            await finish_within(task, 5.0)
 
     return run_worker

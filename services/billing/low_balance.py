@@ -50,7 +50,7 @@ from shared.mail.outbox import Outbox
 from shared.mail.sender import MAIL_SENDER
 from shared.mail.templates import Link
 from shared.service import DB
-from shared.tasks import spawn
+from shared.tasks import finish_within, spawn
 
 _log = logging.getLogger(__name__)
 OUTBOX = web.AppKey("billing_outbox", Outbox)
@@ -248,10 +248,6 @@ def mailing(poll_seconds: float) -> Callable[[web.Application], AsyncIterator[No
         task = spawn(mailer.run(), name="low-balance-mailer")
         yield
         mailer.stop()
-        try:
-            await asyncio.wait_for(asyncio.shield(task), 5.0)
-        except TimeoutError:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        await finish_within(task, 5.0)
 
     return run_mailer

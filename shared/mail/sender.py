@@ -31,7 +31,7 @@ from shared.mail.outbox import Claimed, Outbox
 from shared.mail.settings import MailSettings
 from shared.metrics import METRICS
 from shared.service import DB
-from shared.tasks import spawn
+from shared.tasks import finish_within, spawn
 
 _log = logging.getLogger(__name__)
 BATCH = 20
@@ -168,10 +168,7 @@ def sender_context(
         task = spawn(sender.run(), name=f"mail-sender-{outbox.table}")
         yield
         sender.stop()
-        try:
-            await asyncio.wait_for(asyncio.shield(task), STOP_GRACE_SECONDS)
-        except TimeoutError:  # a send still in flight: it stays queued and is retried later
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        # A send still in flight past the grace: it stays queued and is retried later.
+        await finish_within(task, STOP_GRACE_SECONDS)
 
     return run_sender

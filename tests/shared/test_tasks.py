@@ -1,0 +1,27 @@
+"""Background tasks: a stopped loop gets its grace time to end, never more."""
+
+from __future__ import annotations
+
+import asyncio
+
+from shared.tasks import finish_within, spawn
+
+
+async def test_a_task_that_ends_within_the_grace_ends_by_itself() -> None:
+    stop = asyncio.Event()
+
+    async def loop() -> str:
+        await stop.wait()
+        await asyncio.sleep(0.01)  # its last piece of work
+        return "done"
+
+    task = spawn(loop(), name="ends")
+    stop.set()
+    await finish_within(task, 5.0)
+    assert task.result() == "done"
+
+
+async def test_a_task_still_running_after_the_grace_is_cancelled() -> None:
+    task = spawn(asyncio.sleep(3600), name="hangs")
+    await finish_within(task, 0.05)
+    assert task.cancelled()
