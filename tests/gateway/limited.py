@@ -1,5 +1,5 @@
-"""Test helpers for limits (DESIGN 13): a funded key with limits set, where they
-stand in Redis, and real gateway processes sharing the test's stores.
+"""Test helpers for limits (DESIGN 13): a funded key with limits set, and where
+they stand in Redis (real gateway processes: `gateway_processes`).
 
 A key's limits are set as its owner sets them (`PATCH /api/keys/{id}`); the
 account's own, in auth's table by the contract's column names (auth.users
@@ -9,20 +9,15 @@ used, so no gateway has the key's principal cached with older ones.
 
 from __future__ import annotations
 
-import os
 import uuid
-from collections.abc import AsyncIterator, Mapping
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 from shared.limits import Kind, key_for
 from tests.accounts import Account, create_key, sign_up
-from tests.conftest import INTERNAL_TOKEN, SECRET_KEYS, Stack
-from tests.ports import free_ports
-from tests.processes import ServiceProcess
+from tests.conftest import Stack
 from tests.relay import add_mock_channels, add_prices, credit
 
 CHAT = {
@@ -84,47 +79,3 @@ async def set_key_limits(
         f"/api/keys/{key_id}", json={"limits": limits}, headers=account.headers
     )
     assert response.status == 200, await response.text()
-
-
-def gateway_environment(stack: Stack, port: int, data_dir: Path, **extra: str) -> dict[str, str]:
-    """A gateway process's environment, as an operator gives it, sharing the stack's stores."""
-    settings = stack.gateway_settings
-    return {
-        **os.environ,
-        "TOLLGATE_ENV": "production",
-        "TOLLGATE_DATA_DIR": str(data_dir),
-        "DATABASE_URL": settings.common.database_url,
-        "REDIS_URL": settings.common.redis_url,
-        "TOLLGATE_INTERNAL_TOKEN": INTERNAL_TOKEN,
-        "TOLLGATE_SECRET_KEYS": ",".join(SECRET_KEYS),
-        "TOLLGATE_JWT_ISSUER": settings.jwt_issuer,
-        "AUTH_URL": settings.auth_url,
-        "BILLING_URL": settings.billing_url,
-        "USAGE_URL": settings.usage_url,
-        "GATEWAY_PORT": str(port),
-        "GATEWAY_METRICS_PORT": "0",  # not scraped; two gateways would share the default
-        "GATEWAY_SPOOL_DIR": str(data_dir / f"spool-{port}"),
-        "LOG_LEVEL": "WARNING",
-        **extra,
-    }
-
-
-@asynccontextmanager
-async def gateway_processes(
-    stack: Stack, data_dir: Path, count: int, **extra_env: str
-) -> AsyncIterator[list[ServiceProcess]]:
-    """`count` real gateway processes (`python -m services.gateway`), started; killed after."""
-    async with AsyncExitStack() as exits:
-        started = []
-        for port in free_ports(count):
-            process = ServiceProcess(
-                "gateway",
-                port,
-                env=gateway_environment(stack, port, data_dir, **extra_env),
-                log=data_dir / f"gateway-{port}.log",
-            )
-            exits.push_async_callback(process.kill)
-            started.append(process)
-        for process in started:
-            await process.start()
-        yield started

@@ -8,10 +8,8 @@ admin API of a third gateway (the in-process one), as an operator would.
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -20,49 +18,17 @@ import aiohttp
 import pytest
 
 from tests.accounts import Account, create_key, sign_up
-from tests.conftest import INTERNAL_TOKEN, SECRET_KEYS, Stack
-from tests.ports import free_ports
+from tests.conftest import Stack
+from tests.gateway.gateway_processes import gateway_processes
 from tests.processes import ServiceProcess
 from tests.relay import add_prices, credit
 
 CHANNELS = "/api/admin/channels"
 
 
-def _environment(stack: Stack, port: int, data_dir: Path) -> dict[str, str]:
-    settings = stack.gateway_settings
-    return {
-        **os.environ,
-        "TOLLGATE_ENV": "production",
-        "TOLLGATE_DATA_DIR": str(data_dir),
-        "DATABASE_URL": settings.common.database_url,
-        "REDIS_URL": settings.common.redis_url,
-        "TOLLGATE_INTERNAL_TOKEN": INTERNAL_TOKEN,
-        "TOLLGATE_SECRET_KEYS": ",".join(SECRET_KEYS),
-        "TOLLGATE_JWT_ISSUER": settings.jwt_issuer,
-        "AUTH_URL": settings.auth_url,
-        "BILLING_URL": settings.billing_url,
-        "USAGE_URL": settings.usage_url,
-        "GATEWAY_PORT": str(port),
-        "GATEWAY_METRICS_PORT": "0",  # not scraped; two gateways would share the default
-        "GATEWAY_SPOOL_DIR": str(data_dir / f"spool-{port}"),
-        "LOG_LEVEL": "WARNING",
-    }
-
-
 @pytest.fixture
 async def gateways(stack: Stack, tmp_path: Path) -> AsyncIterator[list[ServiceProcess]]:
-    async with AsyncExitStack() as exits:
-        started = []
-        for port in free_ports(2):
-            process = ServiceProcess(
-                "gateway",
-                port,
-                env=_environment(stack, port, tmp_path),
-                log=tmp_path / f"gateway-{port}.log",
-            )
-            exits.push_async_callback(process.kill)
-            started.append(process)
-        await asyncio.gather(*(process.start() for process in started))
+    async with gateway_processes(stack, tmp_path, 2) as started:
         yield started
 
 

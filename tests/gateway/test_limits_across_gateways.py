@@ -26,7 +26,8 @@ from shared.holds import held_amount, keys
 from shared.limits import Kind
 from shared.stream_consumer import EVENT_FIELD, USAGE_STREAM
 from tests.conftest import Stack
-from tests.gateway.limited import CHAT, gateway_processes, limited_key
+from tests.gateway.gateway_processes import gateway_processes
+from tests.gateway.limited import CHAT, limited_key
 
 TIMEOUT = aiohttp.ClientTimeout(total=30)
 

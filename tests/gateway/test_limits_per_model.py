@@ -13,7 +13,8 @@ import redis.asyncio as aioredis
 
 from shared.limits import Kind, model_key_for
 from tests.conftest import Stack
-from tests.gateway.limited import CHAT, gateway_processes, limited_key, set_key_limits
+from tests.gateway.gateway_processes import gateway_processes
+from tests.gateway.limited import CHAT, limited_key, set_key_limits
 
 
 async def _chat(http: aiohttp.ClientSession, url: str, headers: dict[str, str], model: str) -> Any:

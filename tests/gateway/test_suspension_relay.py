@@ -24,7 +24,7 @@ from shared.holds import held_amount
 from shared.stream_consumer import USAGE_STREAM
 from tests.accounts import Account
 from tests.conftest import Stack
-from tests.gateway.limited import gateway_processes
+from tests.gateway.gateway_processes import gateway_processes
 from tests.relay import Relay, relay_for
 
 CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 20}
