@@ -49,6 +49,7 @@ from shared.tasks import finish_within, spawn
 
 _log = logging.getLogger(__name__)
 KEYS_PAGE = "/keys"
+ADMIN_USERS_PAGE = "/admin/users"  # the console's account page for administrators
 BATCH = 20
 RETRY_BASE_SECONDS = 5.0
 RETRY_CAP_SECONDS = 600.0
@@ -233,7 +234,13 @@ class AlertWorker:
         }
         queued = 0
         if user is not None:
-            await self._enqueue(connection, "spend_anomaly", user, {**figures, "name": user.name})
+            await self._enqueue(
+                connection,
+                "spend_anomaly",
+                user,
+                {**figures, "name": user.name},
+                Link(path=KEYS_PAGE, query={}),
+            )
             queued += 1
         for admin in admins:
             if user is not None and admin.email == user.email:
@@ -244,12 +251,13 @@ class AlertWorker:
                 "user_id": str(user_id),
                 "user_email": "-" if user is None else user.email,
             }
-            await self._enqueue(connection, "spend_anomaly_operator", admin, context)
+            account_page = Link(path=f"{ADMIN_USERS_PAGE}/{user_id}", query={})
+            await self._enqueue(connection, "spend_anomaly_operator", admin, context, account_page)
             queued += 1
         return queued
 
     async def _enqueue(
-        self, connection: Any, template: str, to: Contact, context: dict[str, Any]
+        self, connection: Any, template: str, to: Contact, context: dict[str, Any], link: Link
     ) -> None:
         mail = templates.render(
             template,
@@ -257,7 +265,7 @@ class AlertWorker:
             language=to.language,
             public_url=self._app[PUBLIC_URL],
             context=context,
-            link=Link(path=KEYS_PAGE, query={}) if template == "spend_anomaly" else None,
+            link=link,
         )
         await self._app[OUTBOX].enqueue(connection, mail)
 

@@ -41,6 +41,14 @@ def test_every_template_renders_in_both_languages(name: str, language: str) -> N
             "threshold": "5.00",
             "balance": "4.90",
             "currency": "USD",
+            # spend anomalies (services/billing/anomaly_alerts.py)
+            "spent": "12.00",
+            "usual": "0.50",
+            "keys": [{"name": "ci", "prefix": "tg-abc", "spent": "12.00", "suspended": True}],
+            "suspended": True,
+            "quiet_hours": 24,
+            "user_id": "5ffcbd72-b431-4b2f-a588-7a27ad41076a",
+            "user_email": "user@example.com",
         },
         link=Link(path="/go", query={"token": "x y&z"}),
     )
