@@ -177,6 +177,7 @@ class CommandBatcher:
         self._soon = False  # a flush is scheduled for the next loop turn
         self._later: asyncio.TimerHandle | None = None  # one is, after LINGER_SECONDS
         self._after_write: list[Callable[[], None]] = []
+        self._closed = False  # closed for good: nothing may open a connection again
         self.writes = 0  # batches written: how many round trips the commands took
 
     def execute(self, *command: Any, linger: bool = False) -> asyncio.Future[Any]:
@@ -191,6 +192,9 @@ class CommandBatcher:
         """
         loop = asyncio.get_running_loop()
         reply: asyncio.Future[Any] = loop.create_future()
+        if self._closed:  # work scheduled before the close, running after it
+            reply.set_exception(RedisConnectionError("the command batcher was closed"))
+            return reply
         self._queue.append((command, reply))
         if self._connecting is not None or self._soon:
             return reply  # the connection's flush, or the next turn's, takes it
@@ -232,6 +236,7 @@ class CommandBatcher:
         visibly (a usage event goes to the spool then) instead of being dropped.
         """
         self.run_after_write_work()
+        self._closed = True
         if self._connecting is not None:  # no connection may open after the close
             self._connecting.cancel()
             await asyncio.gather(self._connecting, return_exceptions=True)

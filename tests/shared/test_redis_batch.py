@@ -233,3 +233,20 @@ async def test_closing_while_connecting_opens_no_connection() -> None:
     server.close()
     await server.wait_closed()
     await client.aclose()
+
+
+async def test_a_command_after_the_close_fails_and_opens_no_connection(
+    redis: aioredis.Redis,
+) -> None:
+    """Work scheduled before a shutdown may run after it (a request's last
+    command): it fails, and never opens a connection nobody would close."""
+    batch = CommandBatcher(redis)
+    assert await batch.execute("PING") in (b"PONG", "PONG", True)
+    await batch.aclose()
+    clients_before = await redis.client_list()
+    late = batch.execute("SET", "batch:late", "1")
+    with pytest.raises(RedisConnectionError, match="closed"):
+        await late
+    await asyncio.sleep(0.05)  # a connection, had one been opened, would be up by now
+    assert len(await redis.client_list()) == len(clients_before)
+    assert await redis.get("batch:late") is None
