@@ -18,10 +18,13 @@ _log = logging.getLogger(__name__)
 _running: set[asyncio.Task[Any]] = set()
 
 
-def spawn(coro: Coroutine[Any, Any, T], *, name: str) -> asyncio.Task[T]:
+def spawn(coro: Coroutine[Any, Any, T], *, name: str, awaited: bool = False) -> asyncio.Task[T]:
+    """A task kept until it finishes. A failure is logged, unless `awaited`: its
+    caller awaits it and handles what it raises (a relayed upstream failure is
+    an answer, not an error of the gateway)."""
     task = asyncio.get_running_loop().create_task(coro, name=name)
     _running.add(task)
-    task.add_done_callback(_finished)
+    task.add_done_callback(_running.discard if awaited else _finished)
     return task
 
 

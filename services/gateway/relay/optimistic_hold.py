@@ -46,7 +46,9 @@ async def together(
     """Start the upstream request, place the hold meanwhile; the upstream's answer
     once the hold is confirmed. A refused hold (or a client gone) cancels it, or
     `abandon`s the answer it already has (a stream's connection is closed)."""
-    upstream: asyncio.Task[T] = tasks.spawn(open_upstream(), name="optimistic-upstream")
+    upstream: asyncio.Task[T] = tasks.spawn(
+        open_upstream(), name="optimistic-upstream", awaited=True
+    )
     try:
         await hold()
     except BaseException as refused:
