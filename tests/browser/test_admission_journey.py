@@ -69,7 +69,7 @@ async def test_a_person_sets_a_keys_limits_budget_and_allowlist(
     ):
         await expect(card).to_contain_text(shown)
     await admission_steps.open_key_settings(page, "ci")
-    await expect(page.get_by_label("Requests a minute")).to_have_value("60")
+    await expect(page.get_by_label("Requests a minute", exact=True)).to_have_value("60")
     await expect(page.get_by_label("Spend at most (USD)")).to_have_value("5.00")
     await expect(page.get_by_label("Per", exact=True)).to_have_value("month")
     await expect(page.get_by_label("IP allowlist")).to_have_value("203.0.113.0/24\n2001:db8::/32")

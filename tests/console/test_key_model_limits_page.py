@@ -10,14 +10,14 @@ from typing import Any
 import aiohttp
 
 from tests.console.conftest import ConsoleStack
+from tests.console.model_catalog import serve_mock_models
 from tests.console.test_admission_pages import _key_form, _page, _post, _sign_in
-from tests.relay import add_mock_channels
 
 
 async def test_a_person_sets_and_clears_a_keys_per_model_limits(
     console_stack: ConsoleStack, browser: aiohttp.ClientSession, db: Any
 ) -> None:
-    await add_mock_channels(console_stack.stack)
+    await serve_mock_models(console_stack)  # loaded now, not when the notice arrives
     _, csrf = await _sign_in(console_stack, browser, db)
     async with browser.post(
         "/api/keys", json={"name": "ci"}, headers={"X-CSRF-Token": csrf}

@@ -64,8 +64,11 @@ async def test_an_rpm_of_10_admits_exactly_10_of_30_calls_across_two_gateways(
     limited = await limited_key(stack, db, key_limits={"rpm": 10})
     mock_stats = stack.mock.app[STATS]
     calls_before = mock_stats.requests
+    # Holds first, always: on the latency path a request refused by the limit may
+    # already have been sent upstream, then cancelled (tests/gateway/
+    # test_optimistic_hold.py); here every refusal must come before any upstream call.
     async with (
-        gateway_processes(stack, tmp_path, 2) as gateways,
+        gateway_processes(stack, tmp_path, 2, GATEWAY_OPTIMISTIC_HOLD_MULTIPLE="0") as gateways,
         aiohttp.ClientSession() as http,
     ):
         answers = await asyncio.gather(
